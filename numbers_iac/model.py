@@ -1,0 +1,449 @@
+"""The data every stage of the flow hands to the next.
+
+config -> `Desired`; providers -> `Account` (observed); state store -> `Recorded`;
+planner -> `Plan` made of `Action`s. Everything here is a frozen dataclass with no behaviour
+beyond describing and (de)serialising itself, so the planner can be tested with plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any, ClassVar
+
+NUMBER_TYPES = ("local", "national", "mobile", "tollfree")
+CAPABILITIES = ("voice", "sms", "mms")
+ACTIVE = "active"
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where something was written in the configuration file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a provider's search needs to find numbers to buy."""
+
+    country: str
+    number_type: str
+    region: str | None = None
+    prefix: str | None = None
+    capabilities: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        place = f"region {self.region}" if self.region else (
+            f"prefix {self.prefix}" if self.prefix else "any region"
+        )
+        return f"{self.country} {self.number_type}, {place}"
+
+
+@dataclass(frozen=True)
+class Price:
+    """The price of one number, in the provider's currency, as decimal amounts."""
+
+    setup: Decimal
+    monthly: Decimal
+    currency: str = "USD"
+
+
+# --------------------------------------------------------------------------- desired
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One named entry under `numbers:`: how many numbers, where, bound to what.
+
+    `quantity` is the total wanted, pinned numbers included; `pinned` holds E.164 numbers that
+    must be exactly these. `options` carries provider-specific keys (e.g. a number class).
+    """
+
+    name: str
+    provider: str
+    quantity: int
+    country: str | None = None
+    number_type: str | None = None
+    region: str | None = None
+    prefix: str | None = None
+    capabilities: tuple[str, ...] = ()
+    pinned: tuple[str, ...] = ()
+    app: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    protect: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: SourceRef | None = field(default=None, compare=False)
+
+    def where(self) -> Where | None:
+        """The purchase location, or None when the declaration can only hold pinned numbers."""
+        if not self.country or not self.number_type:
+            return None
+        return Where(self.country, self.number_type, self.region, self.prefix, self.capabilities)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A provider account from `providers:`. `settings` may hold secrets: never print it."""
+
+    name: str
+    type: str
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    source: SourceRef | None = field(default=None, compare=False)
+    base_dir: str = "."
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where the state store lives. `path` is absolute once the config is loaded."""
+
+    backend: str = "sqlite"
+    path: str | None = None
+    dsn: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The validated configuration: everything the user asked for."""
+
+    config_path: str
+    config_digest: str
+    providers: Mapping[str, ProviderConfig]
+    declarations: Mapping[str, Declaration]
+    state: StateConfig
+
+
+# --------------------------------------------------------------------------- observed
+
+
+@dataclass(frozen=True)
+class OwnedNumber:
+    """A number the provider account holds, as its listing shows it.
+
+    `provider_id` is the provider's own handle (Plivo: the digits; others: an id or hash).
+    `tag` is the provider's free-text field where we write the declaration name (Plivo
+    `alias`), None where the provider has none. `labels` is None unless the provider stores
+    labels natively.
+    """
+
+    number: str
+    provider_id: str
+    country: str | None = None
+    number_type: str | None = None
+    region: str | None = None
+    app_id: str | None = None
+    tag: str | None = None
+    labels: Mapping[str, str] | None = None
+    status: str = ACTIVE
+    monthly: Decimal | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class App:
+    """An application on the provider that numbers can be bound to."""
+
+    app_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """What one provider account holds: its numbers and its apps."""
+
+    provider: str
+    numbers: tuple[OwnedNumber, ...]
+    apps: tuple[App, ...] = ()
+
+    def fingerprint(self) -> str:
+        """A digest of the listing, so a saved plan can tell the account changed since."""
+        rows = sorted(
+            (n.number, n.app_id or "", n.tag or "", json.dumps(dict(n.labels or {}), sort_keys=True), n.status)
+            for n in self.numbers
+        )
+        apps = sorted((a.app_id, a.name) for a in self.apps)
+        return _digest({"numbers": rows, "apps": apps})
+
+
+# --------------------------------------------------------------------------- recorded
+
+
+@dataclass(frozen=True)
+class ManagedNumber:
+    """The state store's record of a number this tool manages, and what it last applied."""
+
+    provider: str
+    number: str
+    declaration: str
+    provider_id: str
+    app: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    protect: bool = False
+    status: str = ACTIVE
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    """A purchase the provider accepted but has not delivered (regulated countries).
+
+    `numbers` lists the numbers when the provider named them; `quantity` counts what was
+    ordered, so the planner does not buy the same shortfall again.
+    """
+
+    order_id: str
+    provider: str
+    declaration: str
+    quantity: int
+    numbers: tuple[str, ...] = ()
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Everything the state store remembers, keyed for the planner's lookups."""
+
+    numbers: Mapping[tuple[str, str], ManagedNumber] = field(default_factory=dict)
+    orders: tuple[PendingOrder, ...] = ()
+
+    def fingerprint(self) -> str:
+        rows = sorted(
+            (m.provider, m.number, m.declaration, m.app or "", json.dumps(dict(m.labels), sort_keys=True), m.status)
+            for m in self.numbers.values()
+        )
+        orders = sorted((o.order_id, o.provider, o.declaration, o.quantity) for o in self.orders)
+        return _digest({"numbers": rows, "orders": orders})
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Action:
+    """Base of every planned change. `kind` names it in plans and journals."""
+
+    kind: ClassVar[str] = ""
+    irreversible: ClassVar[bool] = False
+    provider: str
+    declaration: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = _to_json(getattr(self, f.name))
+        return out
+
+
+@dataclass(frozen=True)
+class Purchase(Action):
+    """Buy `count` numbers for a declaration: the `pinned` ones, or any from `where`."""
+
+    kind: ClassVar[str] = "purchase"
+    count: int = 1
+    where: Where | None = None
+    pinned: tuple[str, ...] = ()
+    app: str | None = None
+    app_id: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    protect: bool = False
+    price: Price | None = None
+
+    def setup_cost(self) -> Decimal:
+        return self.price.setup * self.count if self.price else Decimal(0)
+
+    def monthly_cost(self) -> Decimal:
+        return self.price.monthly * self.count if self.price else Decimal(0)
+
+
+@dataclass(frozen=True)
+class Adopt(Action):
+    """Start managing a number the account already owns (pinned, tagged, or imported)."""
+
+    kind: ClassVar[str] = "adopt"
+    number: str = ""
+    provider_id: str = ""
+    reason: str = ""
+    protect: bool = False
+
+
+@dataclass(frozen=True)
+class Bind(Action):
+    """Bind a number to an app, or unbind it (`app` None)."""
+
+    kind: ClassVar[str] = "bind"
+    number: str = ""
+    provider_id: str = ""
+    app_before: str | None = None
+    app: str | None = None
+    app_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLabels(Action):
+    """Change a number's labels, and its ownership tag where the provider has one."""
+
+    kind: ClassVar[str] = "labels"
+    number: str = ""
+    provider_id: str = ""
+    before: Mapping[str, str] = field(default_factory=dict)
+    after: Mapping[str, str] = field(default_factory=dict)
+    tag_before: str | None = None
+    tag: str | None = None
+    app_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Release(Action):
+    """Give a number back to the provider. Irreversible: customers may be dialling it."""
+
+    kind: ClassVar[str] = "release"
+    irreversible: ClassVar[bool] = True
+    number: str = ""
+    provider_id: str = ""
+    reason: str = ""
+    monthly: Decimal | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class Forget(Action):
+    """Drop a managed number from the state after the user accepted it is gone."""
+
+    kind: ClassVar[str] = "forget"
+    number: str = ""
+
+
+ACTION_TYPES: dict[str, type[Action]] = {
+    cls.kind: cls for cls in (Purchase, Adopt, Bind, SetLabels, Release, Forget)
+}
+
+
+@dataclass(frozen=True)
+class PendingNote:
+    """A purchase still waiting on the provider, shown in the plan but not acted on."""
+
+    provider: str
+    declaration: str
+    count: int
+    numbers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A number the account owns that no declaration claims: reported, never touched."""
+
+    provider: str
+    number: str
+    monthly: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's answer: what to change, what is waiting, what is left alone and why.
+
+    `fingerprints` (per provider) and `state_fingerprint` tie the plan to the listing and state
+    it was computed from, so applying a saved plan can refuse when the world moved on.
+    """
+
+    actions: tuple[Action, ...]
+    pending: tuple[PendingNote, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    warnings: tuple[str, ...] = ()
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    state_fingerprint: str = ""
+    config_digest: str = ""
+    config_path: str = ""
+    targets: tuple[str, ...] = ()
+    created_at: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def of_kind(self, kind: type[Action]) -> list[Action]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    @property
+    def releases(self) -> list[Release]:
+        return [a for a in self.actions if isinstance(a, Release)]
+
+    def cost(self) -> CostSummary:
+        return CostSummary.of(self.actions)
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Money a plan adds or removes, per currency: one-off setup and the monthly change."""
+
+    setup: Mapping[str, Decimal]
+    monthly: Mapping[str, Decimal]
+    unpriced: int = 0
+
+    @classmethod
+    def of(cls, actions: tuple[Action, ...] | list[Action]) -> CostSummary:
+        setup: dict[str, Decimal] = {}
+        monthly: dict[str, Decimal] = {}
+        unpriced = 0
+        for action in actions:
+            if isinstance(action, Purchase):
+                if action.price is None:
+                    unpriced += action.count
+                    continue
+                cur = action.price.currency
+                setup[cur] = setup.get(cur, Decimal(0)) + action.setup_cost()
+                monthly[cur] = monthly.get(cur, Decimal(0)) + action.monthly_cost()
+            elif isinstance(action, Release):
+                if action.monthly is None:
+                    unpriced += 1
+                    continue
+                monthly[action.currency] = monthly.get(action.currency, Decimal(0)) - action.monthly
+        return cls(setup, monthly, unpriced)
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Where | Price):
+        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def action_from_dict(data: Mapping[str, Any]) -> Action:
+    """Rebuild an action from `Action.to_dict()` output (a saved plan file)."""
+    cls = ACTION_TYPES[data["kind"]]
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name == "where" and value is not None:
+            value = Where(**{**value, "capabilities": tuple(value.get("capabilities", ()))})
+        elif f.name == "price" and value is not None:
+            value = Price(Decimal(value["setup"]), Decimal(value["monthly"]), value["currency"])
+        elif f.name == "monthly" and value is not None:
+            value = Decimal(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

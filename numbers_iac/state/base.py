@@ -1,0 +1,87 @@
+"""The state store contract: what a provider cannot remember for us.
+
+It keeps which declaration each managed number belongs to, labels for providers without a
+label field, purchases still pending, and a journal of every mutation apply attempts (intent
+written before the provider call, outcome after), so a killed apply can be reconciled. One
+exclusive lock serialises applies. SQLite is the default backend; the interface leaves room for
+PostgreSQL (advisory lock, same tables).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from numbers_iac.model import ManagedNumber, PendingOrder, Recorded
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One mutation apply attempted: its intent, and its outcome once known."""
+
+    entry_id: int
+    apply_id: str
+    started_at: str
+    operation: str
+    provider: str
+    declaration: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    outcome: str | None = None  # None while in flight: "ok", "failed", "partial"
+    detail: str | None = None
+    finished_at: str | None = None
+
+
+class StateStore(abc.ABC):
+    """A state backend. All writes of one call happen in one transaction."""
+
+    @abc.abstractmethod
+    def load(self) -> Recorded:
+        """Everything the planner needs, in one read."""
+
+    @abc.abstractmethod
+    def save_numbers(self, numbers: Sequence[ManagedNumber]) -> None:
+        """Insert or replace managed-number records (keyed by provider and number)."""
+
+    @abc.abstractmethod
+    def forget_numbers(self, provider: str, numbers: Sequence[str]) -> None:
+        """Drop records of numbers that are no longer managed (released or accepted missing)."""
+
+    @abc.abstractmethod
+    def save_order(self, order: PendingOrder) -> None:
+        """Record a pending order."""
+
+    @abc.abstractmethod
+    def close_orders(self, order_ids: Sequence[str]) -> None:
+        """Drop pending orders that were delivered or cancelled."""
+
+    @abc.abstractmethod
+    def journal_begin(
+        self, apply_id: str, operation: str, provider: str, declaration: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        """Write an intent before a provider call; returns its entry id."""
+
+    @abc.abstractmethod
+    def journal_end(self, entry_id: int, outcome: str, detail: str | None = None) -> None:
+        """Write the outcome of an intent."""
+
+    @abc.abstractmethod
+    def journal(self, limit: int | None = None) -> list[JournalEntry]:
+        """Journal entries, newest first."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the exclusive apply lock; raises `LockError` naming the holder on timeout."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
