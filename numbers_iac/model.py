@@ -83,6 +83,12 @@ class Declaration:
     protect: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     source: SourceRef | None = field(default=None, compare=False)
+    #: where each field was written (`"app"` -> its SourceRef), for errors found after loading
+    field_sources: Mapping[str, SourceRef] = field(default_factory=dict, compare=False, repr=False)
+
+    def located(self, field_name: str) -> SourceRef | None:
+        """The source of one field, falling back to the declaration itself."""
+        return self.field_sources.get(field_name, self.source)
 
     def where(self) -> Where | None:
         """The purchase location, or None when the declaration can only hold pinned numbers."""
