@@ -185,6 +185,7 @@ class Provider(abc.ABC):
 
     def close(self) -> None:
         """Release connections and write back local state."""
+        return None
 
     def __enter__(self) -> Provider:
         return self

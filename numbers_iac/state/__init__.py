@@ -1,0 +1,20 @@
+"""State backends. `open_store` picks one from the configuration's `state:` block."""
+
+from __future__ import annotations
+
+from numbers_iac.errors import StateError
+from numbers_iac.model import StateConfig
+from numbers_iac.state.base import StateStore
+
+
+def open_store(config: StateConfig) -> StateStore:
+    """Open (and create on first use) the configured state store."""
+    if config.backend == "sqlite":
+        from numbers_iac.state.sqlite import SqliteStateStore
+
+        if not config.path:
+            raise StateError("state.path is not set for the sqlite backend")
+        return SqliteStateStore(config.path)
+    raise StateError(
+        f"state backend {config.backend!r} is not available in this version (supported: sqlite)"
+    )

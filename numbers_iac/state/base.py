@@ -59,7 +59,11 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def journal_begin(
-        self, apply_id: str, operation: str, provider: str, declaration: str,
+        self,
+        apply_id: str,
+        operation: str,
+        provider: str,
+        declaration: str,
         payload: Mapping[str, Any],
     ) -> int:
         """Write an intent before a provider call; returns its entry id."""
@@ -79,6 +83,7 @@ class StateStore(abc.ABC):
 
     def close(self) -> None:
         """Release the connection."""
+        return None
 
     def __enter__(self) -> StateStore:
         return self

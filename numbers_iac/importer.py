@@ -1,0 +1,186 @@
+"""`numbers-iac import`: turn numbers an account already owns into declarations.
+
+Numbers no declaration claims are grouped (by their ownership tag when they carry one, else by
+country, type and app) into pinned declarations, appended as text to the configuration file so
+the user's comments survive, and recorded in the state, so the next plan shows no changes.
+The new file is validated before it replaces the old one: on any error nothing is changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from numbers_iac.config import load_config
+from numbers_iac.errors import NumbersIacError
+from numbers_iac.model import Desired, ManagedNumber, OwnedNumber
+from numbers_iac.providers.base import Progress
+from numbers_iac.state.base import StateStore
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    yaml_text: str
+    count: int
+    declarations: tuple[str, ...]
+
+
+def import_numbers(
+    desired: Desired,
+    providers,
+    store: StateStore,
+    provider_name: str,
+    *,
+    write: bool,
+    progress: Callable[[str], Progress],
+) -> ImportResult:
+    if provider_name not in desired.providers:
+        raise NumbersIacError(
+            f"provider {provider_name!r} is not configured "
+            f"(configured: {', '.join(sorted(desired.providers))})"
+        )
+    provider = providers[provider_name]
+    account = provider.account(progress(f"listing {provider_name}"))
+    recorded = store.load()
+    claimed = {n for d in desired.declarations.values() for n in d.pinned}
+    claimed |= {number for (p, number) in recorded.numbers if p == provider_name}
+    apps = {a.app_id: a.name for a in account.apps}
+    unclaimed = [
+        n
+        for n in account.numbers
+        if n.number not in claimed
+        and not (provider.capabilities.ownership_tag and n.tag in desired.declarations)
+    ]
+    groups = _group(provider_name, unclaimed, apps, set(desired.declarations))
+    entries = {
+        name: _entry(provider_name, numbers, apps, provider.capabilities.native_labels)
+        for name, numbers in groups.items()
+    }
+    text = _yaml_block(entries)
+    if write and entries:
+        _append_to_config(Path(desired.config_path), text)
+        store.save_numbers(
+            [
+                ManagedNumber(
+                    provider=provider_name,
+                    number=n.number,
+                    declaration=name,
+                    provider_id=n.provider_id,
+                    app=apps.get(n.app_id) if n.app_id else None,
+                    labels=dict(n.labels or {}),
+                    status=n.status,
+                )
+                for name, numbers in groups.items()
+                for n in numbers
+            ]
+        )
+        if provider.capabilities.ownership_tag:
+            retag = [
+                (n, name, dict(n.labels or {}))
+                for name, ns in groups.items()
+                for n in ns
+                if n.tag != name
+            ]
+            if retag:
+                provider.set_labels(retag)
+    return ImportResult(text, len(unclaimed), tuple(groups))
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "imported"
+
+
+def _group(
+    provider: str, numbers: list[OwnedNumber], apps: dict[str, str], taken: set[str]
+) -> dict[str, list[OwnedNumber]]:
+    keyed: dict[tuple, list[OwnedNumber]] = defaultdict(list)
+    for n in sorted(numbers, key=lambda n: n.number):
+        app = apps.get(n.app_id, n.app_id) if n.app_id else None
+        labels = tuple(sorted((n.labels or {}).items()))
+        if n.tag:
+            keyed[(_slug(n.tag), app, labels)].append(n)
+        else:
+            base = _slug(
+                f"{provider}-{n.country or 'xx'}-{n.number_type or 'number'}"
+                + (f"-{app}" if app else "")
+            )
+            keyed[(base, app, labels)].append(n)
+    groups: dict[str, list[OwnedNumber]] = {}
+    used = set(taken)
+    for (base, _, _), members in keyed.items():
+        name, i = base, 2
+        while name in used:
+            name, i = f"{base}-{i}", i + 1
+        used.add(name)
+        groups[name] = members
+    return groups
+
+
+def _entry(provider: str, numbers: list[OwnedNumber], apps: dict[str, str], native: bool) -> dict:
+    first = numbers[0]
+    entry: dict = {"provider": provider, "numbers": [n.number for n in numbers]}
+    if first.app_id:
+        entry["app"] = apps.get(first.app_id, first.app_id)
+    if native and first.labels:
+        entry["labels"] = dict(first.labels)
+    return entry
+
+
+def _yaml_block(entries: dict[str, dict]) -> str:
+    if not entries:
+        return ""
+    body = yaml.safe_dump(entries, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    return "".join(f"  {line}\n" if line else "\n" for line in body.splitlines())
+
+
+def _append_to_config(path: Path, block: str) -> None:
+    """Append entries under `numbers:`, keeping the file's text and comments as they are."""
+    original = path.read_text(encoding="utf-8")
+    root = yaml.compose(original)
+    numbers_node = None
+    last_key = None
+    if root is not None and isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            last_key = key.value
+            if key.value == "numbers":
+                numbers_node = value
+    text = original if original.endswith("\n") else original + "\n"
+    if numbers_node is None:
+        text += "numbers:\n" + block
+    elif last_key != "numbers" or getattr(numbers_node, "flow_style", False):
+        raise NumbersIacError(
+            f"cannot append to {path}: `numbers:` must be the last block mapping of the file; "
+            "move it to the end, or use `import --print` and paste the output. Nothing was changed."
+        )
+    else:
+        if isinstance(numbers_node, yaml.MappingNode) and numbers_node.value:
+            indent = numbers_node.value[0][0].start_mark.column
+            if indent != 2:
+                block = "".join(
+                    " " * indent + line[2:] if line.startswith("  ") else line
+                    for line in block.splitlines(keepends=True)
+                )
+        elif isinstance(numbers_node, yaml.ScalarNode) and numbers_node.value:
+            raise NumbersIacError(f"cannot append to {path}: `numbers:` is not a mapping")
+        text += block
+    _replace_validated(path, text)
+
+
+def _replace_validated(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".import-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        load_config(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

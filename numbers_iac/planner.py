@@ -1,0 +1,445 @@
+"""The planner: (desired, observed, recorded) -> Plan. A pure function: no I/O, no clock.
+
+How a number is claimed by a declaration, in order of precedence:
+1. it is pinned in the declaration (`numbers:`), whatever the state says;
+2. the state store recorded it under a declaration (the normal case after an apply);
+3. the provider's ownership tag (e.g. Plivo `alias`) holds a declaration's name, which lets
+   ownership survive a lost state file.
+Anything else on the account is unmanaged: reported, never touched.
+
+Safety rules that live here rather than in the executor, so every plan shows them:
+releases are chosen newest-first and only from a declaration's own numbers; protected numbers
+are never released; a managed number missing from the listing is never silently replaced.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from numbers_iac.errors import ConfigError, Problem
+from numbers_iac.model import (
+    PENDING,
+    Account,
+    Action,
+    Adopt,
+    App,
+    Bind,
+    Declaration,
+    Desired,
+    Forget,
+    ManagedNumber,
+    OwnedNumber,
+    PendingNote,
+    PendingOrder,
+    Plan,
+    Purchase,
+    Recorded,
+    Release,
+    SetLabels,
+    Unmanaged,
+)
+from numbers_iac.providers.base import Capabilities
+
+_KIND_ORDER = {"adopt": 0, "forget": 1, "purchase": 2, "bind": 3, "labels": 4, "release": 5}
+
+
+@dataclass
+class _Member:
+    """A number claimed by a declaration, with what we know of it."""
+
+    number: str
+    owned: OwnedNumber | None  # None: recorded but missing from the listing
+    record: ManagedNumber | None
+    adopt_reason: str | None = None
+
+
+@dataclass
+class _ProviderPlan:
+    actions: list[Action] = field(default_factory=list)
+    pending: list[PendingNote] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def plan(
+    desired: Desired,
+    accounts: Mapping[str, Account],
+    recorded: Recorded,
+    capabilities: Mapping[str, Capabilities],
+    *,
+    targets: Iterable[str] = (),
+    accept_missing: Iterable[str] = (),
+) -> Plan:
+    """Compute the changes that make the accounts match the declarations.
+
+    `accounts` and `capabilities` are keyed by provider name and must cover every provider
+    with a targeted declaration. `targets` limits the plan to those declaration names (removed
+    declarations can be targeted by their old name). `accept_missing` names declarations whose
+    vanished numbers the user confirms are gone, so they are forgotten and replaced.
+    Raises `ConfigError` for problems only the observed account reveals (an unknown app).
+    """
+    target_set = frozenset(targets)
+    accepted = frozenset(accept_missing)
+    result = _ProviderPlan()
+    for provider in sorted(accounts):
+        part = _plan_provider(
+            provider,
+            [d for d in desired.declarations.values() if d.provider == provider],
+            accounts[provider],
+            {k: v for k, v in recorded.numbers.items() if k[0] == provider},
+            [o for o in recorded.orders if o.provider == provider],
+            capabilities[provider],
+            target_set,
+            accepted,
+        )
+        for name in ("actions", "pending", "unmanaged", "warnings", "problems"):
+            getattr(result, name).extend(getattr(part, name))
+    orphaned = sorted({m.provider for m in recorded.numbers.values()} - set(desired.providers))
+    for provider in orphaned:
+        count = sum(1 for m in recorded.numbers.values() if m.provider == provider)
+        result.warnings.append(
+            f"the state holds {count} number(s) of provider {provider}, which is no longer "
+            "configured; they are left alone"
+        )
+    if result.problems:
+        raise ConfigError(result.problems)
+    actions = sorted(result.actions, key=_action_sort_key)
+    return Plan(
+        actions=tuple(actions),
+        pending=tuple(result.pending),
+        unmanaged=tuple(result.unmanaged),
+        warnings=tuple(result.warnings),
+        fingerprints={p: a.fingerprint() for p, a in accounts.items()},
+        state_fingerprint=recorded.fingerprint(),
+        config_digest=desired.config_digest,
+        config_path=desired.config_path,
+        targets=tuple(sorted(target_set)),
+    )
+
+
+def _action_sort_key(action: Action) -> tuple:
+    return (
+        action.provider,
+        action.declaration,
+        _KIND_ORDER[action.kind],
+        getattr(action, "number", ""),
+    )
+
+
+def _plan_provider(
+    provider: str,
+    declarations: list[Declaration],
+    account: Account,
+    recorded: Mapping[tuple[str, str], ManagedNumber],
+    orders: list[PendingOrder],
+    caps: Capabilities,
+    targets: frozenset[str],
+    accepted: frozenset[str],
+) -> _ProviderPlan:
+    out = _ProviderPlan()
+    by_name = {d.name: d for d in declarations}
+    pinned_by = {n: d.name for d in declarations for n in d.pinned}
+    owned = {n.number: n for n in account.numbers}
+    members: dict[str, list[_Member]] = defaultdict(list)
+
+    for number, owned_number in owned.items():
+        record = recorded.get((provider, number))
+        owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps)
+        if owner is None:
+            out.unmanaged.append(Unmanaged(provider, number, owned_number.monthly))
+            continue
+        members[owner].append(_Member(number, owned_number, record, reason))
+        if owned_number.status == PENDING:
+            out.pending.append(PendingNote(provider, owner, 1, (number,)))
+
+    for (_, number), record in recorded.items():
+        if number in owned:
+            continue
+        if record.status == PENDING:
+            out.pending.append(PendingNote(provider, record.declaration, 1, (number,)))
+            members[record.declaration].append(_Member(number, None, record))
+            continue
+        if not _in_scope(record.declaration, targets):
+            continue
+        if record.declaration in accepted:
+            out.actions.append(Forget(provider, record.declaration, number=number))
+            continue
+        out.warnings.append(
+            f"{number} ({provider} / {record.declaration}) is recorded as managed but missing "
+            "from the provider's listing; it is not replaced. If it was released outside "
+            f"numbers-iac, plan again with --accept-missing {record.declaration}"
+        )
+        members[record.declaration].append(_Member(number, None, record))
+
+    pending_orders: dict[str, int] = defaultdict(int)
+    for order in orders:
+        waiting = order.quantity - sum(1 for n in order.numbers if n in owned)
+        if waiting > 0:
+            pending_orders[order.declaration] += waiting
+            out.pending.append(PendingNote(provider, order.declaration, waiting, order.numbers))
+
+    for declaration in declarations:
+        if not _in_scope(declaration.name, targets):
+            continue
+        _plan_declaration(
+            declaration,
+            members.get(declaration.name, []),
+            pending_orders.get(declaration.name, 0),
+            account.apps,
+            caps,
+            out,
+        )
+
+    for name, claimed in sorted(members.items()):
+        if name in by_name or not _in_scope(name, targets):
+            continue
+        _release_all(provider, name, claimed, out)
+    if targets:
+        out.unmanaged.clear()
+    return out
+
+
+def _in_scope(name: str, targets: frozenset[str]) -> bool:
+    return not targets or name in targets
+
+
+def _claim(
+    number: str,
+    owned: OwnedNumber,
+    record: ManagedNumber | None,
+    pinned_by: Mapping[str, str],
+    declarations: Mapping[str, Declaration],
+    caps: Capabilities,
+) -> tuple[str | None, str | None]:
+    """Which declaration claims an owned number, and why it must be adopted (None: known)."""
+    pinned_owner = pinned_by.get(number)
+    if pinned_owner is not None:
+        if record is None:
+            return pinned_owner, "pinned in the configuration"
+        if record.declaration != pinned_owner:
+            return pinned_owner, f"pinned here, moved from {record.declaration}"
+        return pinned_owner, None
+    if record is not None:
+        return record.declaration, None
+    if caps.ownership_tag and owned.tag and owned.tag in declarations:
+        return owned.tag, f"tagged {owned.tag!r} on the provider"
+    return None, None
+
+
+def _plan_declaration(
+    declaration: Declaration,
+    members: list[_Member],
+    pending_orders: int,
+    apps: tuple[App, ...],
+    caps: Capabilities,
+    out: _ProviderPlan,
+) -> None:
+    app_id = _resolve_app(declaration, apps, caps, out)
+    member_numbers = {m.number for m in members}
+    pinned = set(declaration.pinned)
+
+    missing_pins = tuple(n for n in declaration.pinned if n not in member_numbers)
+    if missing_pins:
+        out.actions.append(_purchase(declaration, len(missing_pins), missing_pins, app_id))
+
+    floating = [m for m in members if m.number not in pinned]
+    wanted = declaration.quantity - len(declaration.pinned)
+    shortfall = wanted - len(floating) - pending_orders
+    if shortfall > 0:
+        out.actions.append(_purchase(declaration, shortfall, (), app_id))
+
+    released: set[str] = set()
+    surplus = len(floating) - wanted
+    if surplus > 0:
+        released = _release_surplus(declaration, floating, surplus, wanted, out)
+
+    for member in members:
+        if member.number in released:
+            continue
+        _converge_member(declaration, member, app_id, apps, caps, out)
+
+
+def _resolve_app(
+    declaration: Declaration, apps: tuple[App, ...], caps: Capabilities, out: _ProviderPlan
+) -> str | None:
+    if declaration.app is None or not caps.apps:
+        return None
+    matches = [a.app_id for a in apps if a.name == declaration.app]
+    if len(matches) == 1:
+        return matches[0]
+    src = declaration.located("app")
+    if matches:
+        message = (
+            f"provider {declaration.provider} has {len(matches)} apps named "
+            f"{declaration.app!r} (ids {', '.join(sorted(matches))}); rename all but one"
+        )
+    else:
+        known = ", ".join(sorted({a.name for a in apps})) or "none"
+        message = (
+            f"app {declaration.app!r} does not exist on provider {declaration.provider} "
+            f"(apps there: {known})"
+        )
+    out.problems.append(
+        Problem(
+            src.file if src else "<config>",
+            src.line if src else None,
+            src.column if src else None,
+            f"numbers.{declaration.name}.app",
+            message,
+        )
+    )
+    return None
+
+
+def _purchase(
+    declaration: Declaration, count: int, pinned: tuple[str, ...], app_id: str | None
+) -> Purchase:
+    return Purchase(
+        declaration.provider,
+        declaration.name,
+        count=count,
+        where=declaration.where(),
+        pinned=pinned,
+        app=declaration.app,
+        app_id=app_id,
+        labels=dict(declaration.labels),
+        protect=declaration.protect,
+    )
+
+
+def _release_order(member: _Member) -> tuple:
+    """Newest first: long-held numbers are the ones customers know."""
+    created = member.record.created_at if member.record else ""
+    return (created, member.number)
+
+
+def _release_surplus(
+    declaration: Declaration,
+    floating: list[_Member],
+    surplus: int,
+    wanted: int,
+    out: _ProviderPlan,
+) -> set[str]:
+    listed = [m for m in floating if m.owned is not None and m.owned.status != PENDING]
+    if declaration.protect or any(m.record and m.record.protect for m in listed):
+        out.warnings.append(
+            f"{declaration.provider} / {declaration.name} holds {surplus} number(s) more than "
+            f"its quantity ({wanted} unpinned wanted) but is protected: nothing is released"
+        )
+        return set()
+    chosen = sorted(listed, key=_release_order, reverse=True)[:surplus]
+    have = len(floating)
+    for member in chosen:
+        out.actions.append(
+            _release(
+                member,
+                declaration.provider,
+                declaration.name,
+                f"surplus: want {wanted}, have {have}",
+            )
+        )
+    return {m.number for m in chosen}
+
+
+def _release_all(provider: str, name: str, claimed: list[_Member], out: _ProviderPlan) -> None:
+    """Release the numbers of a declaration that is no longer in the configuration."""
+    protected = [m.number for m in claimed if m.record and m.record.protect]
+    if protected:
+        out.warnings.append(
+            f"declaration {name} was removed but {len(protected)} of its numbers are protected "
+            f"({', '.join(sorted(protected)[:5])}); they are kept and left alone"
+        )
+    for member in claimed:
+        if member.number in protected or member.owned is None:
+            continue
+        if member.owned.status == PENDING:
+            continue
+        out.actions.append(_release(member, provider, name, "declaration removed"))
+
+
+def _release(member: _Member, provider: str, declaration: str, reason: str) -> Release:
+    owned = member.owned
+    assert owned is not None
+    return Release(
+        provider,
+        declaration,
+        number=member.number,
+        provider_id=owned.provider_id,
+        reason=reason,
+        monthly=owned.monthly,
+        currency=owned.currency,
+    )
+
+
+def _converge_member(
+    declaration: Declaration,
+    member: _Member,
+    app_id: str | None,
+    apps: tuple[App, ...],
+    caps: Capabilities,
+    out: _ProviderPlan,
+) -> None:
+    """Adopt, rebind and relabel one claimed number so it matches its declaration."""
+    provider, name = declaration.provider, declaration.name
+    record, owned = member.record, member.owned
+    if member.adopt_reason or (record and record.protect != declaration.protect):
+        reason = member.adopt_reason or (
+            "protect: true recorded" if declaration.protect else "protect removed"
+        )
+        out.actions.append(
+            Adopt(
+                provider,
+                name,
+                number=member.number,
+                provider_id=owned.provider_id if owned else record.provider_id,
+                reason=reason,
+                protect=declaration.protect,
+            )
+        )
+    if owned is None or owned.status == PENDING:
+        return
+    if caps.apps and owned.app_id != app_id and not (declaration.app and app_id is None):
+        out.actions.append(
+            Bind(
+                provider,
+                name,
+                number=member.number,
+                provider_id=owned.provider_id,
+                app_before=_app_name(owned.app_id, apps),
+                app=declaration.app,
+                app_id=app_id,
+            )
+        )
+    current = (
+        dict(owned.labels or {})
+        if caps.native_labels
+        else (dict(record.labels) if record and record.declaration == name else {})
+    )
+    desired = dict(declaration.labels)
+    tag_wrong = caps.ownership_tag and owned.tag != name
+    if current != desired or tag_wrong:
+        out.actions.append(
+            SetLabels(
+                provider,
+                name,
+                number=member.number,
+                provider_id=owned.provider_id,
+                before=current,
+                after=desired,
+                tag_before=owned.tag if caps.ownership_tag else None,
+                tag=name if caps.ownership_tag else None,
+                app_id=app_id if caps.apps else None,
+            )
+        )
+
+
+def _app_name(app_id: str | None, apps: tuple[App, ...]) -> str | None:
+    if app_id is None:
+        return None
+    for app in apps:
+        if app.app_id == app_id:
+            return app.name
+    return app_id

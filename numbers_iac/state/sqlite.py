@@ -1,0 +1,298 @@
+"""SQLite state store: one file next to the configuration, created on first use.
+
+Every write is one transaction. Bulk reads and writes only (`executemany`, one `SELECT` per
+table), so the store stays linear at 100,000 numbers. The apply lock is an `flock` on a
+sibling `.lock` file: the kernel drops it when the holder dies, so a killed apply never leaves
+the state locked, and the file's content says who holds it for the error message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from numbers_iac.errors import LockError, StateError
+from numbers_iac.model import ManagedNumber, PendingOrder, Recorded
+from numbers_iac.state.base import JournalEntry, StateStore
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE IF NOT EXISTS managed_numbers (
+        provider TEXT NOT NULL,
+        number TEXT NOT NULL,
+        declaration TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        app TEXT,
+        labels TEXT NOT NULL DEFAULT '{}',
+        protect INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'active',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (provider, number)
+    );
+    CREATE TABLE IF NOT EXISTS pending_orders (
+        order_id TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        declaration TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        numbers TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS journal (
+        entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        apply_id TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        declaration TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        outcome TEXT,
+        detail TEXT,
+        finished_at TEXT
+    );
+    """,
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SqliteStateStore(StateStore):
+    """The default backend. `path` is created (with its directory) on first use."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open state file {self.path}: {exc}") from exc
+        self._lock_file: Any = None
+
+    # ----------------------------------------------------------------- schema
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path} was written by a newer numbers-iac "
+                f"(schema {version}, this version knows {SCHEMA_VERSION}); upgrade numbers-iac"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction() as db:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(target),),
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(f"state file {self.path}: {exc}") from exc
+
+    # ----------------------------------------------------------------- reads
+    def load(self) -> Recorded:
+        try:
+            rows = self._db.execute(
+                "SELECT provider, number, declaration, provider_id, app, labels, protect, "
+                "status, created_at FROM managed_numbers"
+            ).fetchall()
+            order_rows = self._db.execute(
+                "SELECT order_id, provider, declaration, quantity, numbers, created_at "
+                "FROM pending_orders"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc}") from exc
+        numbers = {
+            (r[0], r[1]): ManagedNumber(
+                provider=r[0],
+                number=r[1],
+                declaration=r[2],
+                provider_id=r[3],
+                app=r[4],
+                labels=json.loads(r[5]),
+                protect=bool(r[6]),
+                status=r[7],
+                created_at=r[8],
+            )
+            for r in rows
+        }
+        orders = tuple(
+            PendingOrder(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in order_rows
+        )
+        return Recorded(numbers, orders)
+
+    def journal(self, limit: int | None = None) -> list[JournalEntry]:
+        sql = (
+            "SELECT entry_id, apply_id, started_at, operation, provider, declaration, payload, "
+            "outcome, detail, finished_at FROM journal ORDER BY entry_id DESC"
+        )
+        params: tuple = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        return [
+            JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
+            for r in self._db.execute(sql, params)
+        ]
+
+    # ----------------------------------------------------------------- writes
+    def save_numbers(self, numbers: Sequence[ManagedNumber]) -> None:
+        now = utc_now()
+        rows = [
+            (
+                m.provider,
+                m.number,
+                m.declaration,
+                m.provider_id,
+                m.app,
+                json.dumps(dict(m.labels), sort_keys=True),
+                int(m.protect),
+                m.status,
+                m.created_at or now,
+                now,
+            )
+            for m in numbers
+        ]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO managed_numbers (provider, number, declaration, provider_id, app, "
+                "labels, protect, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (provider, number) DO UPDATE SET declaration = excluded.declaration, "
+                "provider_id = excluded.provider_id, app = excluded.app, "
+                "labels = excluded.labels, protect = excluded.protect, "
+                "status = excluded.status, updated_at = excluded.updated_at",
+                rows,
+            )
+
+    def forget_numbers(self, provider: str, numbers: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM managed_numbers WHERE provider = ? AND number = ?",
+                [(provider, n) for n in numbers],
+            )
+
+    def save_order(self, order: PendingOrder) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending_orders (order_id, provider, declaration, "
+                "quantity, numbers, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    order.order_id,
+                    order.provider,
+                    order.declaration,
+                    order.quantity,
+                    json.dumps(list(order.numbers)),
+                    order.created_at or utc_now(),
+                ),
+            )
+
+    def close_orders(self, order_ids: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM pending_orders WHERE order_id = ?", [(o,) for o in order_ids]
+            )
+
+    def journal_begin(
+        self,
+        apply_id: str,
+        operation: str,
+        provider: str,
+        declaration: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO journal (apply_id, started_at, operation, provider, declaration, "
+                "payload) VALUES (?, ?, ?, ?, ?, ?)",
+                (apply_id, utc_now(), operation, provider, declaration, json.dumps(payload)),
+            )
+            return int(cursor.lastrowid)
+
+    def journal_end(self, entry_id: int, outcome: str, detail: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE journal SET outcome = ?, detail = ?, finished_at = ? WHERE entry_id = ?",
+                (outcome, detail, utc_now(), entry_id),
+            )
+
+    # ----------------------------------------------------------------- lock
+    @contextmanager
+    def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole apply
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockError(_lock_message(lock_path)) from None
+                    time.sleep(0.2)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(
+                json.dumps(
+                    {
+                        "holder": holder,
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "since": utc_now(),
+                    }
+                )
+            )
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _lock_message(lock_path: Path) -> str:
+    try:
+        info = json.loads(lock_path.read_text() or "{}")
+    except (OSError, ValueError):
+        info = {}
+    who = (
+        f"{info.get('holder', 'another process')} (pid {info.get('pid', '?')} on "
+        f"{info.get('host', '?')}) since {info.get('since', '?')}"
+    )
+    return f"the state {lock_path.with_suffix('')} is locked by {who}; try again when it finishes"

@@ -1,0 +1,289 @@
+"""The planner on plain data: no provider, no state file, no I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from numbers_iac import planner
+from numbers_iac.errors import ConfigError
+from numbers_iac.model import (
+    PENDING,
+    Account,
+    Adopt,
+    App,
+    Bind,
+    Declaration,
+    Desired,
+    Forget,
+    ManagedNumber,
+    OwnedNumber,
+    PendingOrder,
+    ProviderConfig,
+    Purchase,
+    Recorded,
+    Release,
+    SetLabels,
+    SourceRef,
+    StateConfig,
+)
+from numbers_iac.providers.base import Capabilities
+
+STATE_CAPS = Capabilities(ownership_tag=False)  # labels in state, no tag
+TAG_CAPS = Capabilities(ownership_tag=True)
+APPS = (App("a1", "support-ivr"), App("a2", "sales-bot"))
+
+
+def decl(name="support", **kw) -> Declaration:
+    base = dict(provider="lab", quantity=2, country="FR", number_type="local")
+    base.update(kw)
+    return Declaration(name=name, **base)
+
+
+def desired(*declarations: Declaration) -> Desired:
+    return Desired(
+        config_path="/x/numbers.yaml",
+        config_digest="d1",
+        providers={"lab": ProviderConfig("lab", "sandbox")},
+        declarations={d.name: d for d in declarations},
+        state=StateConfig(path="/x/state.sqlite"),
+    )
+
+
+def owned(number: str, app_id=None, tag=None, status="active", monthly="0.80") -> OwnedNumber:
+    return OwnedNumber(
+        number=number,
+        provider_id=number[1:],
+        country="FR",
+        app_id=app_id,
+        tag=tag,
+        status=status,
+        monthly=Decimal(monthly),
+    )
+
+
+def record(
+    number: str,
+    declaration="support",
+    labels=None,
+    protect=False,
+    created="2026-01-01",
+    status="active",
+):
+    return ManagedNumber(
+        "lab",
+        number,
+        declaration,
+        number[1:],
+        labels=labels or {},
+        protect=protect,
+        created_at=created,
+        status=status,
+    )
+
+
+def run(d: Desired, numbers=(), records=(), caps=STATE_CAPS, orders=(), **kw):
+    account = Account("lab", tuple(numbers), APPS)
+    rec = Recorded({(r.provider, r.number): r for r in records}, tuple(orders))
+    return planner.plan(d, {"lab": account}, rec, {"lab": caps}, **kw)
+
+
+def kinds(plan) -> list[str]:
+    return [a.kind for a in plan.actions]
+
+
+N1, N2, N3, N4 = "+33322000001", "+33322000002", "+33322000003", "+33322000004"
+
+
+def test_empty_account_buys_the_quantity_with_app_and_labels():
+    p = run(desired(decl(app="support-ivr", labels={"team": "support"})))
+    assert kinds(p) == ["purchase"]
+    buy = p.actions[0]
+    assert isinstance(buy, Purchase)
+    assert (buy.count, buy.app_id, dict(buy.labels)) == (2, "a1", {"team": "support"})
+    assert buy.where.country == "FR" and buy.where.number_type == "local"
+
+
+def test_converged_account_has_no_changes():
+    d = desired(decl(app="support-ivr", labels={"team": "support"}))
+    p = run(
+        d,
+        [owned(N1, "a1"), owned(N2, "a1")],
+        [record(N1, labels={"team": "support"}), record(N2, labels={"team": "support"})],
+    )
+    assert p.actions == ()
+    assert not p.has_changes
+
+
+@pytest.mark.parametrize(
+    ("quantity", "have", "expected"),
+    [(3, 2, ["purchase"]), (2, 2, []), (1, 2, ["release"]), (0, 2, ["release", "release"])],
+)
+def test_quantity_drives_purchases_and_releases(quantity, have, expected):
+    numbers = [owned(n) for n in (N1, N2)[:have]]
+    records = [record(n) for n in (N1, N2)[:have]]
+    p = run(desired(decl(quantity=quantity)), numbers, records)
+    assert kinds(p) == expected
+
+
+def test_surplus_releases_newest_first_and_is_irreversible():
+    records = [
+        record(N1, created="2026-01-01"),
+        record(N2, created="2026-03-01"),
+        record(N3, created="2026-02-01"),
+    ]
+    p = run(desired(decl(quantity=1)), [owned(N1), owned(N2), owned(N3)], records)
+    released = [a.number for a in p.releases]
+    assert released == [N2, N3]
+    assert N1 not in released
+    assert all(a.irreversible for a in p.releases)
+    assert p.cost().monthly["USD"] == Decimal("-1.60")
+
+
+def test_removed_declaration_releases_its_numbers_only():
+    p = run(desired(), [owned(N1), owned(N2)], [record(N1, declaration="gone")])
+    assert [(a.kind, a.number) for a in p.actions] == [("release", N1)]
+    assert [u.number for u in p.unmanaged] == [N2]
+
+
+def test_unmanaged_numbers_are_reported_and_never_touched():
+    p = run(desired(decl(quantity=0)), [owned(N1), owned(N2)])
+    assert p.actions == ()
+    assert {u.number for u in p.unmanaged} == {N1, N2}
+
+
+def test_protected_declaration_never_releases_surplus():
+    d = desired(decl(quantity=0, protect=True))
+    p = run(d, [owned(N1)], [record(N1, protect=True)])
+    assert p.releases == []
+    assert any("protected" in w for w in p.warnings)
+
+
+def test_removed_protected_declaration_keeps_its_numbers():
+    p = run(desired(), [owned(N1)], [record(N1, declaration="hotline", protect=True)])
+    assert p.releases == []
+    assert any("protected" in w for w in p.warnings)
+
+
+def test_pinned_number_owned_but_unmanaged_is_adopted_not_bought():
+    d = desired(decl("hotline", quantity=1, pinned=(N1,), country="FR", number_type=None))
+    p = run(d, [owned(N1)])
+    assert kinds(p) == ["adopt"]
+    assert p.actions[0].number == N1
+
+
+def test_pinned_number_missing_is_bought_specifically():
+    d = desired(decl("hotline", quantity=1, pinned=(N1,)))
+    p = run(d)
+    assert isinstance(p.actions[0], Purchase) and p.actions[0].pinned == (N1,)
+
+
+def test_unpinned_number_is_released_when_quantity_follows():
+    d = desired(decl("hotline", quantity=1, pinned=(N2,)))
+    p = run(d, [owned(N1), owned(N2)], [record(N1, "hotline"), record(N2, "hotline")])
+    assert [(a.kind, a.number) for a in p.actions] == [("release", N1)]
+
+
+def test_rebind_and_unbind():
+    p = run(desired(decl(quantity=1, app="sales-bot")), [owned(N1, "a1")], [record(N1)])
+    bind = p.actions[0]
+    assert isinstance(bind, Bind) and (bind.app_before, bind.app, bind.app_id) == (
+        "support-ivr",
+        "sales-bot",
+        "a2",
+    )
+    p = run(desired(decl(quantity=1)), [owned(N1, "a1")], [record(N1)])
+    assert isinstance(p.actions[0], Bind) and p.actions[0].app_id is None
+
+
+def test_label_change_compares_with_recorded_labels():
+    p = run(
+        desired(decl(quantity=1, labels={"team": "ops"})),
+        [owned(N1)],
+        [record(N1, labels={"team": "support"})],
+    )
+    change = p.actions[0]
+    assert isinstance(change, SetLabels)
+    assert (dict(change.before), dict(change.after)) == ({"team": "support"}, {"team": "ops"})
+
+
+def test_tag_claims_numbers_after_a_lost_state_and_writes_missing_tags():
+    d = desired(decl(quantity=2))
+    p = run(d, [owned(N1, tag="support"), owned(N2, tag="support")], caps=TAG_CAPS)
+    assert kinds(p) == ["adopt", "adopt"]
+    p = run(d, [owned(N1, tag="support"), owned(N2)], [record(N1), record(N2)], caps=TAG_CAPS)
+    assert [(a.kind, a.number, a.tag) for a in p.actions] == [("labels", N2, "support")]
+
+
+def test_unknown_app_is_a_located_error():
+    d = decl(
+        app="nope",
+        source=SourceRef("numbers.yaml", 3, 3),
+        field_sources={"app": SourceRef("numbers.yaml", 9, 10)},
+    )
+    with pytest.raises(ConfigError) as err:
+        run(desired(d))
+    text = str(err.value)
+    assert "numbers.yaml:9:10" in text and "nope" in text and "support-ivr" in text
+
+
+def test_duplicate_app_names_are_an_error():
+    d = desired(decl(app="dup"))
+    with pytest.raises(ConfigError, match="2 apps named 'dup'"):
+        planner.plan(
+            d,
+            {"lab": Account("lab", (), (App("1", "dup"), App("2", "dup")))},
+            Recorded(),
+            {"lab": STATE_CAPS},
+        )
+
+
+def test_pending_numbers_count_and_are_not_bought_again():
+    p = run(
+        desired(decl(quantity=2)),
+        [owned(N1), owned(N2, status=PENDING)],
+        [record(N1), record(N2, status=PENDING)],
+    )
+    assert p.actions == ()
+    assert [n.numbers for n in p.pending] == [(N2,)]
+    p = run(desired(decl(quantity=2)), [owned(N1)], [record(N1), record(N2, status=PENDING)])
+    assert p.actions == () and p.pending
+
+
+def test_pending_order_counts_toward_quantity():
+    order = PendingOrder("o1", "lab", "support", 2)
+    p = run(desired(decl(quantity=3)), [owned(N1)], [record(N1)], orders=[order])
+    assert p.actions == ()
+    assert p.pending[0].count == 2
+
+
+def test_vanished_number_is_not_replaced_unless_accepted():
+    d = desired(decl(quantity=2))
+    p = run(d, [owned(N1)], [record(N1), record(N2)])
+    assert p.actions == ()
+    assert any(N2 in w and "--accept-missing support" in w for w in p.warnings)
+    p = run(d, [owned(N1)], [record(N1), record(N2)], accept_missing=["support"])
+    assert kinds(p) == ["forget", "purchase"]
+    assert isinstance(p.actions[0], Forget) and p.actions[1].count == 1
+
+
+def test_targets_limit_the_plan():
+    d = desired(decl("a", quantity=1), decl("b", quantity=1))
+    p = run(d, [owned(N3)], targets=["b"])
+    assert [a.declaration for a in p.actions] == ["b"]
+    assert p.unmanaged == ()
+
+
+def test_protect_flag_change_is_recorded():
+    p = run(desired(decl(quantity=1, protect=True)), [owned(N1)], [record(N1)])
+    assert [(a.kind, a.protect) for a in p.actions if isinstance(a, Adopt)] == [("adopt", True)]
+
+
+def test_plan_is_deterministic_and_fingerprinted():
+    d = desired(decl(quantity=1))
+    a = run(d, [owned(N1), owned(N2), owned(N4)], [record(N1), record(N2), record(N4)])
+    b = run(d, [owned(N4), owned(N2), owned(N1)], [record(N4), record(N2), record(N1)])
+    assert a.actions == b.actions
+    assert a.fingerprints == b.fingerprints
+    assert isinstance(a.actions[0], Release)
