@@ -1,0 +1,330 @@
+"""Plan -> what a person reads in a terminal before saying yes, shaped like Terraform's plan.
+
+The helpers that describe one action or an amount of money are shared with the Markdown
+renderer, so a pull-request comment and a terminal say the same thing in the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import click
+
+from numbers_iac.model import (
+    Action,
+    Adopt,
+    Bind,
+    CostSummary,
+    Forget,
+    Plan,
+    Purchase,
+    Release,
+    SetLabels,
+    Unmanaged,
+)
+
+#: Symbol, colour and legend text per action kind. Updates share `~` like Terraform's
+#: "update in place"; `forget` only touches the state store, so it gets a quiet symbol.
+SYMBOLS: dict[str, str] = {
+    "purchase": "+",
+    "adopt": "~",
+    "bind": "~",
+    "labels": "~",
+    "release": "-",
+    "forget": ".",
+}
+_COLOURS = {"+": "green", "~": "yellow", "-": "red", ".": "cyan"}
+_LEGEND = {
+    "+": "purchase",
+    "~": "update in place",
+    "-": "release (IRREVERSIBLE)",
+    ".": "forget (state only)",
+}
+#: Order of actions inside a declaration: what is added, then changed, then removed.
+KIND_ORDER = {"purchase": 0, "adopt": 1, "bind": 2, "labels": 3, "release": 4, "forget": 5}
+UPDATE_KINDS = (Adopt, Bind, SetLabels)
+UNMANAGED_SHOWN = 10
+_CENT = Decimal("0.01")
+
+Paint = Callable[..., str]
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def format_money(amount: Decimal, currency: str, signed: bool = False) -> str:
+    """`$1.60`, `-$0.50`, `12.00 EUR`; two decimals, more only when the amount needs them."""
+    magnitude = abs(amount)
+    if magnitude == magnitude.quantize(_CENT):
+        digits = f"{magnitude:,.2f}"
+    else:
+        digits = f"{magnitude.normalize():,f}"
+    sign = "-" if amount < 0 else ("+" if signed and amount > 0 else "")
+    if currency == "USD":
+        return f"{sign}${digits}"
+    return f"{sign}{digits} {currency}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{key}: {value}" for key, value in labels.items()) + "}"
+
+
+def changed_labels(
+    before: Mapping[str, str], after: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Only the keys whose value differs; a key missing on one side is missing there too."""
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return (
+        {k: before[k] for k in keys if k in before},
+        {k: after[k] for k in keys if k in after},
+    )
+
+
+def action_subject(action: Action) -> str:
+    """The left column: the number an action touches, or what a purchase buys."""
+    if isinstance(action, Purchase):
+        if len(action.pinned) == 1 and action.count == 1:
+            return f"purchase {action.pinned[0]}"
+        return f"purchase {plural(action.count, 'number')}"
+    return getattr(action, "number", "") or "(unknown number)"
+
+
+def action_details(action: Action) -> list[str]:
+    """The right-hand columns: what changes, and what it costs or saves."""
+    if isinstance(action, Purchase):
+        return _purchase_details(action)
+    if isinstance(action, Adopt):
+        parts = [f"adopt ({action.reason})" if action.reason else "adopt"]
+        return parts + (["protected"] if action.protect else [])
+    if isinstance(action, Bind):
+        return [f"app: {action.app_before or '(none)'} -> {action.app or '(none)'}"]
+    if isinstance(action, SetLabels):
+        return _label_details(action)
+    if isinstance(action, Release):
+        parts = [f"release ({action.reason})" if action.reason else "release", "IRREVERSIBLE"]
+        if action.monthly is not None:
+            parts.append(f"saves {format_money(action.monthly, action.currency)}/month")
+        return parts
+    if isinstance(action, Forget):
+        return ["forget (drop the state record; the provider is not called)"]
+    return [action.kind]
+
+
+def _purchase_details(action: Purchase) -> list[str]:
+    parts: list[str] = []
+    if len(action.pinned) > 1 or (action.pinned and action.count != 1):
+        parts.append("pinned " + ", ".join(action.pinned))
+    if action.where is not None and not action.pinned:
+        parts.append(action.where.describe())
+    if action.app:
+        parts.append(f"app {action.app}")
+    if action.labels:
+        parts.append(f"labels {format_labels(action.labels)}")
+    if action.protect:
+        parts.append("protected")
+    if action.price is None:
+        parts.append("price unknown")
+    else:
+        each = " each" if action.count > 1 else ""
+        setup = format_money(action.price.setup, action.price.currency)
+        monthly = format_money(action.price.monthly, action.price.currency)
+        setup_part = f"{setup} setup + " if action.price.setup else ""
+        parts.append(f"{setup_part}{monthly}/month{each}")
+    return parts
+
+
+def _label_details(action: SetLabels) -> list[str]:
+    parts: list[str] = []
+    before, after = changed_labels(action.before, action.after)
+    if before or after:
+        parts.append(f"labels: {format_labels(before)} -> {format_labels(after)}")
+    if action.tag_before != action.tag:
+        parts.append(f"tag: {action.tag_before or '(none)'} -> {action.tag or '(none)'}")
+    return parts or ["labels: (no visible change)"]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the summary line counts: numbers, not API calls."""
+
+    purchase: int
+    update: int
+    release: int
+    forget: int
+
+    @classmethod
+    def of(cls, actions: Iterable[Action]) -> Counts:
+        purchase = release = forget = 0
+        updated: set[tuple[str, str]] = set()
+        for action in actions:
+            if isinstance(action, Purchase):
+                purchase += action.count
+            elif isinstance(action, UPDATE_KINDS):
+                updated.add((action.provider, action.number))
+            elif isinstance(action, Release):
+                release += 1
+            elif isinstance(action, Forget):
+                forget += 1
+        return cls(purchase, len(updated), release, forget)
+
+
+def group_actions(actions: Iterable[Action]) -> list[tuple[tuple[str, str], list[Action]]]:
+    """Actions grouped by (provider, declaration), groups sorted, kinds ordered inside."""
+    groups: dict[tuple[str, str], list[Action]] = {}
+    for action in actions:
+        groups.setdefault((action.provider, action.declaration), []).append(action)
+    return [
+        (key, sorted(groups[key], key=lambda a: KIND_ORDER.get(a.kind, len(KIND_ORDER))))
+        for key in sorted(groups)
+    ]
+
+
+def cost_text(cost: CostSummary) -> str:
+    """`+$1.60/month, $2.00 one-off setup`; per currency; says when prices are unknown."""
+    parts: list[str] = []
+    monthly = [
+        f"{format_money(amount, cur, signed=True)}/month"
+        for cur, amount in sorted(cost.monthly.items())
+    ]
+    setup = [format_money(amount, cur) for cur, amount in sorted(cost.setup.items()) if amount]
+    if monthly:
+        parts.append(" and ".join(monthly))
+    if setup:
+        parts.append(" and ".join(setup) + " one-off setup")
+    if cost.unpriced:
+        parts.append(f"price unknown for {plural(cost.unpriced, 'number')}")
+    return ", ".join(parts) if parts else "no change"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = Counts.of(plan.actions)
+    parts = [
+        f"{counts.purchase} to purchase",
+        f"{counts.update} to update",
+        f"{counts.release} to release",
+    ]
+    if counts.forget:
+        parts.append(f"{counts.forget} to forget")
+    return f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
+
+
+def irreversible_notice(release_count: int) -> str:
+    subject = "1 release is" if release_count == 1 else f"{release_count} releases are"
+    return (
+        f"{subject} IRREVERSIBLE: released numbers go back to the carrier and cannot be "
+        "reliably recovered. Apply needs --allow-release."
+    )
+
+
+def pending_sentence(count: int, provider: str, declaration: str) -> str:
+    return (
+        f"{plural(count, 'number')} for {provider} / {declaration} "
+        f"{'is' if count == 1 else 'are'} pending with the provider (ordered earlier, awaiting "
+        "delivery or regulatory checks), not bought again"
+    )
+
+
+def unmanaged_by_provider(unmanaged: Iterable[Unmanaged]) -> list[tuple[str, list[Unmanaged]]]:
+    by_provider: dict[str, list[Unmanaged]] = {}
+    for item in unmanaged:
+        by_provider.setdefault(item.provider, []).append(item)
+    return sorted(by_provider.items())
+
+
+# --------------------------------------------------------------------------- text output
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    """The whole plan as terminal text; ANSI colour only when `color` (the CLI decides)."""
+    paint = _painter(color)
+    lines: list[str] = []
+    if plan.actions:
+        lines += _legend(plan.actions, paint)
+        for key, actions in group_actions(plan.actions):
+            lines += _group_lines(key, actions, paint)
+    else:
+        lines.append(paint("No changes. Your numbers match the configuration.", bold=True))
+    lines += _pending_lines(plan)
+    lines += _warning_lines(plan.warnings, paint)
+    lines += _unmanaged_lines(plan.unmanaged)
+    if plan.actions:
+        releases = sum(1 for a in plan.actions if isinstance(a, Release))
+        if releases:
+            lines += ["", paint(irreversible_notice(releases), fg="red", bold=True)]
+        lines += ["", paint(summary_line(plan), bold=True)]
+    return "\n".join(lines) + "\n"
+
+
+def _painter(color: bool) -> Paint:
+    if color:
+        return click.style
+    return lambda text, **_style: text
+
+
+def _legend(actions: tuple[Action, ...], paint: Paint) -> list[str]:
+    present = {SYMBOLS.get(a.kind, "~") for a in actions}
+    keys = [symbol for symbol in _LEGEND if symbol in present]
+    legend = "   ".join(f"{paint(s, fg=_COLOURS[s])} {_LEGEND[s]}" for s in keys)
+    return [
+        "numbers-iac will perform the following actions:",
+        f"  {legend}",
+    ]
+
+
+def _group_lines(key: tuple[str, str], actions: list[Action], paint: Paint) -> list[str]:
+    provider, declaration = key
+    subjects = [action_subject(a) for a in actions]
+    width = max(len(s) for s in subjects)
+    lines = ["", paint(f"  # {provider} / {declaration}", bold=True)]
+    for action, subject in zip(actions, subjects, strict=True):
+        symbol = SYMBOLS.get(action.kind, "~")
+        details = [
+            paint(part, fg="red", bold=True) if part == "IRREVERSIBLE" else part
+            for part in action_details(action)
+        ]
+        row = "   ".join([subject.ljust(width), *details])
+        lines.append(f"  {paint(symbol, fg=_COLOURS[symbol])} {row}".rstrip())
+    return lines
+
+
+def _pending_lines(plan: Plan) -> list[str]:
+    if not plan.pending:
+        return []
+    lines = [""]
+    for note in sorted(plan.pending, key=lambda n: (n.provider, n.declaration)):
+        line = f"… {pending_sentence(note.count, note.provider, note.declaration)}"
+        if note.numbers:
+            line += ": " + ", ".join(note.numbers)
+        lines.append(line)
+    return lines
+
+
+def _warning_lines(warnings: tuple[str, ...], paint: Paint) -> list[str]:
+    lines: list[str] = []
+    for warning in warnings:
+        lines += ["", f"{paint('Warning:', fg='yellow', bold=True)} {warning}"]
+    return lines
+
+
+def _unmanaged_lines(unmanaged: tuple[Unmanaged, ...]) -> list[str]:
+    lines: list[str] = []
+    for provider, items in unmanaged_by_provider(unmanaged):
+        verb = "is" if len(items) == 1 else "are"
+        lines += [
+            "",
+            f"{plural(len(items), 'number')} on {provider} {verb} not managed by this "
+            "configuration and will not be touched:",
+        ]
+        for item in items[:UNMANAGED_SHOWN]:
+            # Unmanaged carries no currency, so the amount is shown without a symbol.
+            price = f"   {item.monthly:.2f}/month" if item.monthly is not None else ""
+            lines.append(f"    {item.number}{price}")
+        if len(items) > UNMANAGED_SHOWN:
+            lines.append(f"    … and {len(items) - UNMANAGED_SHOWN} more")
+    return lines
