@@ -125,7 +125,10 @@ class Executor:
     # ----------------------------------------------------------------- per provider
     def _apply_provider(self, provider: Provider, actions: list[Action]) -> None:
         self._record_only([a for a in actions if isinstance(a, Adopt | Forget)])
-        for purchase in (a for a in actions if isinstance(a, Purchase)):
+        # Pinned purchases first: a quantity purchase in the same region could otherwise be
+        # handed a number another declaration pins.
+        purchases = [a for a in actions if isinstance(a, Purchase)]
+        for purchase in sorted(purchases, key=lambda a: not a.pinned):
             self._purchase(provider, purchase)
         binds: dict[str | None, list[Bind]] = defaultdict(list)
         for bind in (a for a in actions if isinstance(a, Bind)):

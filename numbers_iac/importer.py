@@ -155,6 +155,8 @@ def _append_to_config(path: Path, block: str) -> None:
     text = original if original.endswith("\n") else original + "\n"
     if numbers_node is None:
         text += "numbers:\n" + block
+    elif _is_empty_flow(numbers_node) and last_key == "numbers":
+        text = original[: numbers_node.start_mark.index].rstrip(" ") + "\n" + block
     elif last_key != "numbers" or getattr(numbers_node, "flow_style", False):
         raise NumbersIacError(
             f"cannot append to {path}: `numbers:` must be the last block mapping of the file; "
@@ -172,6 +174,11 @@ def _append_to_config(path: Path, block: str) -> None:
             raise NumbersIacError(f"cannot append to {path}: `numbers:` is not a mapping")
         text += block
     _replace_validated(path, text)
+
+
+def _is_empty_flow(node: yaml.Node) -> bool:
+    """`numbers: {}` or a bare `numbers:`, which a block of entries can replace."""
+    return isinstance(node, yaml.MappingNode) and node.flow_style and not node.value
 
 
 def _replace_validated(path: Path, text: str) -> None:

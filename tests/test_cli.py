@@ -1,0 +1,245 @@
+"""The CLI as a user runs it: a subprocess, a YAML file, the sandbox provider on local disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from numbers_iac.cli import use_color
+from numbers_iac.emulators.world import World
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIG = """\
+version: 1
+providers:
+  lab:
+    type: sandbox
+    apps: [support-ivr, sales-bot]
+numbers:
+  support-fr:
+    provider: lab
+    country: FR
+    type: local
+    region: AMIENS, FRANCE
+    quantity: {support_quantity}
+    app: support-ivr
+    labels: {{team: support}}
+  hotline:
+    provider: lab
+    numbers: ["+33 3 22 00 00 01"]
+    app: support-ivr
+    protect: true
+"""
+
+
+def run(cwd: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "NUMBERS_IAC_CONFIG"}
+    full_env.update({"NO_COLOR": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "numbers_iac", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
+
+
+def write_config(directory: Path, support_quantity: int = 2, text: str | None = None) -> Path:
+    path = directory / "numbers.yaml"
+    path.write_text(text if text is not None else CONFIG.format(support_quantity=support_quantity))
+    return path
+
+
+def sandbox_world(directory: Path) -> World:
+    return World.load(directory / ".numbers-iac" / "sandbox-lab.json")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_config(tmp_path)
+    return tmp_path
+
+
+def test_plan_apply_plan_converges_with_terraform_exit_codes(project):
+    first = run(project, "plan", "--detailed-exitcode")
+    assert first.returncode == 2, first.stderr
+    assert "3 to purchase" in first.stdout
+    applied = run(project, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete: 3 purchased" in applied.stdout
+    second = run(project, "plan", "--detailed-exitcode")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "No changes" in second.stdout
+    owned = sandbox_world(project).numbers
+    assert len(owned) == 3 and "+33322000001" in owned
+
+
+def test_detailed_exitcode_is_1_on_error(project):
+    write_config(project, text="version: 1\nnumbers: [oops\n")
+    result = run(project, "plan", "--detailed-exitcode")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: numbers.yaml:2:10: invalid YAML")
+    assert "Traceback" not in result.stderr
+
+
+def test_saved_plan_applies_exactly_that_plan(project):
+    saved = run(project, "plan", "-out", "p.json")
+    assert saved.returncode == 0, saved.stderr
+    plan = json.loads((project / "p.json").read_text())
+    schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(plan)
+    wanted = sum(a["count"] for a in plan["actions"] if a["kind"] == "purchase")
+    applied = run(project, "apply", "p.json")
+    assert applied.returncode == 0, applied.stderr
+    assert len(sandbox_world(project).numbers) == wanted == 3
+
+
+def test_saved_plan_refused_when_config_changed(project):
+    run(project, "plan", "-out", "p.json")
+    write_config(project, support_quantity=5)
+    result = run(project, "apply", "p.json")
+    assert result.returncode == 1
+    assert "configuration" in result.stderr and "changed since this plan" in result.stderr
+    assert not (project / ".numbers-iac" / "sandbox-lab.json").exists() or not sandbox_world(project).numbers
+
+
+def test_saved_plan_refused_when_account_changed(project):
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    write_config(project, support_quantity=3)
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    world = sandbox_world(project)
+    world.add_app("added-in-the-console")
+    world.save(project / ".numbers-iac" / "sandbox-lab.json")
+    before = set(world.numbers)
+    result = run(project, "apply", "p.json")
+    assert result.returncode == 1
+    assert "provider lab changed since this plan" in result.stderr
+    assert set(sandbox_world(project).numbers) == before
+
+
+def test_release_needs_allow_release_and_protected_numbers_stay(project):
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    write_config(project, text=CONFIG.format(support_quantity=0).split("  hotline:")[0])
+    plan = run(project, "plan")
+    assert plan.stdout.count("IRREVERSIBLE") >= 2  # two releases marked, hotline not released
+    assert "+33322000001" not in [line.split()[1] for line in plan.stdout.splitlines() if line.strip().startswith("-")]
+    assert "protected" in plan.stdout
+    before = set(sandbox_world(project).numbers)
+    refused = run(project, "apply", "--auto-approve")
+    assert refused.returncode == 3
+    assert "--allow-release" in refused.stderr and "Nothing was changed" in refused.stderr
+    assert set(sandbox_world(project).numbers) == before
+    allowed = run(project, "apply", "--auto-approve", "--allow-release")
+    assert allowed.returncode == 0, allowed.stderr
+    assert set(sandbox_world(project).numbers) == {"+33322000001"}
+
+
+def test_apply_without_terminal_asks_for_auto_approve(project):
+    result = run(project, "apply", stdin="yes\n")
+    assert result.returncode == 1
+    assert "--auto-approve" in result.stderr
+    assert not (project / ".numbers-iac" / "sandbox-lab.json").exists() or not sandbox_world(project).numbers
+
+
+def test_validate_reports_every_problem_with_location(project):
+    write_config(
+        project,
+        text=textwrap.dedent(
+            """\
+            version: 1
+            providers:
+              lab: {type: sandbox, apps: [ivr]}
+            numbers:
+              a: {provider: lab, country: FR, type: landline}
+              b: {provider: nowhere, country: FR}
+              c: {provider: lab, numbers: ["+1 415 555"]}
+              d: {provider: lab, country: FR, app: missing-app}
+              e: {provider: lab, country: FR, quantity: -1}
+            """
+        ),
+    )
+    result = run(project, "validate")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 5, result.stderr
+    for line_no, field in [(5, "numbers.a.type"), (6, "numbers.b.provider"), (7, "numbers.c.numbers"), (8, "numbers.d.app"), (9, "numbers.e.quantity")]:
+        assert any(f"numbers.yaml:{line_no}:" in line and field in line for line in lines), (field, lines)
+
+
+def test_missing_env_var_is_named_and_nothing_runs(project):
+    write_config(
+        project,
+        text="version: 1\nproviders:\n  p:\n    type: plivo\n    auth_id: ${NOPE_ID}\n    auth_token: ${NOPE_TOKEN}\nnumbers: {}\n",
+    )
+    result = run(project, "plan")
+    assert result.returncode == 1
+    assert "NOPE_ID" in result.stderr and "NOPE_TOKEN" in result.stderr
+
+
+def test_import_then_plan_shows_no_changes(project):
+    data = project / ".numbers-iac" / "sandbox-lab.json"
+    data.parent.mkdir()
+    World.from_seed({"apps": ["support-ivr"], "owned": 4}).save(data)
+    write_config(project, text="version: 1\nproviders:\n  lab: {type: sandbox, apps: [support-ivr]}\nnumbers: {}\n")
+    before = run(project, "plan")
+    assert "not managed" in before.stdout
+    imported = run(project, "import", "lab")
+    assert imported.returncode == 0, imported.stderr
+    after = run(project, "plan", "--detailed-exitcode")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "No changes" in after.stdout
+    listed = run(project, "state", "list", "--format", "json")
+    assert len(json.loads(listed.stdout)["numbers"]) == 4
+
+
+def test_inventory_lists_regions_with_stock_and_prices(project):
+    result = run(project, "inventory", "lab", "--country", "FR", "--type", "local")
+    assert result.returncode == 0, result.stderr
+    assert "AMIENS, FRANCE" in result.stdout
+    rows = json.loads(run(project, "inventory", "lab", "--country", "FR", "--format", "json").stdout)
+    assert {r["type"] for r in rows} >= {"local", "mobile"}
+    assert all(int(r["available"]) >= 0 for r in rows)
+
+
+def test_unknown_region_is_a_plan_error(project):
+    write_config(project, text=CONFIG.format(support_quantity=2).replace("AMIENS, FRANCE", "ATLANTIS"))
+    result = run(project, "plan")
+    assert result.returncode == 1
+    assert "ATLANTIS" in result.stderr and "inventory" in result.stderr
+
+
+def test_markdown_and_json_formats(project):
+    md = run(project, "plan", "--format", "markdown")
+    assert md.returncode == 0 and "|" in md.stdout and "numbers-iac apply" in md.stdout
+    js = json.loads(run(project, "plan", "--format", "json").stdout)
+    assert js["summary"]["counts"] if "counts" in js["summary"] else js["summary"]
+
+
+def test_config_from_environment_variable(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = run(elsewhere, "validate", env={"NUMBERS_IAC_CONFIG": str(project / "numbers.yaml")})
+    assert result.returncode == 0, result.stderr
+
+
+def test_color_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert use_color(Tty()) is True
+    assert use_color(Tty(), no_color=True) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_color(Tty()) is False
+    monkeypatch.delenv("NO_COLOR")
+    assert use_color(object()) is False

@@ -1,0 +1,703 @@
+"""The configuration loader as a user meets it: what loads, and how each mistake is reported."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from numbers_iac.config import config_path_from, load_config, load_schema, schema_path
+from numbers_iac.errors import ConfigError, Problem
+from numbers_iac.model import SourceRef
+from numbers_iac.providers import PROVIDER_TYPES
+from numbers_iac.providers.base import Capabilities, Provider
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+EXAMPLE = FIXTURES / "example.yaml"
+EXAMPLE_ENV = {"PLIVO_AUTH_ID": "MAXXXXXXXXXXXXXXXXXX", "PLIVO_AUTH_TOKEN": "tok-123"}
+
+HEADER = """\
+version: 1
+providers:
+  lab:
+    type: sandbox
+    apps: [support-ivr, sales-bot]
+numbers:
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "numbers.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path, env: dict[str, str] | None = None) -> list[Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env=env or {})
+    return caught.value.problems
+
+
+def only_problem(path: Path, env: dict[str, str] | None = None) -> Problem:
+    problems = problems_of(path, env)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+    return problems[0]
+
+
+def with_numbers(tmp_path: Path, body: str) -> Path:
+    """A config with the standard `lab` sandbox provider and `body` under `numbers:`."""
+    return write(tmp_path, HEADER + textwrap.indent(textwrap.dedent(body), "  "))
+
+
+# --------------------------------------------------------------------------- fake providers
+# Registered under type names the schema accepts, to exercise what the loader reads from a
+# provider class without depending on any real adapter's capabilities.
+
+
+class NoAppsProvider(Provider):
+    type_name = "callr"
+    capabilities = Capabilities(apps=False, number_types=("local", "tollfree"), max_labels=2)
+    settings_keys = ("login", "password")
+    declaration_options = ("number_class",)
+
+
+class NoRegionProvider(Provider):
+    type_name = "aculab"
+    capabilities = Capabilities(region_filter=False)
+    settings_keys = ("api_key",)
+
+
+@pytest.fixture
+def fake_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PROVIDER_TYPES, "callr", f"{__name__}:NoAppsProvider")
+    monkeypatch.setitem(PROVIDER_TYPES, "aculab", f"{__name__}:NoRegionProvider")
+
+
+FAKE_HEADER = """\
+version: 1
+providers:
+  cr:
+    type: callr
+    login: me
+    password: ${CALLR_PASSWORD}
+  ac:
+    type: aculab
+    api_key: k
+numbers:
+"""
+
+
+def with_fake(tmp_path: Path, body: str) -> Path:
+    return write(tmp_path, FAKE_HEADER + textwrap.indent(textwrap.dedent(body), "  "))
+
+
+# --------------------------------------------------------------------------- the example
+
+
+def test_example_loads_with_the_declared_values() -> None:
+    desired = load_config(EXAMPLE, env=EXAMPLE_ENV)
+
+    assert desired.config_path == str(EXAMPLE.absolute())
+    assert desired.config_digest == hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
+    assert desired.state.backend == "sqlite"
+    assert desired.state.path == str(EXAMPLE.parent.absolute() / ".numbers-iac" / "state.sqlite")
+
+    lab, plivo = desired.providers["lab"], desired.providers["plivo-eu"]
+    assert (lab.type, list(lab.settings["apps"])) == ("sandbox", ["support-ivr", "sales-bot"])
+    assert plivo.type == "plivo"
+    assert plivo.settings == {
+        "auth_id": "MAXXXXXXXXXXXXXXXXXX",
+        "auth_token": "tok-123",
+        "base_url": "https://api.plivo.com",
+    }
+    assert plivo.base_dir == str(EXAMPLE.parent.absolute())
+
+    support = desired.declarations["support-fr"]
+    assert support.provider == "lab"
+    assert (support.country, support.number_type, support.region) == (
+        "FR",
+        "local",
+        "AMIENS, FRANCE",
+    )
+    assert (support.quantity, support.pinned, support.app) == (2, (), "support-ivr")
+    assert support.labels == {"team": "support", "cost-center": "4711"}
+    assert support.capabilities == ("voice",)
+    assert support.protect is False
+    assert support.where() is not None
+
+    hotline = desired.declarations["hotline"]
+    assert hotline.pinned == ("+33322000001",)
+    assert hotline.country == "FR"  # taken from the pinned number
+    assert hotline.quantity == 1  # defaults to the pinned count
+    assert hotline.number_type == "local"
+    assert hotline.protect is True
+
+
+def test_declarations_remember_where_each_field_was_written() -> None:
+    desired = load_config(EXAMPLE, env=EXAMPLE_ENV)
+    file = str(EXAMPLE)
+    support = desired.declarations["support-fr"]
+    assert support.source == SourceRef(file, 15, 3)
+    assert support.located("region") == SourceRef(file, 19, 5)
+    assert support.located("app") == SourceRef(file, 21, 5)
+    assert support.located("number_type") == support.located("type") == SourceRef(file, 18, 5)
+    assert support.located("prefix") == support.source  # not written: the declaration itself
+    hotline = desired.declarations["hotline"]
+    assert hotline.located("pinned") == SourceRef(file, 26, 5)
+    assert hotline.located("numbers[0]") == SourceRef(file, 26, 15)
+    assert desired.providers["plivo-eu"].source == SourceRef(file, 9, 3)
+
+
+def test_schema_is_valid_draft_2020_12_and_accepts_the_example() -> None:
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    text = EXAMPLE.read_text()
+    for name, value in EXAMPLE_ENV.items():
+        text = text.replace("${" + name + "}", value)
+    jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(text))
+
+
+def test_schema_is_found_through_the_package_and_is_the_repository_file() -> None:
+    repo_file = Path(__file__).parent.parent / "schemas" / "numbers.schema.json"
+    package_file = Path(__file__).parent.parent / "numbers_iac" / "schemas" / "numbers.schema.json"
+    assert schema_path().samefile(repo_file)
+    assert package_file.samefile(repo_file)  # a symlinked directory, not a copy
+    assert json.loads(repo_file.read_text()) == load_schema()
+
+
+def test_schema_lists_every_registered_provider_type() -> None:
+    types = load_schema()["$defs"]["provider"]["properties"]["type"]["enum"]
+    assert set(PROVIDER_TYPES) <= set(types)
+
+
+# --------------------------------------------------------------------------- many mistakes
+
+
+def test_five_mistakes_give_five_located_problems(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        providers:
+          lab:
+            type: sandbox
+        numbers:
+          support-fr:
+            provider: lab
+            country: FR
+            type: landline
+            region: ${SUPPORT_REGION}
+          hotline:
+            provider: labb
+            country: FR
+            numbers: ["+44 20 7946 0000"]
+          sales:
+            provider: lab
+            country: FR
+            quantity: 3
+            quantity: 4
+        """,
+    )
+    problems = problems_of(path, env={"UNRELATED": "x"})
+    assert [(p.file, p.line, p.path) for p in problems] == [
+        (str(path), 9, "numbers.support-fr.type"),
+        (str(path), 10, "numbers.support-fr.region"),
+        (str(path), 12, "numbers.hotline.provider"),
+        (str(path), 14, "numbers.hotline.numbers[0]"),
+        (str(path), 19, "numbers.sales"),
+    ]
+    messages = [p.message for p in problems]
+    assert messages[0] == "'landline' is not one of local, national, mobile, tollfree"
+    assert messages[1].startswith("environment variable SUPPORT_REGION is not set")
+    assert messages[2].startswith("unknown provider 'labb' (did you mean 'lab'?)")
+    assert messages[3] == "'+44 20 7946 0000' is a GB number, but the declaration's country is FR"
+    assert messages[4] == "duplicate key 'quantity' (first written at line 18)"
+
+
+def test_problems_print_as_file_line_column_path_message(tmp_path: Path) -> None:
+    path = with_numbers(tmp_path, "a:\n  provider: lab\n  country: FR\n  type: landline\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert str(caught.value) == (
+        f"{path}:10:11: numbers.a.type: 'landline' is not one of local, national, mobile, tollfree"
+    )
+
+
+# --------------------------------------------------------------------------- YAML level
+
+
+def test_yaml_syntax_error_is_one_located_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders: {lab: {type: sandbox}\nnumbers: {}\n")
+    problem = only_problem(path)
+    assert problem.line == 3
+    assert problem.message.startswith("invalid YAML:")
+
+
+def test_unclosed_bracket_points_where_it_was_opened(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders: {}\nnumbers: [oops\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.column) == (3, 10)
+    assert problem.message.startswith("invalid YAML: a flow sequence is not closed")
+
+
+def test_duplicate_keys_are_located_at_the_second_one(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        """\
+        a:
+          provider: lab
+          country: FR
+        a:
+          provider: lab
+          country: GB
+        """,
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.column, problem.path) == (10, 3, "numbers")
+    assert problem.message == "duplicate key 'a' (first written at line 7)"
+
+
+def test_merge_keys_may_be_overridden_without_a_duplicate_error(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        """\
+        a: &base
+          provider: lab
+          country: FR
+        b:
+          <<: *base
+          country: GB
+        """,
+    )
+    desired = load_config(path, env={})
+    assert desired.declarations["b"].country == "GB"
+    assert desired.declarations["b"].provider == "lab"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        ("- version: 1\n", "the top level must be a mapping"),
+        ("just text\n", "the top level must be a mapping"),
+    ],
+)
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, message: str) -> None:
+    problem = only_problem(write(tmp_path, text))
+    assert problem.message.startswith(message)
+
+
+def test_missing_file_is_a_clear_config_error(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path / "nope.yaml")
+    assert problem.file == str(tmp_path / "nope.yaml")
+    assert problem.message == "no such configuration file"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_env_references_are_replaced_with_defaults_and_escapes(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        """\
+        a:
+          provider: lab
+          country: ${COUNTRY}
+          region: ${REGION:-PARIS}
+          labels: {price: "$${NOT_A_VAR}", owner: "${OWNER:-}", empty: "${EMPTY:-fallback}"}
+        """,
+    )
+    declaration = load_config(path, env={"COUNTRY": "fr", "EMPTY": ""}).declarations["a"]
+    assert (declaration.country, declaration.region) == ("FR", "PARIS")
+    assert declaration.labels == {"price": "${NOT_A_VAR}", "owner": "", "empty": "fallback"}
+
+
+def test_missing_variable_is_named_and_no_value_ever_leaks(tmp_path: Path) -> None:
+    secret = "sk_live_9f8e7d6c5b4a"
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        providers:
+          lab:
+            type: sandbox
+            apps: [ivr]
+        numbers:
+          a:
+            provider: lab
+            country: FR
+            type: ${SECRET}
+            app: ${SECRET}
+            numbers: ["${SECRET}"]
+            quantity: ${SECRET}
+            region: ${MISSING_VAR}
+        """,
+    )
+    problems = problems_of(path, env={"SECRET": secret})
+    text = "\n".join(map(str, problems))
+    assert secret not in text
+    assert {p.path for p in problems} >= {
+        "numbers.a.type",
+        "numbers.a.app",
+        "numbers.a.numbers[0]",
+        "numbers.a.quantity",
+        "numbers.a.region",
+    }
+    missing = next(p for p in problems if p.path == "numbers.a.region")
+    assert (missing.line, "MISSING_VAR" in missing.message) == (14, True)
+
+
+def test_unclosed_reference_is_reported(tmp_path: Path) -> None:
+    path = with_numbers(tmp_path, "a: {provider: lab, country: FR, region: '${REGION'}\n")
+    assert "not closed" in only_problem(path).message
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+SEMANTIC_CASES = [
+    pytest.param(
+        'a: {provider: lab, country: FR, numbers: ["+33 3 22 00 00 01", "+33 3 22 00 00 02"], quantity: 1}',
+        "numbers.a.quantity",
+        "quantity 1 is lower than the 2 pinned numbers",
+        id="quantity-below-pinned",
+    ),
+    pytest.param(
+        "a: {provider: lab, quantity: 2}",
+        "numbers.a",
+        "buying numbers needs a country",
+        id="purchase-without-country",
+    ),
+    pytest.param(
+        'a: {provider: lab, numbers: ["+33 3 22 00 00 01", "+44 20 7946 0000"]}',
+        "numbers.a.numbers",
+        "pinned numbers belong to different countries (FR, GB)",
+        id="pinned-countries-differ",
+    ),
+    pytest.param(
+        'a: {provider: lab, country: FR, numbers: ["+44 20 7946 0000"]}',
+        "numbers.a.numbers[0]",
+        "'+44 20 7946 0000' is a GB number, but the declaration's country is FR",
+        id="pinned-wrong-country",
+    ),
+    pytest.param(
+        'a: {provider: lab, numbers: ["0322000001"]}',
+        "numbers.a.numbers[0]",
+        "'0322000001' is not a phone number (write it with its +country code, or set country)",
+        id="pinned-national-without-country",
+    ),
+    pytest.param(
+        'a: {provider: lab, country: FR, numbers: ["+33 0 00 00 00 00"]}',
+        "numbers.a.numbers[0]",
+        "'+33 0 00 00 00 00' is not a valid phone number",
+        id="pinned-invalid",
+    ),
+    pytest.param(
+        'a: {provider: lab, country: FR, numbers: ["+33322000001", "+33 3 22 00 00 01"]}',
+        "numbers.a.numbers[1]",
+        "+33322000001 is listed twice in this declaration",
+        id="pinned-twice-in-one",
+    ),
+    pytest.param(
+        'a: {provider: lab, numbers: ["+33322000001"]}\nb: {provider: lab, numbers: ["+33 3 22 00 00 01"]}',
+        "numbers.b.numbers[0]",
+        "+33322000001 is pinned by both 'a' at line 7 and 'b'",
+        id="pinned-in-two-declarations",
+    ),
+    pytest.param(
+        "a: {provider: nowhere, country: FR}",
+        "numbers.a.provider",
+        "unknown provider 'nowhere' (defined under providers: lab)",
+        id="unknown-provider",
+    ),
+    pytest.param(
+        "a: {provider: lab, country: FR, app: support-ivrr}",
+        "numbers.a.app",
+        "app 'support-ivrr' is not one of the apps of provider 'lab' (sandbox): support-ivr, sales-bot",
+        id="unknown-listed-app",
+    ),
+    pytest.param(
+        "a: {provider: lab, country: FR, region: AMIENS, prefix: '3'}",
+        "numbers.a.prefix",
+        "give region or prefix, not both",
+        id="region-and-prefix",
+    ),
+    pytest.param(
+        "a: {provider: lab, country: XX}",
+        "numbers.a.country",
+        "'XX' is not a country code",
+        id="unknown-country",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "path", "message"), SEMANTIC_CASES)
+def test_semantic_check(tmp_path: Path, body: str, path: str, message: str) -> None:
+    problem = only_problem(with_numbers(tmp_path, body + "\n"))
+    assert problem.path == path
+    assert problem.message.startswith(message), problem.message
+    assert problem.line is not None and problem.line >= 7
+
+
+def test_country_comes_from_pinned_numbers_when_not_written(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        'a: {provider: lab, numbers: ["+1 202 555 0100"]}\n'
+        'b: {provider: lab, numbers: ["+33 3 22 00 00 01"], quantity: 3}\n',
+    )
+    declarations = load_config(path, env={}).declarations
+    assert declarations["a"].country == "US"
+    assert (declarations["b"].country, declarations["b"].quantity) == ("FR", 3)
+    assert declarations["b"].where() is not None  # the two others are bought in FR
+
+
+def test_quantity_zero_means_none(tmp_path: Path) -> None:
+    path = with_numbers(tmp_path, "a: {provider: lab, quantity: 0}\n")
+    assert load_config(path, env={}).declarations["a"].quantity == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "message"),
+    [
+        (
+            "a: {provider: lab, country: FR, quantity: 100001}",
+            "numbers.a.quantity",
+            "100001 is too large",
+        ),
+        (
+            "a: {provider: lab, country: NO}",
+            "numbers.a.country",
+            'expected text, got false (write "NO" in quotes',
+        ),
+        (
+            "a: {provider: lab, country: FR, prefix: 3}",
+            "numbers.a.prefix",
+            'expected text, got a whole number (write "3"',
+        ),
+        (
+            "a: {provider: lab, country: FR, capabilities: [fax]}",
+            "numbers.a.capabilities[0]",
+            "'fax' is not one of voice, sms, mms",
+        ),
+        (
+            "a: {provider: lab, country: FR, labels: {team: [a]}}",
+            "numbers.a.labels.team",
+            "expected text, a number or true/false, got a list",
+        ),
+        (
+            "a: {provider: lab, country: FR, labels: {'bad key': x}}",
+            "numbers.a.labels",
+            "'bad key' is not a valid label key",
+        ),
+        ("'bad name': {provider: lab, country: FR}", "numbers", "'bad name' is not a valid name"),
+        ("a: {country: FR}", "numbers.a", "missing required key 'provider'"),
+    ],
+)
+def test_schema_errors_are_human(tmp_path: Path, body: str, path: str, message: str) -> None:
+    problem = only_problem(with_numbers(tmp_path, body + "\n"))
+    assert (problem.path, problem.line) == (path, 7)
+    assert problem.message.startswith(message), problem.message
+
+
+def test_unknown_top_level_key_is_located_at_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "  a: {provider: lab, country: FR}\nnumber: {}\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.path) == (8, "")
+    assert problem.message == "unknown top-level key 'number' (did you mean 'numbers'?)"
+
+
+def test_labels_are_text(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path, "a: {provider: lab, country: FR, labels: {n: 4711, f: 1.5, b: true, s: x}}\n"
+    )
+    labels = load_config(path, env={}).declarations["a"].labels
+    assert labels == {"n": "4711", "f": "1.5", "b": "true", "s": "x"}
+    assert type(labels) is dict
+
+
+# --------------------------------------------------------------------------- provider classes
+
+
+def test_unknown_provider_setting_is_located(tmp_path: Path, fake_providers: None) -> None:
+    path = write(
+        tmp_path,
+        FAKE_HEADER.replace("login: me", "login: me\n    pasword: x")
+        + "  a: {provider: cr, country: FR}\n",
+    )
+    problem = only_problem(path, env={"CALLR_PASSWORD": "p"})
+    assert (problem.line, problem.path) == (6, "providers.cr.pasword")
+    assert problem.message.startswith(
+        "unknown setting 'pasword' for a callr provider (did you mean 'password'?)"
+    )
+    assert "accepted: base_url, login, password" in problem.message
+
+
+def test_http_providers_accept_base_url(tmp_path: Path, fake_providers: None) -> None:
+    path = write(
+        tmp_path,
+        FAKE_HEADER.replace("api_key: k", "api_key: k\n    base_url: http://127.0.0.1:8080")
+        + "  {}\n",
+    )
+    desired = load_config(path, env={"CALLR_PASSWORD": "p"})
+    assert desired.providers["ac"].settings["base_url"] == "http://127.0.0.1:8080"
+    assert desired.providers["cr"].settings["password"] == "p"
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "message"),
+    [
+        (
+            "a: {provider: cr, country: FR, app: ivr}",
+            "numbers.a.app",
+            "provider 'cr' (callr) has no app binding",
+        ),
+        (
+            "a: {provider: cr, country: FR, type: mobile}",
+            "numbers.a.type",
+            "provider 'cr' (callr) does not sell mobile numbers (it sells: local, tollfree)",
+        ),
+        (
+            "a: {provider: cr, country: FR, labels: {a: x, b: y, c: z}}",
+            "numbers.a.labels",
+            "provider 'cr' (callr) stores at most 2 labels",
+        ),
+        (
+            "a: {provider: cr, country: FR, number_clas: gold}",
+            "numbers.a.number_clas",
+            "unknown key 'number_clas' (did you mean 'number_class'?)",
+        ),
+        (
+            "a: {provider: ac, country: FR, regoin: PARIS}",
+            "numbers.a.regoin",
+            "unknown key 'regoin' (did you mean 'region'?) (aculab options: none)",
+        ),
+        (
+            "a: {provider: ac, country: FR, region: PARIS}",
+            "numbers.a.region",
+            "provider 'ac' (aculab) cannot search by region",
+        ),
+    ],
+)
+def test_checks_from_provider_capabilities(
+    tmp_path: Path, fake_providers: None, body: str, path: str, message: str
+) -> None:
+    problem = only_problem(with_fake(tmp_path, body + "\n"), env={"CALLR_PASSWORD": "p"})
+    assert problem.path == path
+    assert problem.message.startswith(message), problem.message
+
+
+def test_provider_options_are_kept(tmp_path: Path, fake_providers: None) -> None:
+    path = with_fake(tmp_path, "a: {provider: cr, country: FR, number_class: gold}\n")
+    declaration = load_config(path, env={"CALLR_PASSWORD": "p"}).declarations["a"]
+    assert declaration.options == {"number_class": "gold"}
+
+
+def test_provider_type_without_an_adapter_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(PROVIDER_TYPES, "voximplant", raising=False)
+    path = write(tmp_path, "version: 1\nproviders:\n  vx: {type: voximplant}\nnumbers: {}\n")
+    problem = only_problem(path)
+    assert (problem.path, problem.line) == ("providers.vx.type", 3)
+    assert problem.message.startswith("provider type 'voximplant' is not available")
+
+
+def test_sandbox_settings_are_checked_against_the_real_adapter(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nproviders:\n  lab:\n    type: sandbox\n    base_url: http://x\n    page_size: 5\nnumbers: {}\n",
+    )
+    problem = only_problem(path)
+    assert (problem.path, problem.line) == ("providers.lab.base_url", 5)
+    assert problem.message.startswith("unknown setting 'base_url' for a sandbox provider")
+
+
+def test_plivo_settings_are_checked_against_the_real_adapter(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        providers:
+          eu:
+            type: plivo
+            auth_id: ${PLIVO_AUTH_ID}
+            auth_tokn: ${PLIVO_AUTH_TOKEN}
+            base_url: http://127.0.0.1:9
+        numbers: {}
+        """,
+    )
+    problem = only_problem(path, env={"PLIVO_AUTH_ID": "id", "PLIVO_AUTH_TOKEN": "sekrit-tok"})
+    assert (problem.path, problem.line) == ("providers.eu.auth_tokn", 6)
+    assert problem.message.startswith(
+        "unknown setting 'auth_tokn' for a plivo provider (did you mean 'auth_token'?)"
+    )
+    assert "sekrit-tok" not in problem.message
+
+
+# --------------------------------------------------------------------------- state
+
+
+def test_state_defaults_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    path = write(tmp_path / "sub", "version: 1\nproviders: {}\nnumbers: {}\n")
+    state = load_config(path, env={}).state
+    assert (state.backend, state.path) == (
+        "sqlite",
+        str(tmp_path / "sub" / ".numbers-iac" / "state.sqlite"),
+    )
+
+
+def test_relative_state_path_resolves_against_the_config_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    write(
+        tmp_path / "conf",
+        "version: 1\nstate: {path: ../state/numbers.db}\nproviders: {}\nnumbers: {}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    desired = load_config("conf/numbers.yaml", env={})
+    assert desired.state.path == str(tmp_path / "state" / "numbers.db")
+    assert desired.config_path == str(tmp_path / "conf" / "numbers.yaml")
+
+
+def test_absolute_state_path_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "s.db"
+    path = write(
+        tmp_path, f"version: 1\nstate: {{path: '{target}'}}\nproviders: {{}}\nnumbers: {{}}\n"
+    )
+    assert load_config(path, env={}).state.path == str(target)
+
+
+def test_postgres_needs_a_dsn_and_no_path(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nstate:\n  backend: postgres\n  path: x.db\nproviders: {}\nnumbers: {}\n",
+    )
+    messages = {(p.path, p.message) for p in problems_of(path)}
+    assert messages == {
+        ("state", "missing required key 'dsn' (backend postgres needs a connection string)"),
+        ("state.path", "path applies to the sqlite backend only; postgres uses dsn"),
+    }
+
+
+def test_postgres_dsn_comes_from_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nstate: {backend: postgres, dsn: '${DSN}'}\nproviders: {}\nnumbers: {}\n",
+    )
+    state = load_config(path, env={"DSN": "postgresql://u:p@db/n"}).state
+    assert (state.backend, state.path, state.dsn) == ("postgres", None, "postgresql://u:p@db/n")
+
+
+# --------------------------------------------------------------------------- config path
+
+
+def test_config_path_precedence() -> None:
+    assert config_path_from("x.yaml", {"NUMBERS_IAC_CONFIG": "y.yaml"}) == Path("x.yaml")
+    assert config_path_from(None, {"NUMBERS_IAC_CONFIG": "y.yaml"}) == Path("y.yaml")
+    assert config_path_from(None, {}) == Path("numbers.yaml")
