@@ -69,16 +69,7 @@ def check_guards(
     that would release a protected number (the planner never plans that; this is the backstop).
     """
     releases = plan.releases
-    protected = [
-        r.number
-        for r in releases
-        if (recorded.get((r.provider, r.number)) and recorded[(r.provider, r.number)].protect)
-        or (
-            desired
-            and r.declaration in desired.declarations
-            and desired.declarations[r.declaration].protect
-        )
-    ]
+    protected = [r.number for r in releases if _is_protected(r, desired, recorded)]
     if protected:
         raise GuardError(
             f"refusing to apply: the plan would release protected number(s) {', '.join(protected)}"
@@ -91,6 +82,15 @@ def check_guards(
             "which is IRREVERSIBLE. Re-run with --allow-release to release them, or use "
             "--target to apply other declarations only. Nothing was changed."
         )
+
+
+def _is_protected(release: Release, desired: Desired | None, recorded: Mapping) -> bool:
+    """A declaration still configured decides by its own `protect`; for a removed one the
+    state's record of its last `protect` value does (the config can no longer say)."""
+    if desired is not None and release.declaration in desired.declarations:
+        return desired.declarations[release.declaration].protect
+    record = recorded.get((release.provider, release.number))
+    return bool(record and record.protect)
 
 
 class Executor:

@@ -324,7 +324,7 @@ def _release_surplus(
     out: _ProviderPlan,
 ) -> set[str]:
     listed = [m for m in floating if m.owned is not None and m.owned.status != PENDING]
-    if declaration.protect or any(m.record and m.record.protect for m in listed):
+    if declaration.protect:
         out.warnings.append(
             f"{declaration.provider} / {declaration.name} holds {surplus} number(s) more than "
             f"its quantity ({wanted} unpinned wanted) but is protected: nothing is released"
