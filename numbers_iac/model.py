@@ -43,8 +43,10 @@ class Where:
     capabilities: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        place = f"region {self.region}" if self.region else (
-            f"prefix {self.prefix}" if self.prefix else "any region"
+        place = (
+            f"region {self.region}"
+            if self.region
+            else (f"prefix {self.prefix}" if self.prefix else "any region")
         )
         return f"{self.country} {self.number_type}, {place}"
 
@@ -173,7 +175,13 @@ class Account:
     def fingerprint(self) -> str:
         """A digest of the listing, so a saved plan can tell the account changed since."""
         rows = sorted(
-            (n.number, n.app_id or "", n.tag or "", json.dumps(dict(n.labels or {}), sort_keys=True), n.status)
+            (
+                n.number,
+                n.app_id or "",
+                n.tag or "",
+                json.dumps(dict(n.labels or {}), sort_keys=True),
+                n.status,
+            )
             for n in self.numbers
         )
         apps = sorted((a.app_id, a.name) for a in self.apps)
@@ -223,7 +231,14 @@ class Recorded:
 
     def fingerprint(self) -> str:
         rows = sorted(
-            (m.provider, m.number, m.declaration, m.app or "", json.dumps(dict(m.labels), sort_keys=True), m.status)
+            (
+                m.provider,
+                m.number,
+                m.declaration,
+                m.app or "",
+                json.dumps(dict(m.labels), sort_keys=True),
+                m.status,
+            )
             for m in self.numbers.values()
         )
         orders = sorted((o.order_id, o.provider, o.declaration, o.quantity) for o in self.orders)
