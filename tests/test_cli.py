@@ -40,7 +40,9 @@ numbers:
 """
 
 
-def run(cwd: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    cwd: Path, *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "NUMBERS_IAC_CONFIG"}
     full_env.update({"NO_COLOR": "1", **(env or {})})
     return subprocess.run(
@@ -110,7 +112,10 @@ def test_saved_plan_refused_when_config_changed(project):
     result = run(project, "apply", "p.json")
     assert result.returncode == 1
     assert "configuration" in result.stderr and "changed since this plan" in result.stderr
-    assert not (project / ".numbers-iac" / "sandbox-lab.json").exists() or not sandbox_world(project).numbers
+    assert (
+        not (project / ".numbers-iac" / "sandbox-lab.json").exists()
+        or not sandbox_world(project).numbers
+    )
 
 
 def test_saved_plan_refused_when_account_changed(project):
@@ -132,7 +137,9 @@ def test_release_needs_allow_release_and_protected_numbers_stay(project):
     write_config(project, text=CONFIG.format(support_quantity=0).split("  hotline:")[0])
     plan = run(project, "plan")
     assert plan.stdout.count("IRREVERSIBLE") >= 2  # two releases marked, hotline not released
-    assert "+33322000001" not in [line.split()[1] for line in plan.stdout.splitlines() if line.strip().startswith("-")]
+    assert "+33322000001" not in [
+        line.split()[1] for line in plan.stdout.splitlines() if line.strip().startswith("-")
+    ]
     assert "protected" in plan.stdout
     before = set(sandbox_world(project).numbers)
     refused = run(project, "apply", "--auto-approve")
@@ -148,7 +155,10 @@ def test_apply_without_terminal_asks_for_auto_approve(project):
     result = run(project, "apply", stdin="yes\n")
     assert result.returncode == 1
     assert "--auto-approve" in result.stderr
-    assert not (project / ".numbers-iac" / "sandbox-lab.json").exists() or not sandbox_world(project).numbers
+    assert (
+        not (project / ".numbers-iac" / "sandbox-lab.json").exists()
+        or not sandbox_world(project).numbers
+    )
 
 
 def test_validate_reports_every_problem_with_location(project):
@@ -172,8 +182,17 @@ def test_validate_reports_every_problem_with_location(project):
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 5, result.stderr
-    for line_no, field in [(5, "numbers.a.type"), (6, "numbers.b.provider"), (7, "numbers.c.numbers"), (8, "numbers.d.app"), (9, "numbers.e.quantity")]:
-        assert any(f"numbers.yaml:{line_no}:" in line and field in line for line in lines), (field, lines)
+    for line_no, field in [
+        (5, "numbers.a.type"),
+        (6, "numbers.b.provider"),
+        (7, "numbers.c.numbers"),
+        (8, "numbers.d.app"),
+        (9, "numbers.e.quantity"),
+    ]:
+        assert any(f"numbers.yaml:{line_no}:" in line and field in line for line in lines), (
+            field,
+            lines,
+        )
 
 
 def test_missing_env_var_is_named_and_nothing_runs(project):
@@ -190,7 +209,10 @@ def test_import_then_plan_shows_no_changes(project):
     data = project / ".numbers-iac" / "sandbox-lab.json"
     data.parent.mkdir()
     World.from_seed({"apps": ["support-ivr"], "owned": 4}).save(data)
-    write_config(project, text="version: 1\nproviders:\n  lab: {type: sandbox, apps: [support-ivr]}\nnumbers: {}\n")
+    write_config(
+        project,
+        text="version: 1\nproviders:\n  lab: {type: sandbox, apps: [support-ivr]}\nnumbers: {}\n",
+    )
     before = run(project, "plan")
     assert "not managed" in before.stdout
     imported = run(project, "import", "lab")
@@ -206,13 +228,17 @@ def test_inventory_lists_regions_with_stock_and_prices(project):
     result = run(project, "inventory", "lab", "--country", "FR", "--type", "local")
     assert result.returncode == 0, result.stderr
     assert "AMIENS, FRANCE" in result.stdout
-    rows = json.loads(run(project, "inventory", "lab", "--country", "FR", "--format", "json").stdout)
+    rows = json.loads(
+        run(project, "inventory", "lab", "--country", "FR", "--format", "json").stdout
+    )
     assert {r["type"] for r in rows} >= {"local", "mobile"}
     assert all(int(r["available"]) >= 0 for r in rows)
 
 
 def test_unknown_region_is_a_plan_error(project):
-    write_config(project, text=CONFIG.format(support_quantity=2).replace("AMIENS, FRANCE", "ATLANTIS"))
+    write_config(
+        project, text=CONFIG.format(support_quantity=2).replace("AMIENS, FRANCE", "ATLANTIS")
+    )
     result = run(project, "plan")
     assert result.returncode == 1
     assert "ATLANTIS" in result.stderr and "inventory" in result.stderr

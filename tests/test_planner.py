@@ -287,3 +287,9 @@ def test_plan_is_deterministic_and_fingerprinted():
     assert a.actions == b.actions
     assert a.fingerprints == b.fingerprints
     assert isinstance(a.actions[0], Release)
+
+
+def test_removing_protect_allows_the_release_in_the_same_plan():
+    """The declaration's current flag rules; the recorded one only guards removed declarations."""
+    p = run(desired(decl(quantity=0, protect=False)), [owned(N1)], [record(N1, protect=True)])
+    assert [a.kind for a in p.actions] == ["release"]

@@ -1,0 +1,293 @@
+"""One contract suite, run against every provider: the sandbox and each provider's emulator.
+
+A new provider joins by adding a harness to `HARNESSES`; every scenario then runs against it.
+Scenarios that need an HTTP layer (auth, 429 storms) are skipped for the sandbox, which has
+none, with that reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from numbers_iac import engine
+from numbers_iac.emulators.faults import Fault, FaultInjector
+from numbers_iac.emulators.serve import emulated
+from numbers_iac.emulators.world import World
+from numbers_iac.errors import AuthError, ConfigError, OutOfStockError, ProviderError
+from numbers_iac.model import Declaration, Desired, ProviderConfig, StateConfig, Where
+from numbers_iac.providers.base import Provider, PurchaseRequest
+from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.state.sqlite import SqliteStateStore
+
+APPS = ["support-ivr", "sales-bot"]
+FR_AMIENS = Where("FR", "local", region="AMIENS, FRANCE")
+
+
+@dataclass
+class Harness:
+    """A provider adapter over a World the test can arrange and inspect."""
+
+    name: str
+    provider: Provider
+    world: World
+    config: ProviderConfig
+    faults: FaultInjector | None = None
+    #: a second adapter with wrong credentials, where the provider has credentials
+    make_bad_auth: Callable[[], Provider] | None = None
+
+    def app_id(self, name: str) -> str:
+        return self.world.app_by_name(name)[0]
+
+
+def sandbox_harness(world: World) -> Iterator[Harness]:
+    config = ProviderConfig("lab", "sandbox", {"apps": APPS})
+    yield Harness("sandbox", SandboxProvider(config, world=world), world, config)
+
+
+def plivo_harness(world: World) -> Iterator[Harness]:
+    no_sleep = lambda seconds: None  # noqa: E731 - retries must not slow the suite
+    with emulated("plivo", world, name="plivo", sleep=no_sleep) as emu:
+        for app in APPS:
+            if not world.app_by_name(app):
+                world.add_app(app)
+
+        def bad_auth() -> Provider:
+            return emulated(
+                "plivo",
+                world,
+                name="plivo",
+                settings={"auth_token": "wrong-token-XYZ"},
+                sleep=no_sleep,
+            ).provider
+
+        yield Harness("plivo", emu.provider, world, emu.provider.config, emu.app, bad_auth)
+
+
+HARNESSES = {"sandbox": sandbox_harness, "plivo": plivo_harness}
+
+
+def make(kind: str, seed: dict | None = None) -> Iterator[Harness]:
+    world = World.from_seed({"apps": APPS, **(seed or {})})
+    return HARNESSES[kind](world)
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def harness(kind) -> Iterator[Harness]:
+    yield from make(kind)
+
+
+def needs_http(h: Harness) -> None:
+    if h.faults is None:
+        pytest.skip(f"{h.name} has no HTTP layer")
+
+
+def buy(h: Harness, count: int, where: Where = FR_AMIENS, app: str | None = None):
+    bought = []
+    request = PurchaseRequest(
+        "contract", count, where, app_id=h.app_id(app) if app else None, tag="contract"
+    )
+    outcome = h.provider.purchase(request, bought.append)
+    return bought, outcome
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@pytest.mark.parametrize("owned", [45, 65])
+def test_lists_every_page(kind, owned):
+    for h in make(kind, {"owned": owned}):
+        progress = []
+        listed = h.provider.list_numbers(lambda done, total: progress.append((done, total)))
+        assert sorted(n.number for n in listed) == sorted(h.world.numbers)
+        assert len({n.number for n in listed}) == owned
+        if h.faults is not None:
+            pages = [r for r in h.faults.log if "/Number/" in r.path and r.method == "GET"]
+            assert len(pages) >= -(-owned // 20)  # every page was fetched
+        assert progress and progress[-1][0] == owned
+
+
+def test_apps_are_listed_by_name(harness):
+    names = {a.name for a in harness.provider.list_apps()}
+    assert set(APPS) <= names
+
+
+# --------------------------------------------------------------------------- purchase
+
+
+def test_buy_n_gets_n_distinct_numbers_of_the_right_place(harness):
+    bought, outcome = buy(harness, 3, app="support-ivr")
+    assert outcome.error is None
+    assert len(bought) == 3 == len({n.number for n in bought})
+    assert {n.number for n in bought} <= set(harness.world.numbers)
+    assert all(n.number.startswith("+333") for n in bought)
+    assert all(
+        harness.world.numbers[n.number].app_id == harness.app_id("support-ivr") for n in bought
+    )
+    assert Counter(op for op, _ in harness.world.log)["buy"] == 3
+
+
+def test_out_of_stock_buys_what_exists_and_says_so(harness):
+    group = harness.world.find_groups("FR", "local", region="AMIENS, FRANCE")[0]
+    harness.world.set_stock(group.group_id, 2)
+    bought, outcome = buy(harness, 5)
+    assert len(bought) == 2
+    assert isinstance(outcome.error, OutOfStockError | ProviderError)
+    assert "5" in str(outcome.error) or "2" in str(outcome.error)
+
+
+def test_unknown_region_is_a_clear_error(harness):
+    with pytest.raises(ProviderError) as err:
+        harness.provider.quote(Where("FR", "local", region="ATLANTIS"), 1)
+    assert "ATLANTIS" in str(err.value)
+
+
+def test_quote_has_prices(harness):
+    quote = harness.provider.quote(FR_AMIENS, 2)
+    assert quote.price.monthly > 0
+
+
+# --------------------------------------------------------------------------- bind / labels / release
+
+
+def test_bind_rebind_unbind(harness):
+    bought, _ = buy(harness, 2)
+    ivr, sales = harness.app_id("support-ivr"), harness.app_id("sales-bot")
+    for app_id in (ivr, sales, None):
+        outcome = harness.provider.bind(bought, app_id)
+        assert set(outcome.done) == {n.number for n in bought} and not outcome.failed
+        listed = {n.number: n.app_id for n in harness.provider.list_numbers()}
+        assert all(listed[n.number] == app_id for n in bought)
+
+
+def test_bind_to_unknown_app_fails_per_number(harness):
+    bought, _ = buy(harness, 1)
+    outcome = harness.provider.bind(bought, "999999999")
+    assert bought[0].number in outcome.failed
+
+
+def test_release_and_release_again(harness):
+    bought, _ = buy(harness, 2)
+    outcome = harness.provider.release(bought)
+    assert set(outcome.done) == {n.number for n in bought}
+    assert not ({n.number for n in bought} & set(harness.world.numbers))
+    again = harness.provider.release(bought)
+    assert set(again.done) == {n.number for n in bought}, (
+        "an already released number counts as done"
+    )
+
+
+# --------------------------------------------------------------------------- HTTP behaviour
+
+
+def test_wrong_credentials_are_one_clear_error(harness):
+    needs_http(harness)
+    bad = harness.make_bad_auth()
+    with pytest.raises(AuthError) as err:
+        bad.list_numbers()
+    message = str(err.value)
+    assert harness.name in message and "401" in message
+    assert "wrong-token-XYZ" not in message and "\n" not in message
+
+
+def test_survives_a_429_storm(kind):
+    for h in make(kind, {"owned": 45}):
+        needs_http(h)
+        h.faults.add(Fault(status=429, retry_after=0.01, times=6))
+        h.faults.add(Fault(status=429, times=4, after=8))  # no Retry-After: backoff
+        listed = h.provider.list_numbers()
+        assert len(listed) == 45
+        assert sum(1 for r in h.faults.log if r.status == 429) == 10
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def desired_for(h: Harness, declarations: list[Declaration]) -> Desired:
+    return Desired(
+        config_path="numbers.yaml",
+        config_digest="contract",
+        providers={h.config.name: h.config},
+        declarations={d.name: d for d in declarations},
+        state=StateConfig(),
+    )
+
+
+def declaration(h: Harness, **kw) -> Declaration:
+    base = dict(
+        name="support",
+        provider=h.config.name,
+        quantity=3,
+        country="FR",
+        number_type="local",
+        region="AMIENS, FRANCE",
+        app="support-ivr",
+        labels={"team": "support"},
+    )
+    base.update(kw)
+    return Declaration(**base)
+
+
+def run_engine(h: Harness, d: Desired, store, allow_release=False):
+    providers = engine.Providers(d, lambda config: h.provider)  # the harness closes it
+    plan = engine.make_plan(d, providers, store)
+    report = (
+        engine.apply_plan(plan, d, providers, store, allow_release=allow_release)
+        if plan.actions
+        else None
+    )
+    return plan, report
+
+
+def replan(h: Harness, d: Desired, store):
+    return engine.make_plan(d, engine.Providers(d, lambda config: h.provider), store)
+
+
+def test_end_to_end_convergence_labels_rebind_and_release(harness):
+    h = harness
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SqliteStateStore(Path(tmp) / "state.sqlite") as store,
+    ):
+        d = desired_for(h, [declaration(h)])
+        plan, report = run_engine(h, d, store)
+        assert [a.kind for a in plan.actions] == ["purchase"] and report.ok
+        assert plan.actions[0].price is not None  # priced from the provider
+        assert replan(h, d, store).actions == ()
+
+        # labels round-trip (natively or through the state) and a rebind
+        d2 = desired_for(h, [declaration(h, app="sales-bot", labels={"team": "ops"})])
+        plan, report = run_engine(h, d2, store)
+        assert {a.kind for a in plan.actions} == {"bind", "labels"} and report.ok
+        assert replan(h, d2, store).actions == ()
+        sales = h.app_id("sales-bot")
+        assert all(n.app_id == sales for n in h.world.numbers.values())
+
+        # release the surplus: exactly one number, the plan's
+        d3 = desired_for(h, [declaration(h, app="sales-bot", labels={"team": "ops"}, quantity=2)])
+        before = set(h.world.numbers)
+        plan, report = run_engine(h, d3, store, allow_release=True)
+        assert [a.kind for a in plan.actions] == ["release"] and report.ok
+        assert before - set(h.world.numbers) == {plan.actions[0].number}
+        assert replan(h, d3, store).actions == ()
+
+
+def test_unknown_app_is_a_located_error(harness):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SqliteStateStore(Path(tmp) / "state.sqlite") as store,
+    ):
+        d = desired_for(harness, [declaration(harness, app="no-such-app")])
+        with pytest.raises(ConfigError) as err:
+            replan(harness, d, store)
+        assert "no-such-app" in str(err.value)
