@@ -188,6 +188,38 @@ class _Document:
         return SourceRef(file, mark.line + 1, mark.column + 1) if mark else None
 
 
+#: a configuration of 100,000 numbers stays far below this; alias bombs go far above it
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once aliases are expanded, without expanding them:
+    aliases reuse node objects, so sizes are memoised per object (an anchored node must be
+    complete before an alias can name it, so the graph is acyclic)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            [c for pair in node.value for c in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
+        if children_done:
+            sizes[id(node)] = min(
+                1 + sum(sizes.get(id(c), 0) for c in children), MAX_EXPANDED_NODES + 1
+            )
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
 def _read_yaml(raw: bytes, problems: _Problems, env: Mapping[str, str]) -> _Document | None:
     """Compose the file and build its data; None when there is nothing to validate."""
     try:
@@ -207,6 +239,14 @@ def _read_yaml(raw: bytes, problems: _Problems, env: Mapping[str, str]) -> _Docu
     if node is None:
         problems.add(
             None, (), "the file is empty: expected a mapping with version, providers and numbers"
+        )
+        return None
+    if _expanded_size(node) > MAX_EXPANDED_NODES:
+        problems.add(
+            None,
+            (),
+            f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values; refusing to read "
+            "the file (an alias bomb?)",
         )
         return None
     if not isinstance(node, yaml.MappingNode):

@@ -701,3 +701,20 @@ def test_config_path_precedence() -> None:
     assert config_path_from("x.yaml", {"NUMBERS_IAC_CONFIG": "y.yaml"}) == Path("x.yaml")
     assert config_path_from(None, {"NUMBERS_IAC_CONFIG": "y.yaml"}) == Path("y.yaml")
     assert config_path_from(None, {}) == Path("numbers.yaml")
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    """A billion-laughs file must fail with one clear line, not hang the tool."""
+    lines = [
+        "version: 1",
+        "providers:",
+        "  lab: {type: sandbox}",
+        'a0: &a0 ["x","x","x","x","x","x","x","x","x"]',
+    ]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "numbers.yaml"
+    path.write_text("\n".join([*lines, "numbers: {}"]) + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert len(err.value.problems) == 1
+    assert "alias" in str(err.value)
