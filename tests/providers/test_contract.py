@@ -107,8 +107,10 @@ def buy(h: Harness, count: int, where: Where = FR_AMIENS, app: str | None = None
 @pytest.mark.parametrize("owned", [45, 65])
 def test_lists_every_page(kind, owned):
     for h in make(kind, {"owned": owned}):
-        progress = []
-        listed = h.provider.list_numbers(lambda done, total: progress.append((done, total)))
+        progress: list[tuple[int, int | None]] = []
+        listed = h.provider.list_numbers(
+            lambda done, total, seen=progress: seen.append((done, total))
+        )
         assert sorted(n.number for n in listed) == sorted(h.world.numbers)
         assert len({n.number for n in listed}) == owned
         if h.faults is not None:

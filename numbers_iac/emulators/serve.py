@@ -1,0 +1,219 @@
+"""Serve a provider emulator on a loopback socket: for socket tests and `numbers-iac emulator`.
+
+Only 127.0.0.1 is ever bound: an emulator accepts any request with its fixed credentials and
+must not be reachable from another machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socketserver
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
+import yaml
+
+from numbers_iac.emulators.faults import FaultInjector
+from numbers_iac.emulators.world import World, WorldError
+from numbers_iac.errors import NumbersIacError
+from numbers_iac.model import ProviderConfig
+from numbers_iac.providers.base import Provider
+
+LOOPBACK = "127.0.0.1"
+
+#: provider type -> "module:Class" of its emulator (imported on use)
+EMULATORS: dict[str, str] = {
+    "plivo": "numbers_iac.emulators.plivo:PlivoEmulator",
+}
+
+
+def emulator_class(provider_type: str) -> type:
+    """The emulator class for a provider type. Raises KeyError for an unknown type."""
+    module_name, _, class_name = EMULATORS[provider_type].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_app(provider_type: str, world: World, **options: Any) -> FaultInjector:
+    """The provider's emulator over `world`, wrapped in a FaultInjector.
+
+    The emulator itself is `app.app`; options go to its constructor (credentials etc.)."""
+    return FaultInjector(emulator_class(provider_type)(world, **options))
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class RunningServer:
+    """An emulator served from a daemon thread. `url` is its base URL."""
+
+    def __init__(self, app: Any, port: int = 0):
+        self.app = app
+        self._server = make_server(
+            LOOPBACK, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"emulator:{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def serve(
+    provider_type: str, world: World, host: str = LOOPBACK, port: int = 0, **options: Any
+) -> RunningServer:
+    """Start the provider's emulator on 127.0.0.1 (port 0: any free port) in a daemon thread."""
+    if host not in (LOOPBACK, "localhost"):
+        raise ValueError(f"emulators only listen on {LOOPBACK}, not {host}")
+    return RunningServer(make_app(provider_type, world, **options), port)
+
+
+@dataclass
+class Emulated:
+    """A provider adapter wired to an emulator over a World, for tests.
+
+    `app` is the FaultInjector (add faults, read its log), `emulator` the provider's WSGI
+    app (options such as `total_count_skew` can be changed live), `server` the socket
+    server when one was started."""
+
+    provider: Provider
+    app: FaultInjector
+    world: World
+    server: RunningServer | None = None
+
+    @property
+    def emulator(self) -> Any:
+        return self.app.app
+
+    def close(self) -> None:
+        self.provider.close()
+        if self.server is not None:
+            self.server.shutdown()
+
+    def __enter__(self) -> Emulated:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def emulated(
+    provider_type: str,
+    world: World,
+    *,
+    name: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    over_socket: bool = False,
+    sleep: Callable[[float], None] | None = None,
+    **options: Any,
+) -> Emulated:
+    """The provider's adapter talking to its emulator over `world`: in-process through
+    `httpx.WSGITransport`, or over a real loopback socket with `over_socket=True`.
+
+    `settings` are merged over the ones the emulator dictates (credentials, base_url);
+    `sleep` replaces real sleeping in retries; `options` go to the emulator."""
+    from numbers_iac.providers import provider_class  # the harness joins both halves
+
+    app = make_app(provider_type, world, **options)
+    server = RunningServer(app) if over_socket else None
+    base_url = server.url if server else "http://emulator.invalid"
+    config = ProviderConfig(
+        name or provider_type,
+        provider_type,
+        {**app.app.provider_settings(base_url), **(settings or {})},
+    )
+    transport = None if server else httpx.WSGITransport(app=app)
+    kwargs: dict[str, Any] = {"transport": transport}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    provider = provider_class(provider_type)(config, **kwargs)
+    return Emulated(provider, app, world, server)
+
+
+def load_seed(path: str | os.PathLike[str]) -> World:
+    """A World from a seed file (JSON or YAML, see `World.from_seed`)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith((".yaml", ".yml")):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: a seed file holds a mapping (apps, owned, catalogue...)")
+    return World.from_seed(data)
+
+
+def credentials_for(provider_type: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """The credentials the emulator will accept: the provider's env vars, else its defaults."""
+    cls = emulator_class(provider_type)
+    (id_var, token_var), (default_id, default_token) = cls.env_credentials, cls.default_credentials
+    return env.get(id_var) or default_id, env.get(token_var) or default_token
+
+
+def run_forever(server: RunningServer, wait: Callable[[], None] | None = None) -> None:
+    """Block until Ctrl-C (or until `wait` returns), then stop the server."""
+    try:
+        if wait is not None:
+            wait()
+        else:
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+def main_emulator(
+    provider_type: str,
+    port: int,
+    seed_file: str | None,
+    echo: Callable[[str], None],
+    env: Mapping[str, str] | None = None,
+    wait: Callable[[], None] | None = None,
+) -> None:
+    """`numbers-iac emulator PROVIDER`: serve an emulated account until Ctrl-C."""
+    env = os.environ if env is None else env
+    if provider_type not in EMULATORS:
+        raise NumbersIacError(
+            f"no emulator for provider type {provider_type!r} (available: {', '.join(sorted(EMULATORS))})"
+        )
+    try:
+        world = load_seed(seed_file) if seed_file else World.builtin()
+    except (OSError, ValueError, yaml.YAMLError, WorldError, KeyError, TypeError) as exc:
+        raise NumbersIacError(f"cannot read seed file {seed_file}: {exc}") from None
+    auth_id, auth_token = credentials_for(provider_type, env)
+    server = serve(provider_type, world, port=port, auth_id=auth_id, auth_token=auth_token)
+    id_var, token_var = emulator_class(provider_type).env_credentials
+    # A token taken from the environment may be a real one: never print it.
+    shown_token = f"(the value of ${token_var})" if env.get(token_var) else auth_token
+    echo(f"{provider_type} emulator listening on {server.url}")
+    echo(f"  provider settings: base_url: {server.url}")
+    echo(f"  credentials: {id_var}={auth_id} {token_var}={shown_token}")
+    echo("  press Ctrl-C to stop")
+    run_forever(server, wait)

@@ -1,0 +1,156 @@
+"""Plivo end to end, as a user rehearses it: `numbers-iac emulator plivo` on a loopback port in
+one process, the CLI in others, a YAML config whose `base_url` points at the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+AUTH_ID = "MAREHEARSAL000000001"
+AUTH_TOKEN = "rehearsal-token-s3cr3t"
+
+CONFIG = """\
+version: 1
+providers:
+  plivo-eu:
+    type: plivo
+    base_url: {base_url}
+    auth_id: ${{PLIVO_AUTH_ID}}
+    auth_token: ${{PLIVO_AUTH_TOKEN}}
+numbers:
+  support-fr:
+    provider: plivo-eu
+    country: FR
+    type: local
+    region: AMIENS, FRANCE
+    quantity: {quantity}
+    app: support-ivr
+    labels: {{team: support}}
+"""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "NUMBERS_IAC_"))}
+    env.update({"NO_COLOR": "1", "PLIVO_AUTH_ID": AUTH_ID, "PLIVO_AUTH_TOKEN": AUTH_TOKEN, **extra})
+    return env
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[str]:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"apps": ["support-ivr", "sales-bot"], "owned": 2}))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "numbers_iac",
+            "emulator",
+            "plivo",
+            "--port",
+            "0",
+            "--seed-file",
+            str(seed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        banner = process.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", banner)
+        assert match, banner + process.stderr.read()
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "numbers_iac", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=cli_env(**env),
+        timeout=120,
+    )
+
+
+def numbers_in(output: str) -> set[str]:
+    return set(re.findall(r"\+\d{10,15}", output))
+
+
+def test_plan_apply_converge_and_release_exactly_the_surplus(tmp_path, emulator):
+    config = tmp_path / "numbers.yaml"
+    config.write_text(CONFIG.format(base_url=emulator, quantity=3))
+
+    plan = cli(tmp_path, "plan", "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stderr
+    assert "3 to purchase" in plan.stdout
+    assert re.search(r"\$\d+\.\d\d/month", plan.stdout), plan.stdout  # priced from the search
+    assert "2 numbers on plivo-eu are not managed" in plan.stdout or "not managed" in plan.stdout
+
+    applied = cli(tmp_path, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "3 purchased" in applied.stdout
+
+    again = cli(tmp_path, "plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "No changes" in again.stdout
+
+    state = json.loads(cli(tmp_path, "state", "list", "--format", "json").stdout)
+    managed = {row["number"] for row in state["numbers"]}
+    assert len(managed) == 3
+
+    config.write_text(CONFIG.format(base_url=emulator, quantity=1))
+    refused = cli(tmp_path, "apply", "--auto-approve")
+    assert refused.returncode == 3 and "--allow-release" in refused.stderr
+    released = cli(tmp_path, "apply", "--auto-approve", "--allow-release")
+    assert released.returncode == 0, released.stdout + released.stderr
+    release_lines = [
+        line for line in released.stdout.splitlines() if line.strip().startswith("- +")
+    ]
+    gone = numbers_in("\n".join(release_lines))
+    assert len(gone) == 2 and gone <= managed
+
+    after = json.loads(cli(tmp_path, "state", "list", "--format", "json").stdout)
+    assert {row["number"] for row in after["numbers"]} == managed - gone
+    final = cli(tmp_path, "plan", "--detailed-exitcode")
+    assert final.returncode == 0 and "No changes" in final.stdout
+    # the two numbers the account had before are still there, untouched
+    assert "not managed" in final.stdout
+
+
+def test_wrong_credentials_give_one_line_without_the_secret(tmp_path, emulator):
+    (tmp_path / "numbers.yaml").write_text(CONFIG.format(base_url=emulator, quantity=1))
+    result = cli(tmp_path, "plan", PLIVO_AUTH_TOKEN="definitely-wrong-token")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "plivo-eu" in lines[0] and "401" in lines[0]
+    assert "definitely-wrong-token" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_emulator_banner_never_prints_a_token_from_the_environment(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "numbers_iac", "emulator", "plivo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        banner = "".join(process.stdout.readline() for _ in range(3))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert "127.0.0.1" in banner and AUTH_ID in banner
+    assert AUTH_TOKEN not in banner and "$PLIVO_AUTH_TOKEN" in banner
