@@ -181,6 +181,9 @@ class PlivoProvider(Provider):
             )
         self.auth_id = auth_id
         self.write_alias = bool(settings.get("write_alias", True))
+        if not self.write_alias:
+            # Without the alias there is no ownership tag: the planner must not plan alias writes.
+            self.capabilities = replace(type(self).capabilities, ownership_tag=False)
         self.regulated_pending = bool(settings.get("regulated_pending", True))
         self.unbind_app_id = str(settings.get("unbind_app_id", ""))
         rate = settings.get("rate_limit", RATE_LIMIT)

@@ -204,6 +204,9 @@ def test_purchase_without_alias_writing(account):
         outcome, _ = purchase(env, PurchaseRequest("d", 1, Where("US", "tollfree"), tag="d"))
     assert world.numbers[outcome.bought[0].number].alias is None
     assert outcome.bought[0].tag is None
+    # and the planner is told there is no ownership tag, so it plans no alias writes
+    assert env.provider.capabilities.ownership_tag is False
+    assert account.provider.capabilities.ownership_tag is True
 
 
 def test_number_taken_between_search_and_buy_is_replaced(account):
