@@ -162,7 +162,7 @@ class Executor:
                 app=existing.app if existing else None,
                 labels=dict(existing.labels) if same else {},
                 protect=action.protect,
-                status=existing.status if existing else "active",
+                status=action.status,
                 created_at=existing.created_at if existing else "",
             )
             saves.append(record)

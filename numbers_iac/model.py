@@ -287,13 +287,15 @@ class Purchase(Action):
 
 @dataclass(frozen=True)
 class Adopt(Action):
-    """Start managing a number the account already owns (pinned, tagged, or imported)."""
+    """Start managing a number the account already owns (pinned, tagged, or imported), or
+    update what the state records of it (protection, a pending number now delivered)."""
 
     kind: ClassVar[str] = "adopt"
     number: str = ""
     provider_id: str = ""
     reason: str = ""
     protect: bool = False
+    status: str = ACTIVE
 
 
 @dataclass(frozen=True)

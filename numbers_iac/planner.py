@@ -385,10 +385,14 @@ def _converge_member(
     """Adopt, rebind and relabel one claimed number so it matches its declaration."""
     provider, name = declaration.provider, declaration.name
     record, owned = member.record, member.owned
-    if member.adopt_reason or (record and record.protect != declaration.protect):
-        reason = member.adopt_reason or (
-            "protect: true recorded" if declaration.protect else "protect removed"
-        )
+    delivered = record and owned and record.status == PENDING and owned.status != PENDING
+    if member.adopt_reason or delivered or (record and record.protect != declaration.protect):
+        if member.adopt_reason:
+            reason = member.adopt_reason
+        elif delivered:
+            reason = "delivered by the provider (was pending)"
+        else:
+            reason = "protect: true recorded" if declaration.protect else "protect removed"
         out.actions.append(
             Adopt(
                 provider,
@@ -397,6 +401,7 @@ def _converge_member(
                 provider_id=owned.provider_id if owned else record.provider_id,
                 reason=reason,
                 protect=declaration.protect,
+                status=owned.status if owned else record.status,
             )
         )
     if owned is None or owned.status == PENDING:

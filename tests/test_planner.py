@@ -293,3 +293,9 @@ def test_removing_protect_allows_the_release_in_the_same_plan():
     """The declaration's current flag rules; the recorded one only guards removed declarations."""
     p = run(desired(decl(quantity=0, protect=False)), [owned(N1)], [record(N1, protect=True)])
     assert [a.kind for a in p.actions] == ["release"]
+
+
+def test_pending_number_delivered_is_recorded_active_once():
+    p = run(desired(decl(quantity=1)), [owned(N1)], [record(N1, status=PENDING)])
+    assert [(a.kind, a.status) for a in p.actions] == [("adopt", "active")]
+    assert "delivered" in p.actions[0].reason

@@ -19,7 +19,10 @@ def test_quickstart_has_exactly_two_one_line_commands():
     assert len(commands) == 2
     assert all("\n" not in c for c in commands)
     install_and_run, test = commands
-    assert "examples/numbers.yaml plan" in install_and_run and "apply --auto-approve" in install_and_run
+    assert (
+        "examples/numbers.yaml plan" in install_and_run
+        and "apply --auto-approve" in install_and_run
+    )
     assert "pytest" in test and "[test]" in test
 
 
