@@ -411,6 +411,44 @@ def state_list(ctx: Context, fmt: str) -> None:
     click.echo(f"{len(rows)} managed number(s), {len(recorded.orders)} pending order(s).")
 
 
+@state.command("journal")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Newest entries to show.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_context
+@handle_errors
+def state_journal(ctx: Context, limit: int, fmt: str) -> None:
+    """Every provider call apply made, newest first: intent, outcome, detail.
+
+    An entry without an outcome is a call whose apply was interrupted before it heard back.
+    """
+    import json
+
+    desired = ctx.load()
+    with open_store(desired.state) as store:
+        entries = store.journal(limit)
+    if fmt == "json":
+        click.echo(json.dumps([e.__dict__ for e in entries], indent=2, default=str))
+        return
+    if not entries:
+        click.echo("The journal is empty: no apply has changed anything yet.")
+        return
+    for e in entries:
+        outcome = e.outcome or "INTERRUPTED (no outcome recorded)"
+        click.echo(
+            f"{e.started_at}  apply {e.apply_id}  {e.provider} / {e.declaration}  {e.operation}: {outcome}"
+        )
+        if e.detail:
+            click.echo(f"    {e.detail}")
+
+
 # --------------------------------------------------------------------------- inventory
 
 

@@ -269,3 +269,15 @@ def test_color_only_on_a_terminal_and_never_with_no_color(monkeypatch):
     assert use_color(Tty()) is False
     monkeypatch.delenv("NO_COLOR")
     assert use_color(object()) is False
+
+
+def test_state_journal_tells_what_apply_did(project):
+    assert "empty" in run(project, "state", "journal").stdout
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    journal = run(project, "state", "journal")
+    assert journal.returncode == 0
+    assert "lab / hotline  purchase: ok" in journal.stdout and "+33322000001" in journal.stdout
+    entries = json.loads(run(project, "state", "journal", "--format", "json").stdout)
+    assert {e["operation"] for e in entries} == {"purchase"} and all(
+        e["outcome"] == "ok" for e in entries
+    )

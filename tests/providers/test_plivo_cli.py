@@ -154,3 +154,24 @@ def test_emulator_banner_never_prints_a_token_from_the_environment(tmp_path):
         process.wait(timeout=10)
     assert "127.0.0.1" in banner and AUTH_ID in banner
     assert AUTH_TOKEN not in banner and "$PLIVO_AUTH_TOKEN" in banner
+
+
+def test_no_credential_in_outputs_plan_files_or_state(tmp_path, emulator):
+    """The token may appear nowhere the tool writes: stdout, stderr, plan file, state, sandbox."""
+    (tmp_path / "numbers.yaml").write_text(CONFIG.format(base_url=emulator, quantity=2))
+    outputs = [
+        cli(tmp_path, "plan", "-out", "plan.json"),
+        cli(tmp_path, "plan", "--format", "json"),
+        cli(tmp_path, "plan", "--format", "markdown"),
+        cli(tmp_path, "apply", "plan.json"),
+        cli(tmp_path, "state", "list"),
+        cli(tmp_path, "plan", PLIVO_AUTH_TOKEN="another-wrong-token"),
+    ]
+    assert outputs[3].returncode == 0, outputs[3].stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written) and any(p.name == "plan.json" for p in written)
+    for secret in (AUTH_TOKEN, "another-wrong-token"):
+        for result in outputs:
+            assert secret not in result.stdout + result.stderr
+        for path in written:
+            assert secret.encode() not in path.read_bytes(), path
