@@ -97,6 +97,7 @@ class PlivoEmulator:
         self.auth_token = auth_token
         self.regulated = {c.upper() for c in regulated}
         self.unavailable_status = unavailable_status
+        self._listing_cache: dict[tuple, list] = {}
         self.list_pending = list_pending
         self.total_count_skew = total_count_skew
         #: the World is not thread-safe; every request holds this while it touches it
@@ -255,7 +256,7 @@ class PlivoEmulator:
         except world_module.UnknownApp:
             raise PlivoApiError(404, f"application {app_id} not found") from None
         if bought.country.upper() in self.regulated:
-            bought.status = "pending"
+            bought = self.world.hold_pending(bought.number)
         status = "pending" if bought.status == "pending" else "Success"
         return json_response(
             201,
@@ -275,16 +276,28 @@ class PlivoEmulator:
         if kind and kind not in OWNED_TYPES:
             raise PlivoApiError(400, f"invalid type {kind!r}")
         services = self._services(q.get("services"))
-        owned, _ = self.world.owned()
-        matching = [
-            n
-            for n in owned
-            if (self.list_pending or n.status != "pending")
-            and ("alias" not in q or (n.alias or "") == q["alias"])
-            and (not kind or n.number_type in OWNED_TYPES[kind])
-            and _digits(n.number).startswith(q.get("number_startswith", ""))
-            and set(services) <= set(n.capabilities)
-        ]
+        filters = (
+            self.list_pending,
+            q.get("alias"),
+            kind,
+            q.get("number_startswith", ""),
+            tuple(services),
+        )
+        matching = self._listing_cache.get((self.world.version, filters))
+        if matching is None:
+            owned, _ = self.world.owned()
+            matching = [
+                n
+                for n in owned
+                if (self.list_pending or n.status != "pending")
+                and ("alias" not in q or (n.alias or "") == q["alias"])
+                and (not kind or n.number_type in OWNED_TYPES[kind])
+                and _digits(n.number).startswith(q.get("number_startswith", ""))
+                and set(services) <= set(n.capabilities)
+            ]
+            # A full walk asks for every page of the same filter: filter once per account
+            # version, not once per page (which made a 10,000-number listing quadratic).
+            self._listing_cache = {(self.world.version, filters): matching}
         page = matching[offset : offset + limit]
         objects = [self._number_record(n) for n in page]
         total = len(matching) + self.total_count_skew

@@ -651,6 +651,18 @@ class World:
         self._changed()
         return owned
 
+    def hold_pending(self, number: str) -> WorldNumber:
+        """An owned number waits on a regulator (an emulator's regulated-country purchase)."""
+        owned = self._owned(number)
+        owned.status = PENDING
+        self._changed()
+        return owned
+
+    @property
+    def version(self) -> int:
+        """Bumped on every change, so views computed from the account can be cached."""
+        return self._version
+
     def activate(self, number: str) -> WorldNumber:
         """A pending number becomes active (the regulator approved the documents)."""
         owned = self._owned(number)
