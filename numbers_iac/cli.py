@@ -23,6 +23,7 @@ from numbers_iac.errors import NumbersIacError
 from numbers_iac.executor import check_guards
 from numbers_iac.model import Desired
 from numbers_iac.render import render
+from numbers_iac.render.markdown import render_markdown
 from numbers_iac.render.report import render_report
 from numbers_iac.state import open_store
 
@@ -197,7 +198,10 @@ def plan(
             accept_missing=accept_missing,
             progress=StderrProgress,
         )
-    click.echo(render(the_plan, fmt, color=ctx.color() and fmt == "text"))
+    if fmt == "markdown":
+        click.echo(render_markdown(the_plan, plan_file=out or "plan.json"))
+    else:
+        click.echo(render(the_plan, fmt, color=ctx.color() and fmt == "text"))
     if out:
         planfile.save(the_plan, out)
         click.echo(

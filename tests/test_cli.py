@@ -245,10 +245,11 @@ def test_unknown_region_is_a_plan_error(project):
 
 
 def test_markdown_and_json_formats(project):
-    md = run(project, "plan", "--format", "markdown")
-    assert md.returncode == 0 and "|" in md.stdout and "numbers-iac apply" in md.stdout
+    md = run(project, "plan", "--format", "markdown", "-out", "review.json")
+    assert md.returncode == 0 and "|" in md.stdout and "numbers-iac apply review.json" in md.stdout
     js = json.loads(run(project, "plan", "--format", "json").stdout)
-    assert js["summary"]["counts"] if "counts" in js["summary"] else js["summary"]
+    assert [a["kind"] for a in js["actions"]] == ["purchase", "purchase"]
+    assert sum(a["count"] for a in js["actions"]) == 3
 
 
 def test_config_from_environment_variable(project, tmp_path_factory):
