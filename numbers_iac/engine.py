@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from numbers_iac import planner
 from numbers_iac.errors import NumbersIacError, StalePlanError
 from numbers_iac.executor import ApplyReport, Executor, check_guards
-from numbers_iac.model import Account, Desired, Plan, ProviderConfig, Purchase
+from numbers_iac.model import Account, Action, Desired, Forget, Plan, ProviderConfig, Purchase
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
 from numbers_iac.state.base import StateStore
@@ -138,26 +138,55 @@ def price(plan: Plan, providers: Providers) -> Plan:
 
 
 def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: StateStore) -> None:
-    """Refuse a saved plan when the config, the state or a provider's account changed since."""
+    """Refuse a saved plan when the config, the state or a provider's account changed since,
+    or when its actions are not the ones those inputs give (a plan file is plain JSON: an edited
+    one must not release a number the configuration never asked to release).
+    """
     if plan.config_digest != desired.config_digest:
         raise StalePlanError(
             f"the configuration {desired.config_path} changed since this plan was made; "
             "run plan again. Nothing was changed."
         )
-    if plan.state_fingerprint != store.load().fingerprint():
+    recorded = store.load()
+    if plan.state_fingerprint != recorded.fingerprint():
         raise StalePlanError(
             "the state changed since this plan was made (another apply ran?); run plan again. "
             "Nothing was changed."
         )
+    accounts = {}
     for name, fingerprint in plan.fingerprints.items():
         if name not in desired.providers:
             raise StalePlanError(f"provider {name} is no longer configured; run plan again")
-        current = providers[name].account().fingerprint()
-        if current != fingerprint:
+        accounts[name] = providers[name].account()
+        if accounts[name].fingerprint() != fingerprint:
             raise StalePlanError(
                 f"the numbers or apps on provider {name} changed since this plan was made; "
                 "run plan again. Nothing was changed."
             )
+    unknown = {a.provider for a in plan.actions} - set(accounts)
+    if unknown:
+        raise StalePlanError(
+            f"the plan acts on provider(s) {', '.join(sorted(unknown))} it never listed; "
+            "it was not made by numbers-iac plan. Nothing was changed."
+        )
+    expected = planner.plan(
+        desired,
+        accounts,
+        recorded,
+        {name: providers[name].capabilities for name in accounts},
+        targets=plan.targets,
+        accept_missing={a.declaration for a in plan.actions if isinstance(a, Forget)},
+    )
+    if _unpriced(expected.actions) != _unpriced(plan.actions):
+        raise StalePlanError(
+            "the plan file's actions differ from what its configuration, state and accounts "
+            "give (was the file edited?); run plan again. Nothing was changed."
+        )
+
+
+def _unpriced(actions: Iterable[Action]) -> list[Action]:
+    """Actions without the prices quoted at plan time, which may move until apply."""
+    return [replace(a, price=None) if isinstance(a, Purchase) else a for a in actions]
 
 
 def apply_plan(

@@ -87,9 +87,15 @@ def check_guards(
 def _is_protected(release: Release, desired: Desired | None, recorded: Mapping) -> bool:
     """A declaration still configured decides by its own `protect`; for a removed one the
     state's record of its last `protect` value does (the config can no longer say)."""
-    if desired is not None and release.declaration in desired.declarations:
-        return desired.declarations[release.declaration].protect
     record = recorded.get((release.provider, release.number))
+    if desired is not None:
+        owners = {release.declaration, record.declaration if record else release.declaration}
+        owners |= {d.name for d in desired.declarations.values() if release.number in d.pinned}
+        configured = [desired.declarations[o] for o in owners if o in desired.declarations]
+        if any(d.protect for d in configured):
+            return True
+        if configured and (record is None or record.declaration in desired.declarations):
+            return False
     return bool(record and record.protect)
 
 
@@ -111,6 +117,8 @@ class Executor:
         self._done = 0
         self._total = 0
         self._records: dict[tuple[str, str], ManagedNumber] = {}
+        #: (provider, declaration) whose purchase fell short: their releases must wait
+        self._short: set[tuple[str, str]] = set()
 
     def apply(self, plan: Plan) -> ApplyReport:
         self._records = dict(self.store.load().numbers)
@@ -217,6 +225,7 @@ class Executor:
             detail = f"{summary}; {error}" if error else summary
             self.store.journal_end(entry, "partial" if bought else "failed", detail)
             self._result(action, FAILED, detail, tuple(bought))
+            self._short.add((action.provider, action.declaration))
 
     def _bind(self, provider: Provider, app_id: str | None, actions: list[Bind]) -> None:
         outcome = self._batch(
@@ -239,13 +248,26 @@ class Executor:
                 return provider.set_labels([(o, *changes[o.number]) for o in owned])
 
             outcome = self._batch(provider, "labels", actions, call, {})
-        else:
+        else:  # labels live in the state store only
             outcome = BatchOutcome(done=tuple(a.number for a in actions))
+            for action in actions:
+                self._result(action, DONE, "recorded in the state")
         self._update_records(
             actions, outcome, lambda record, action: replace(record, labels=dict(action.after))
         )
 
     def _release(self, provider: Provider, actions: list[Release]) -> None:
+        waiting = [a for a in actions if (a.provider, a.declaration) in self._short]
+        for action in waiting:
+            self._result(
+                action,
+                SKIPPED,
+                "not released: this declaration's purchase fell short, and releasing now "
+                "would leave it with fewer numbers than before",
+            )
+        actions = [a for a in actions if a not in waiting]
+        if not actions:
+            return
         outcome = self._batch(provider, "release", actions, provider.release, {})
         if outcome.done:
             self.store.forget_numbers(provider.name, list(outcome.done))

@@ -228,6 +228,8 @@ class Recorded:
 
     numbers: Mapping[tuple[str, str], ManagedNumber] = field(default_factory=dict)
     orders: tuple[PendingOrder, ...] = ()
+    #: (provider, number) an interrupted apply was releasing: its journal intent has no outcome
+    releasing: frozenset[tuple[str, str]] = frozenset()
 
     def fingerprint(self) -> str:
         rows = sorted(

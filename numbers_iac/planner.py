@@ -90,6 +90,7 @@ def plan(
             [d for d in desired.declarations.values() if d.provider == provider],
             accounts[provider],
             {k: v for k, v in recorded.numbers.items() if k[0] == provider},
+            {n for p, n in recorded.releasing if p == provider},
             [o for o in recorded.orders if o.provider == provider],
             capabilities[provider],
             target_set,
@@ -134,6 +135,7 @@ def _plan_provider(
     declarations: list[Declaration],
     account: Account,
     recorded: Mapping[tuple[str, str], ManagedNumber],
+    releasing: set[str],
     orders: list[PendingOrder],
     caps: Capabilities,
     targets: frozenset[str],
@@ -158,11 +160,18 @@ def _plan_provider(
     for (_, number), record in recorded.items():
         if number in owned:
             continue
-        if record.status == PENDING:
+        if record.status == PENDING and record.declaration not in accepted:
             out.pending.append(PendingNote(provider, record.declaration, 1, (number,)))
             members[record.declaration].append(_Member(number, None, record))
             continue
         if not _in_scope(record.declaration, targets):
+            continue
+        if number in releasing:
+            out.actions.append(Forget(provider, record.declaration, number=number))
+            out.warnings.append(
+                f"{number} ({provider} / {record.declaration}) was being released by an apply "
+                "that was interrupted, and the provider no longer lists it: it is forgotten"
+            )
             continue
         if record.declaration in accepted:
             out.actions.append(Forget(provider, record.declaration, number=number))
@@ -252,9 +261,13 @@ def _plan_declaration(
         out.actions.append(_purchase(declaration, shortfall, (), app_id))
 
     released: set[str] = set()
-    surplus = len(floating) - wanted
+    # Only numbers the provider lists can be surplus: a recorded number missing from the
+    # listing still counts against the shortfall (never re-bought silently), but releasing a
+    # listed number to make up for one that vanished would leave the declaration short.
+    listed = [m for m in floating if m.owned is not None]
+    surplus = len(listed) - wanted
     if surplus > 0:
-        released = _release_surplus(declaration, floating, surplus, wanted, out)
+        released = _release_surplus(declaration, listed, surplus, wanted, out)
 
     for member in members:
         if member.number in released:
@@ -301,7 +314,9 @@ def _purchase(
         declaration.provider,
         declaration.name,
         count=count,
-        where=declaration.where(),
+        # A pinned purchase buys exactly those numbers: no location to fall back on, so a
+        # pinned number taken by someone else can never turn into a random purchase.
+        where=None if pinned else declaration.where(),
         pinned=pinned,
         app=declaration.app,
         app_id=app_id,

@@ -282,3 +282,18 @@ def test_state_journal_tells_what_apply_did(project):
     assert {e["operation"] for e in entries} == {"purchase"} and all(
         e["outcome"] == "ok" for e in entries
     )
+
+
+def test_an_edited_plan_file_is_refused(project):
+    """A plan file is JSON: editing a release onto the protected hotline must not work."""
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    write_config(project, support_quantity=1)
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    plan = json.loads((project / "p.json").read_text())
+    [release] = [a for a in plan["actions"] if a["kind"] == "release"]
+    release["number"], release["provider_id"] = "+33322000001", "33322000001"
+    (project / "p.json").write_text(json.dumps(plan))
+    result = run(project, "apply", "p.json", "--allow-release")
+    assert result.returncode in (1, 3), result.stdout
+    assert "+33322000001" in sandbox_world(project).numbers
+    assert len(sandbox_world(project).numbers) == 3

@@ -299,3 +299,21 @@ def test_pending_number_delivered_is_recorded_active_once():
     p = run(desired(decl(quantity=1)), [owned(N1)], [record(N1, status=PENDING)])
     assert [(a.kind, a.status) for a in p.actions] == [("adopt", "active")]
     assert "delivered" in p.actions[0].reason
+
+
+def test_a_vanished_number_never_makes_a_listed_one_surplus():
+    """Quantity 3 -> 2 while one of three vanished: two remain listed, nothing is released."""
+    records = [record(N1), record(N2), record(N3)]
+    p = run(desired(decl(quantity=2)), [owned(N1), owned(N2)], records)
+    assert p.releases == []
+    assert any(N3 in w for w in p.warnings)
+
+
+def test_pinned_purchase_has_no_location_to_fall_back_on():
+    d = desired(decl("hotline", quantity=2, pinned=(N1,)))
+    p = run(d)
+    pinned, floating = sorted(
+        (a for a in p.actions if isinstance(a, Purchase)), key=lambda a: not a.pinned
+    )
+    assert (pinned.pinned, pinned.where) == ((N1,), None)
+    assert floating.count == 1 and floating.where is not None

@@ -698,7 +698,7 @@ class _Purchase:
                 if self.wanted <= 0:
                     break
                 self._try(to_digits(number))
-            if self.wanted > 0 and self.request.where is not None:
+            if self.wanted > 0 and self.request.where is not None and not self.request.pinned:
                 self._buy_from_search(self.request.where)
             error = self._shortfall()
         except ProviderError as exc:

@@ -124,6 +124,10 @@ class SqliteStateStore(StateStore):
                 "SELECT provider, number, declaration, provider_id, app, labels, protect, "
                 "status, created_at FROM managed_numbers"
             ).fetchall()
+            releasing_rows = self._db.execute(
+                "SELECT provider, payload FROM journal "
+                "WHERE operation = 'release' AND outcome IS NULL"
+            ).fetchall()
             order_rows = self._db.execute(
                 "SELECT order_id, provider, declaration, quantity, numbers, created_at "
                 "FROM pending_orders"
@@ -147,7 +151,12 @@ class SqliteStateStore(StateStore):
         orders = tuple(
             PendingOrder(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in order_rows
         )
-        return Recorded(numbers, orders)
+        releasing = frozenset(
+            (provider, number)
+            for provider, payload in releasing_rows
+            for number in json.loads(payload).get("numbers", [])
+        )
+        return Recorded(numbers, orders, releasing)
 
     def journal(self, limit: int | None = None) -> list[JournalEntry]:
         sql = (

@@ -169,7 +169,9 @@ def test_no_credential_in_outputs_plan_files_or_state(tmp_path, emulator):
     ]
     assert outputs[3].returncode == 0, outputs[3].stderr
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".sqlite" for p in written) and any(p.name == "plan.json" for p in written)
+    assert any(p.suffix == ".sqlite" for p in written) and any(
+        p.name == "plan.json" for p in written
+    )
     for secret in (AUTH_TOKEN, "another-wrong-token"):
         for result in outputs:
             assert secret not in result.stdout + result.stderr

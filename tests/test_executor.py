@@ -1,0 +1,96 @@
+"""The executor against the sandbox: what it does when things go wrong mid-apply."""
+
+from __future__ import annotations
+
+import pytest
+
+from numbers_iac import engine
+from numbers_iac.emulators.serve import emulated
+from numbers_iac.emulators.world import World
+from numbers_iac.executor import DONE, FAILED, SKIPPED
+from numbers_iac.model import Declaration, Desired, ProviderConfig, StateConfig
+from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.state.sqlite import SqliteStateStore
+
+N1, N2, N3 = "+33322000001", "+33322000002", "+33322000003"
+
+
+@pytest.fixture
+def world():
+    return World.from_seed({"apps": ["ivr"]})
+
+
+@pytest.fixture
+def store(tmp_path):
+    with SqliteStateStore(tmp_path / "state.sqlite") as s:
+        yield s
+
+
+def desired(*declarations: Declaration) -> Desired:
+    return Desired(
+        "numbers.yaml",
+        "x",
+        {"lab": ProviderConfig("lab", "sandbox", {"apps": ["ivr"]})},
+        {d.name: d for d in declarations},
+        StateConfig(),
+    )
+
+
+def apply(d: Desired, world: World, store, allow_release=True):
+    providers = engine.Providers(d, lambda config: SandboxProvider(config, world=world))
+    plan = engine.make_plan(d, providers, store)
+    return plan, engine.apply_plan(plan, d, providers, store, allow_release=allow_release)
+
+
+def test_failed_purchase_holds_back_the_same_declarations_releases(world, store):
+    apply(
+        desired(Declaration("hot", "lab", 2, country="FR", number_type="local", pinned=(N1, N2))),
+        world,
+        store,
+    )
+    d = desired(Declaration("hot", "lab", 2, country="FR", number_type="local", pinned=(N1, N3)))
+    providers = engine.Providers(d, lambda config: SandboxProvider(config, world=world))
+    plan = engine.make_plan(d, providers, store)
+    assert [a.kind for a in plan.actions] == ["purchase", "release"]
+    world.take(N3)  # someone else buys the replacement between plan and apply
+    report = engine.apply_plan(plan, d, providers, store, allow_release=True)
+    statuses = {r.action.kind: r.status for r in report.results}
+    assert statuses == {"purchase": FAILED, "release": SKIPPED}
+    assert N2 in world.numbers, "the old number stays until its replacement is bought"
+
+
+def test_labels_kept_in_state_are_reported_as_done(world, store):
+    """Plivo without alias writing keeps labels only in the state: still an update to report."""
+    env = emulated(
+        "plivo", world, name="lab", settings={"write_alias": False}, sleep=lambda s: None
+    )
+
+    def run(labels):
+        d = desired(Declaration("d", "lab", 1, country="FR", number_type="local", labels=labels))
+        d = Desired(
+            d.config_path, d.config_digest, {"lab": env.provider.config}, d.declarations, d.state
+        )
+        providers = engine.Providers(d, lambda config: env.provider)
+        plan = engine.make_plan(d, providers, store)
+        return engine.apply_plan(plan, d, providers, store, allow_release=False)
+
+    run({"team": "a"})
+    report = run({"team": "b"})
+    assert [(r.action.kind, r.status) for r in report.results] == [("labels", DONE)]
+    assert [m.labels for m in store.load().numbers.values()] == [{"team": "b"}]
+
+
+def test_numbers_an_interrupted_apply_was_releasing_are_forgotten_not_replaced(world, store):
+    d = desired(Declaration("d", "lab", 2, country="FR", number_type="local"))
+    apply(d, world, store)
+    gone = sorted(world.numbers)[0]
+    # an apply wrote its release intent, the provider released, then the process died
+    store.journal_begin("dead", "release", "lab", "d", {"numbers": [gone]})
+    world.release(gone)
+    d1 = desired(Declaration("d", "lab", 1, country="FR", number_type="local"))
+    plan, report = apply(d1, world, store)
+    assert [a.kind for a in plan.actions] == ["forget"] and report.ok
+    assert any("interrupted" in w for w in plan.warnings)
+    providers = engine.Providers(d1, lambda config: SandboxProvider(config, world=world))
+    assert engine.make_plan(d1, providers, store).actions == ()
+    assert len(world.numbers) == 1
