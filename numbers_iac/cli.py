@@ -86,6 +86,15 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - a bug must still end in one readable line
+            if os.environ.get("NUMBERS_IAC_DEBUG"):
+                raise
+            click.echo(
+                f"error: internal error (a bug in numbers-iac, please report it): "
+                f"{type(exc).__name__}: {exc}. Set NUMBERS_IAC_DEBUG=1 to see the traceback.",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
 
@@ -329,7 +338,11 @@ def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
     from numbers_iac.importer import import_numbers
 
     desired = ctx.load()
-    with open_store(desired.state) as store, engine.Providers(desired) as providers:
+    with (
+        open_store(desired.state) as store,
+        engine.Providers(desired) as providers,
+        store.lock(f"numbers-iac import by {_user()}"),
+    ):
         result = import_numbers(
             desired, providers, store, provider_name, write=not print_only, progress=StderrProgress
         )

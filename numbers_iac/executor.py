@@ -167,7 +167,7 @@ class Executor:
                 number=action.number,
                 declaration=action.declaration,
                 provider_id=action.provider_id,
-                app=existing.app if existing else None,
+                app=action.app,
                 labels=dict(existing.labels) if same else {},
                 protect=action.protect,
                 status=action.status,

@@ -49,7 +49,9 @@ def import_numbers(
     provider = providers[provider_name]
     account = provider.account(progress(f"listing {provider_name}"))
     recorded = store.load()
-    claimed = {n for d in desired.declarations.values() for n in d.pinned}
+    claimed = {
+        n for d in desired.declarations.values() if d.provider == provider_name for n in d.pinned
+    }
     claimed |= {number for (p, number) in recorded.numbers if p == provider_name}
     apps = {a.app_id: a.name for a in account.apps}
     unclaimed = [

@@ -203,6 +203,8 @@ class ManagedNumber:
     labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
     status: str = ACTIVE
+    #: the app the number is bound to now, by name (recorded; a Bind follows if it is wrong)
+    app: str | None = None
     created_at: str = ""
 
 
@@ -298,6 +300,8 @@ class Adopt(Action):
     reason: str = ""
     protect: bool = False
     status: str = ACTIVE
+    #: the app the number is bound to now, by name (recorded; a Bind follows if it is wrong)
+    app: str | None = None
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,7 @@ def _converge_member(
                 reason=reason,
                 protect=declaration.protect,
                 status=owned.status if owned else record.status,
+                app=_app_name(owned.app_id, apps) if owned else record.app,
             )
         )
     if owned is None or owned.status == PENDING:

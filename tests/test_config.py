@@ -718,3 +718,21 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
         load_config(path, env={})
     assert len(err.value.problems) == 1
     assert "alias" in str(err.value)
+
+
+def test_provider_settings_are_typed_by_the_schema(tmp_path):
+    path = tmp_path / "numbers.yaml"
+    path.write_text(
+        "version: 1\nproviders:\n  p:\n    type: plivo\n    auth_id: MA1\n    auth_token: t\n"
+        "    timeout: abc\n    rate_limit: 5\n    write_alias: 'false'\n  lab:\n    type: sandbox\n"
+        "    page_size: 0\nnumbers: {}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    located = {(p.line, p.path) for p in err.value.problems}
+    assert located == {
+        (7, "providers.p.timeout"),
+        (8, "providers.p.rate_limit"),
+        (9, "providers.p.write_alias"),
+        (12, "providers.lab.page_size"),
+    }

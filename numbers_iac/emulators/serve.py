@@ -205,7 +205,15 @@ def main_emulator(
         )
     try:
         world = load_seed(seed_file) if seed_file else World.builtin()
-    except (OSError, ValueError, yaml.YAMLError, WorldError, KeyError, TypeError) as exc:
+    except (
+        OSError,
+        ValueError,
+        yaml.YAMLError,
+        WorldError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise NumbersIacError(f"cannot read seed file {seed_file}: {exc}") from None
     auth_id, auth_token = credentials_for(provider_type, env)
     server = serve(provider_type, world, port=port, auth_id=auth_id, auth_token=auth_token)

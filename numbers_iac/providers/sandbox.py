@@ -107,6 +107,13 @@ class SandboxProvider(Provider):
             return World.load(self.path)
         except w.WorldError as exc:
             raise ProviderError(self.name, "open the sandbox account", str(exc)) from exc
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ProviderError(
+                self.name,
+                "open the sandbox account",
+                f"{self.path} is not a sandbox account file ({type(exc).__name__}: {exc}); "
+                "move it away to start a fresh account",
+            ) from exc
 
     def _apply_settings(self, world: World) -> None:
         """Create the apps the settings name and mark regulated countries; save if changed."""

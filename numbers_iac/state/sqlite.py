@@ -167,9 +167,13 @@ class SqliteStateStore(StateStore):
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
+        try:
+            rows = self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the journal in {self.path}: {exc}") from exc
         return [
             JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
-            for r in self._db.execute(sql, params)
+            for r in rows
         ]
 
     # ----------------------------------------------------------------- writes
@@ -257,7 +261,12 @@ class SqliteStateStore(StateStore):
     @contextmanager
     def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
         lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole apply
+        try:
+            handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole apply
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the state lock file {lock_path}: {exc.strerror}"
+            ) from None
         deadline = time.monotonic() + timeout
         try:
             while True:
