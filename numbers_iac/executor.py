@@ -10,9 +10,14 @@ tells what was done, what failed and why.
 
 from __future__ import annotations
 
+import functools
+import signal
+import sys
+import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from numbers_iac.errors import GuardError, ProviderError
@@ -119,6 +124,7 @@ class Executor:
         self._records: dict[tuple[str, str], ManagedNumber] = {}
         #: (provider, declaration) whose purchase fell short: their releases must wait
         self._short: set[tuple[str, str]] = set()
+        self._stop_requested = False
 
     def apply(self, plan: Plan) -> ApplyReport:
         self._records = dict(self.store.load().numbers)
@@ -126,9 +132,41 @@ class Executor:
         for action in plan.actions:
             by_provider[action.provider].append(action)
         self._total = len(plan.actions)
-        for provider_name, actions in by_provider.items():
-            self._apply_provider(self.providers[provider_name], actions)
+        with self._graceful_interrupts():
+            for provider_name, actions in by_provider.items():
+                if self._stop_requested:
+                    break
+                self._apply_provider(self.providers[provider_name], actions)
+        reported = {id(r.action) for r in self.report.results}
+        for action in plan.actions:
+            if id(action) not in reported:
+                self._result(action, SKIPPED, "not started: the apply was interrupted")
         return self.report
+
+    @contextmanager
+    def _graceful_interrupts(self) -> Iterator[None]:
+        """First Ctrl-C (or SIGTERM): finish the provider call in flight and record it, then
+        stop before the next one. A second Ctrl-C aborts at once. Killing the process mid-call
+        is the journal's job."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            sys.stderr.write(
+                "\nInterrupted: finishing the provider call in progress and recording it, then "
+                "stopping. Press Ctrl-C again to abort at once.\n"
+            )
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     # ----------------------------------------------------------------- per provider
     def _apply_provider(self, provider: Provider, actions: list[Action]) -> None:
@@ -136,19 +174,24 @@ class Executor:
         # Pinned purchases first: a quantity purchase in the same region could otherwise be
         # handed a number another declaration pins.
         purchases = [a for a in actions if isinstance(a, Purchase)]
-        for purchase in sorted(purchases, key=lambda a: not a.pinned):
-            self._purchase(provider, purchase)
+        steps: list[Callable[[], None]] = [
+            functools.partial(self._purchase, provider, p)
+            for p in sorted(purchases, key=lambda a: not a.pinned)
+        ]
         binds: dict[str | None, list[Bind]] = defaultdict(list)
         for bind in (a for a in actions if isinstance(a, Bind)):
             binds[bind.app_id].append(bind)
-        for app_id, group in binds.items():
-            self._bind(provider, app_id, group)
+        steps += [functools.partial(self._bind, provider, app_id, g) for app_id, g in binds.items()]
         labels = [a for a in actions if isinstance(a, SetLabels)]
         if labels:
-            self._set_labels(provider, labels)
+            steps.append(functools.partial(self._set_labels, provider, labels))
         releases = [a for a in actions if isinstance(a, Release)]
         if releases:
-            self._release(provider, releases)
+            steps.append(functools.partial(self._release, provider, releases))
+        for step in steps:
+            if self._stop_requested:
+                return
+            step()
 
     def _record_only(self, actions: Sequence[Adopt | Forget]) -> None:
         if not actions:
@@ -190,6 +233,7 @@ class Executor:
             app_id=action.app_id,
             tag=action.declaration if provider.capabilities.ownership_tag else None,
             labels=dict(action.labels),
+            should_stop=lambda: self._stop_requested,
         )
         entry = self.store.journal_begin(
             self.apply_id, "purchase", action.provider, action.declaration, action.to_dict()
@@ -218,6 +262,8 @@ class Executor:
         except ProviderError as exc:
             error = exc
         summary = f"bought {len(bought)} of {action.count}: {', '.join(bought) or 'none'}"
+        if error is None and len(bought) < action.count and self._stop_requested:
+            error = "interrupted; the next plan asks for the rest"
         if error is None and len(bought) == action.count:
             self.store.journal_end(entry, "ok", summary)
             self._result(action, DONE, summary, tuple(bought))

@@ -79,6 +79,9 @@ class PurchaseRequest:
     app_id: str | None = None
     tag: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: checked between individual buys: when it returns True the provider buys no more and
+    #: returns what it bought (an interrupted apply stops after the number in flight)
+    should_stop: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -688,6 +688,8 @@ class _Purchase:
 
     @property
     def wanted(self) -> int:
+        if self.request.should_stop():
+            return 0  # interrupted: buy nothing more, report what was bought
         return self.request.count - len(self.bought)
 
     def run(self) -> PurchaseOutcome:

@@ -231,7 +231,12 @@ class SandboxProvider(Provider):
         error = self._buy_pinned(request, record)
         remaining = request.count - len(request.pinned[: request.count])
         if remaining > 0 and request.where is not None:
-            error = self._buy_from(request.where, remaining, request.app_id, record) or error
+            error = (
+                self._buy_from(
+                    request.where, remaining, request.app_id, record, request.should_stop
+                )
+                or error
+            )
         return PurchaseOutcome(bought=tuple(bought), error=error)
 
     def _buy_pinned(
@@ -255,12 +260,13 @@ class SandboxProvider(Provider):
         count: int,
         app_id: str | None,
         record: Callable[[list[WorldNumber]], None],
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> ProviderError | None:
         groups = self._groups(where, "purchase")
         prefix = _national_prefix(where)
         narrower = prefix and any(len(prefix) > len(g.prefix) for g in groups)
         total = 0
-        while total < count:
+        while total < count and not should_stop():
             want = min(PURCHASE_CHUNK, count - total)
             if narrower:
                 chunk = self._buy_matching(where, prefix, want, app_id)
@@ -271,7 +277,7 @@ class SandboxProvider(Provider):
             total += len(chunk)
             if len(chunk) < want:
                 break
-        if total >= count:
+        if total >= count or should_stop():
             return None
         return OutOfStockError(
             self.name,

@@ -177,3 +177,44 @@ def test_no_credential_in_outputs_plan_files_or_state(tmp_path, emulator):
             assert secret not in result.stdout + result.stderr
         for path in written:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_ctrl_c_finishes_the_call_in_flight_records_it_and_stops(tmp_path):
+    """Interrupting an apply mid-purchase: what the provider sold is in the state, the rest is
+    reported as not started, and the next plan buys only the remainder."""
+    import signal
+    import time
+
+    from numbers_iac.emulators.faults import Fault
+    from numbers_iac.emulators.serve import serve
+    from numbers_iac.emulators.world import World
+
+    world = World.from_seed({"apps": ["support-ivr"]})
+    server = serve("plivo", world, auth_id=AUTH_ID, auth_token=AUTH_TOKEN)
+    try:
+        server.app.add(Fault(status=None, delay=0.4, times=10**6, match="POST /v1/Account/"))
+        config = tmp_path / "numbers.yaml"
+        config.write_text(CONFIG.format(base_url=server.url, quantity=6))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "numbers_iac", "apply", "--auto-approve"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        deadline = time.monotonic() + 30
+        while not any(r.method == "POST" for r in server.app.log):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 1, out + err
+        assert "Interrupted" in err and "Traceback" not in err
+        sold = {number for op, number in world.log if op == "buy"}
+        state = json.loads(cli(tmp_path, "state", "list", "--format", "json").stdout)
+        assert {row["number"] for row in state["numbers"]} == sold and sold
+        rest = cli(tmp_path, "plan")
+        assert f"{6 - len(sold)} to purchase" in rest.stdout
+    finally:
+        server.shutdown()
