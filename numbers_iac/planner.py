@@ -273,6 +273,25 @@ def _plan_declaration(
         if member.number in released:
             continue
         _converge_member(declaration, member, app_id, apps, caps, out)
+    _warn_misplaced(declaration, [m for m in members if m.number not in released], out)
+
+
+def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _ProviderPlan) -> None:
+    """Numbers are never moved between places: say so when a declaration's country changed."""
+    if not declaration.country:
+        return
+    elsewhere = sorted(
+        m.number
+        for m in members
+        if m.owned and m.owned.country and m.owned.country != declaration.country
+    )
+    if elsewhere:
+        out.warnings.append(
+            f"{declaration.provider} / {declaration.name} declares country {declaration.country} "
+            f"but holds {len(elsewhere)} number(s) elsewhere ({', '.join(elsewhere[:3])}"
+            f"{', ...' if len(elsewhere) > 3 else ''}); numbers-iac never swaps numbers on its "
+            "own: pin the ones to keep, or lower the quantity to release them"
+        )
 
 
 def _resolve_app(

@@ -317,3 +317,10 @@ def test_pinned_purchase_has_no_location_to_fall_back_on():
     )
     assert (pinned.pinned, pinned.where) == ((N1,), None)
     assert floating.count == 1 and floating.where is not None
+
+
+def test_numbers_held_in_another_country_are_kept_with_a_warning():
+    us = OwnedNumber("+14155550100", "14155550100", country="US", monthly=Decimal("0.5"))
+    p = run(desired(decl(quantity=1)), [us], [record("+14155550100")])
+    assert p.actions == ()
+    assert any("declares country FR" in w and "+14155550100" in w for w in p.warnings)
