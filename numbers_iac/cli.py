@@ -20,7 +20,7 @@ import click
 from numbers_iac import __version__, engine, planfile
 from numbers_iac.config import config_path_from, load_config
 from numbers_iac.errors import NumbersIacError
-from numbers_iac.executor import check_guards
+from numbers_iac.executor import BUY_ATTEMPT, check_guards
 from numbers_iac.model import Desired
 from numbers_iac.render import render
 from numbers_iac.render.markdown import render_markdown
@@ -437,11 +437,14 @@ def state_list(ctx: Context, fmt: str) -> None:
     help="Newest entries to show.",
 )
 @click.option(
+    "--all", "show_all", is_flag=True, help="Also show completed per-number buy attempts."
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @pass_context
 @handle_errors
-def state_journal(ctx: Context, limit: int, fmt: str) -> None:
+def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
     """Every provider call apply made, newest first: intent, outcome, detail.
 
     An entry without an outcome is a call whose apply was interrupted before it heard back.
@@ -450,7 +453,9 @@ def state_journal(ctx: Context, limit: int, fmt: str) -> None:
 
     desired = ctx.load()
     with open_store(desired.state) as store:
-        entries = store.journal(limit)
+        entries = store.journal(limit if show_all else None)
+    if not show_all:  # a finished attempt is also in its purchase's entry: only noise here
+        entries = [e for e in entries if not (e.operation == BUY_ATTEMPT and e.outcome)][:limit]
     if fmt == "json":
         click.echo(json.dumps([e.__dict__ for e in entries], indent=2, default=str))
         return

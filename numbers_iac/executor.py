@@ -39,6 +39,8 @@ from numbers_iac.state.base import StateStore
 from numbers_iac.state.sqlite import utc_now
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+#: journal operation for "about to buy this number"; open ones name numbers to adopt
+BUY_ATTEMPT = "buy-attempt"
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,17 @@ class Executor:
             tag=action.declaration if provider.capabilities.ownership_tag else None,
             labels=dict(action.labels),
             should_stop=lambda: self._stop_requested,
+            on_attempt=lambda number: attempts.append(
+                self.store.journal_begin(
+                    self.apply_id,
+                    BUY_ATTEMPT,
+                    action.provider,
+                    action.declaration,
+                    {"numbers": [number]},
+                )
+            ),
         )
+        attempts: list[int] = []
         entry = self.store.journal_begin(
             self.apply_id, "purchase", action.provider, action.declaration, action.to_dict()
         )
@@ -261,6 +273,7 @@ class Executor:
             error = outcome.error
         except ProviderError as exc:
             error = exc
+        self.store.journal_end_many(attempts, "done")  # bought ones are recorded by now
         summary = f"bought {len(bought)} of {action.count}: {', '.join(bought) or 'none'}"
         if error is None and len(bought) < action.count and self._stop_requested:
             error = "interrupted; the next plan asks for the rest"

@@ -232,6 +232,8 @@ class Recorded:
     orders: tuple[PendingOrder, ...] = ()
     #: (provider, number) an interrupted apply was releasing: its journal intent has no outcome
     releasing: frozenset[tuple[str, str]] = frozenset()
+    #: (provider, number) -> declaration an interrupted apply was buying it for
+    attempted: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         rows = sorted(

@@ -91,6 +91,7 @@ def plan(
             accounts[provider],
             {k: v for k, v in recorded.numbers.items() if k[0] == provider},
             {n for p, n in recorded.releasing if p == provider},
+            {n: d for (p, n), d in recorded.attempted.items() if p == provider},
             [o for o in recorded.orders if o.provider == provider],
             capabilities[provider],
             target_set,
@@ -136,6 +137,7 @@ def _plan_provider(
     account: Account,
     recorded: Mapping[tuple[str, str], ManagedNumber],
     releasing: set[str],
+    attempted: Mapping[str, str],
     orders: list[PendingOrder],
     caps: Capabilities,
     targets: frozenset[str],
@@ -150,6 +152,8 @@ def _plan_provider(
     for number, owned_number in owned.items():
         record = recorded.get((provider, number))
         owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps)
+        if owner is None and number in attempted:
+            owner, reason = attempted[number], "bought by an interrupted apply (journal)"
         if owner is None:
             out.unmanaged.append(Unmanaged(provider, number, owned_number.monthly))
             continue

@@ -82,6 +82,14 @@ class PurchaseRequest:
     #: checked between individual buys: when it returns True the provider buys no more and
     #: returns what it bought (an interrupted apply stops after the number in flight)
     should_stop: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
+    #: called with a number (E.164) just before the call that buys that specific number, so
+    #: the executor journals it first: a process killed before it hears the answer leaves a
+    #: trace the next plan adopts from, instead of buying again. Providers where the number
+    #: is unknown until bought (quantity purchases) must make the purchase and the ownership
+    #: tag one atomic step instead.
+    on_attempt: Callable[[str], None] = field(
+        default=lambda number: None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

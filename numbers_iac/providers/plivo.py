@@ -733,6 +733,7 @@ class _Purchase:
         if digits in self.tried:
             return False
         self.tried.add(digits)
+        self.request.on_attempt(to_e164(digits))
         owned = self.provider._buy_one(digits, self.request.app_id, found)
         if owned is None:
             self.refused.append(to_e164(digits))

@@ -73,6 +73,10 @@ class StateStore(abc.ABC):
         """Write the outcome of an intent."""
 
     @abc.abstractmethod
+    def journal_end_many(self, entry_ids: Sequence[int], outcome: str) -> None:
+        """Write one outcome for many intents, in one transaction."""
+
+    @abc.abstractmethod
     def journal(self, limit: int | None = None) -> list[JournalEntry]:
         """Journal entries, newest first."""
 

@@ -124,9 +124,9 @@ class SqliteStateStore(StateStore):
                 "SELECT provider, number, declaration, provider_id, app, labels, protect, "
                 "status, created_at FROM managed_numbers"
             ).fetchall()
-            releasing_rows = self._db.execute(
-                "SELECT provider, payload FROM journal "
-                "WHERE operation = 'release' AND outcome IS NULL"
+            open_rows = self._db.execute(
+                "SELECT operation, provider, declaration, payload FROM journal "
+                "WHERE outcome IS NULL AND operation IN ('release', 'buy-attempt')"
             ).fetchall()
             order_rows = self._db.execute(
                 "SELECT order_id, provider, declaration, quantity, numbers, created_at "
@@ -151,12 +151,15 @@ class SqliteStateStore(StateStore):
         orders = tuple(
             PendingOrder(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in order_rows
         )
-        releasing = frozenset(
-            (provider, number)
-            for provider, payload in releasing_rows
-            for number in json.loads(payload).get("numbers", [])
-        )
-        return Recorded(numbers, orders, releasing)
+        releasing: set[tuple[str, str]] = set()
+        attempted: dict[tuple[str, str], str] = {}
+        for operation, provider, declaration, payload in open_rows:
+            for number in json.loads(payload).get("numbers", []):
+                if operation == "release":
+                    releasing.add((provider, number))
+                else:
+                    attempted[(provider, number)] = declaration
+        return Recorded(numbers, orders, frozenset(releasing), attempted)
 
     def journal(self, limit: int | None = None) -> list[JournalEntry]:
         sql = (
@@ -255,6 +258,16 @@ class SqliteStateStore(StateStore):
             db.execute(
                 "UPDATE journal SET outcome = ?, detail = ?, finished_at = ? WHERE entry_id = ?",
                 (outcome, detail, utc_now(), entry_id),
+            )
+
+    def journal_end_many(self, entry_ids: Sequence[int], outcome: str) -> None:
+        if not entry_ids:
+            return
+        now = utc_now()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE journal SET outcome = ?, finished_at = ? WHERE entry_id = ?",
+                [(outcome, now, entry_id) for entry_id in entry_ids],
             )
 
     # ----------------------------------------------------------------- lock
