@@ -198,12 +198,17 @@ class Executor:
     def _record_only(self, actions: Sequence[Adopt | Forget]) -> None:
         if not actions:
             return
+        forgets = [a for a in actions if isinstance(a, Forget)]
+        for provider in {a.provider for a in forgets}:
+            self.store.forget_numbers(
+                provider, [a.number for a in forgets if a.provider == provider]
+            )
+        for action in forgets:
+            self._records.pop((action.provider, action.number), None)
+            self._result(action, DONE, "forgotten")
         saves: list[ManagedNumber] = []
         for action in actions:
             if isinstance(action, Forget):
-                self.store.forget_numbers(action.provider, [action.number])
-                self._records.pop((action.provider, action.number), None)
-                self._result(action, DONE, "forgotten")
                 continue
             existing = self._records.get((action.provider, action.number))
             same = existing is not None and existing.declaration == action.declaration
