@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from numbers_iac import planner
 from numbers_iac.errors import NumbersIacError, StalePlanError
 from numbers_iac.executor import ApplyReport, Executor, check_guards
-from numbers_iac.model import Account, Action, Desired, Forget, Plan, ProviderConfig, Purchase
+from numbers_iac.model import (
+    Account,
+    Action,
+    Desired,
+    Forget,
+    Plan,
+    ProviderConfig,
+    Purchase,
+    Recorded,
+)
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
 from numbers_iac.state.base import StateStore
@@ -52,13 +61,12 @@ class Providers:
         self.close()
 
 
-def providers_in_scope(desired: Desired, store: StateStore, targets: Iterable[str]) -> list[str]:
+def providers_in_scope(desired: Desired, recorded: Recorded, targets: Iterable[str]) -> list[str]:
     """Providers a plan must list: all configured ones, or those of the targeted declarations."""
     target_set = set(targets)
     if not target_set:
         return sorted(desired.providers)
     names = {d.provider for d in desired.declarations.values() if d.name in target_set}
-    recorded = store.load()
     names |= {
         m.provider
         for m in recorded.numbers.values()
@@ -85,14 +93,15 @@ def make_plan(
 ) -> Plan:
     """List, plan, then price the purchases the plan contains."""
     targets = tuple(targets)
-    _check_targets(desired, store, targets)
-    names = providers_in_scope(desired, store, targets)
+    recorded = store.load()  # once: at 100,000 numbers every read is a full table scan
+    _check_targets(desired, recorded, targets)
+    names = providers_in_scope(desired, recorded, targets)
     accounts = observe(providers, names, progress)
     capabilities = {name: providers[name].capabilities for name in names}
     plan = planner.plan(
         desired,
         accounts,
-        store.load(),
+        recorded,
         capabilities,
         targets=targets,
         accept_missing=accept_missing,
@@ -101,10 +110,10 @@ def make_plan(
     return replace(plan, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
-def _check_targets(desired: Desired, store: StateStore, targets: tuple[str, ...]) -> None:
+def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...]) -> None:
     if not targets:
         return
-    known = set(desired.declarations) | {m.declaration for m in store.load().numbers.values()}
+    known = set(desired.declarations) | {m.declaration for m in recorded.numbers.values()}
     unknown = [t for t in targets if t not in known]
     if unknown:
         raise NumbersIacError(
@@ -199,6 +208,7 @@ def apply_plan(
     progress: Progress = no_progress,
 ) -> ApplyReport:
     """Run the guards, then the executor. The caller holds the state lock."""
-    check_guards(plan, desired, store.load().numbers, allow_release)
+    recorded = store.load()
+    check_guards(plan, desired, recorded.numbers, allow_release)
     needed: Mapping[str, Provider] = {a.provider: providers[a.provider] for a in plan.actions}
-    return Executor(needed, store, progress=progress).apply(plan)
+    return Executor(needed, store, progress=progress).apply(plan, recorded)

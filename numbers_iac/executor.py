@@ -31,6 +31,7 @@ from numbers_iac.model import (
     OwnedNumber,
     Plan,
     Purchase,
+    Recorded,
     Release,
     SetLabels,
 )
@@ -128,8 +129,9 @@ class Executor:
         self._short: set[tuple[str, str]] = set()
         self._stop_requested = False
 
-    def apply(self, plan: Plan) -> ApplyReport:
-        self._records = dict(self.store.load().numbers)
+    def apply(self, plan: Plan, recorded: Recorded | None = None) -> ApplyReport:
+        """Apply `plan`; `recorded` is the state as the caller just read it (else read here)."""
+        self._records = dict((recorded or self.store.load()).numbers)
         by_provider: dict[str, list[Action]] = defaultdict(list)
         for action in plan.actions:
             by_provider[action.provider].append(action)
