@@ -23,7 +23,6 @@ from numbers_iac.errors import NumbersIacError
 from numbers_iac.executor import BUY_ATTEMPT, check_guards
 from numbers_iac.model import Desired
 from numbers_iac.render import render
-from numbers_iac.render.markdown import render_markdown
 from numbers_iac.render.report import render_report
 from numbers_iac.state import open_store
 
@@ -207,10 +206,7 @@ def plan(
             accept_missing=accept_missing,
             progress=StderrProgress,
         )
-    if fmt == "markdown":
-        click.echo(render_markdown(the_plan, plan_file=out or "plan.json"))
-    else:
-        click.echo(render(the_plan, fmt, color=ctx.color() and fmt == "text"))
+    click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out or "plan.json"))
     if out:
         planfile.save(the_plan, out)
         click.echo(

@@ -10,12 +10,13 @@ from numbers_iac.render.text import render_text
 FORMATS = ("text", "markdown", "json")
 
 
-def render(plan: Plan, fmt: str, color: bool = False) -> str:
-    """Render `plan` as `fmt` (one of `FORMATS`). `color` only affects the text format."""
+def render(plan: Plan, fmt: str, color: bool = False, plan_file: str = "plan.json") -> str:
+    """Render `plan` as `fmt` (one of `FORMATS`). `color` only affects the text format;
+    `plan_file` is the saved plan the Markdown format tells reviewers to apply."""
     if fmt == "text":
         return render_text(plan, color=color)
     if fmt == "markdown":
-        return render_markdown(plan)
+        return render_markdown(plan, plan_file=plan_file)
     if fmt == "json":
         return render_json(plan)
     raise ValueError(f"unknown plan format {fmt!r}; expected one of {', '.join(FORMATS)}")
