@@ -162,11 +162,11 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
             "the state changed since this plan was made (another apply ran?); run plan again. "
             "Nothing was changed."
         )
-    accounts = {}
+    gone = sorted(set(plan.fingerprints) - set(desired.providers))
+    if gone:
+        raise StalePlanError(f"provider {', '.join(gone)} is no longer configured; run plan again")
+    accounts = observe(providers, plan.fingerprints)
     for name, fingerprint in plan.fingerprints.items():
-        if name not in desired.providers:
-            raise StalePlanError(f"provider {name} is no longer configured; run plan again")
-        accounts[name] = providers[name].account()
         if accounts[name].fingerprint() != fingerprint:
             raise StalePlanError(
                 f"the numbers or apps on provider {name} changed since this plan was made; "
