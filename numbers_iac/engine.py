@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from numbers_iac import planner
+from numbers_iac import journal, planner
 from numbers_iac.errors import NumbersIacError, StalePlanError
 from numbers_iac.executor import ApplyReport, Executor, check_guards
 from numbers_iac.model import (
@@ -23,6 +23,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Purchase,
     Recorded,
+    Settlement,
 )
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
@@ -43,6 +44,8 @@ class Providers:
         self._desired = desired
         self._factory = factory or open_provider
         self._open: dict[str, Provider] = {}
+        #: the latest listing of each account, so apply acts on numbers as listed
+        self.accounts: dict[str, Account] = {}
 
     def __getitem__(self, name: str) -> Provider:
         if name not in self._open:
@@ -79,7 +82,37 @@ def observe(
     providers: Providers, names: Iterable[str], progress: ProgressFactory = _no_progress_factory
 ) -> dict[str, Account]:
     """List every named provider account (numbers and apps)."""
-    return {name: providers[name].account(progress(f"listing {name}")) for name in names}
+    accounts = {name: providers[name].account(progress(f"listing {name}")) for name in names}
+    providers.accounts.update(accounts)
+    return accounts
+
+
+def settle(
+    providers: Providers,
+    recorded: Recorded,
+    accounts: Mapping[str, Account],
+    now: datetime | None = None,
+) -> dict[str, tuple[Settlement, ...]]:
+    """Ask each provider what its open purchase attempts produced, and which of them have
+    waited past its settle time (the planner counts those as not bought)."""
+    now = now or datetime.now(UTC)
+    settlements: dict[str, tuple[Settlement, ...]] = {}
+    for name, account in accounts.items():
+        attempts = [a for a in recorded.attempts if a.provider == name]
+        if not attempts:
+            continue
+        provider = providers[name]
+        settlements[name] = tuple(
+            Settlement(
+                attempt=r.attempt,
+                produced=r.produced,
+                age_seconds=journal.age_seconds(r.attempt.started_at, now),
+                expired=journal.has_lapsed(r.attempt, now, provider.settle_seconds),
+                settled=r.settled,
+            )
+            for r in provider.recover(attempts, account)
+        )
+    return settlements
 
 
 def make_plan(
@@ -105,6 +138,7 @@ def make_plan(
         capabilities,
         targets=targets,
         accept_missing=accept_missing,
+        settlements=settle(providers, recorded, accounts),
     )
     plan = price(plan, providers)
     return replace(plan, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -185,6 +219,7 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         {name: providers[name].capabilities for name in accounts},
         targets=plan.targets,
         accept_missing={a.declaration for a in plan.actions if isinstance(a, Forget)},
+        settlements=settle(providers, recorded, accounts),
     )
     if _unpriced(expected.actions) != _unpriced(plan.actions):
         raise StalePlanError(
@@ -211,4 +246,5 @@ def apply_plan(
     recorded = store.load()
     check_guards(plan, desired, recorded.numbers, allow_release)
     needed: Mapping[str, Provider] = {a.provider: providers[a.provider] for a in plan.actions}
-    return Executor(needed, store, progress=progress).apply(plan, recorded)
+    executor = Executor(needed, store, progress=progress, accounts=providers.accounts)
+    return executor.apply(plan, recorded)

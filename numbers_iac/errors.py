@@ -78,7 +78,30 @@ class RateLimitedError(ProviderError):
 
 
 class TransientError(ProviderError):
-    """A 5xx, timeout or dropped connection that outlasted the retries."""
+    """A 5xx, timeout or dropped connection that outlasted the retries.
+
+    `maybe_sent` says whether the request may have reached the provider. It is False only
+    when no attempt ever got a connection (refused, unreachable, no free connection), so a
+    mutation that fails this way certainly did not happen; True after a read timeout, a
+    connection reset after sending, or a 5xx answer.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        operation: str,
+        detail: str,
+        status: int | None = None,
+        *,
+        maybe_sent: bool = True,
+    ):
+        super().__init__(provider, operation, detail, status)
+        self.maybe_sent = maybe_sent
+
+
+class IncompleteListingError(ProviderError):
+    """A paged listing ended with fewer items than the provider said it holds (the list
+    changed while it was read, or the provider lost pages). Reading it again usually works."""
 
 
 class OutOfStockError(ProviderError):
@@ -117,3 +140,12 @@ class GuardError(NumbersIacError):
 
 class PlanFileError(NumbersIacError):
     """A saved plan file cannot be read."""
+
+
+class OutcomeUnknownError(ProviderError):
+    """A purchase may or may not have happened (timeout, reset, 5xx after sending): the
+    attempt stays open in the journal until the provider's listing settles it."""
+
+
+class OfferExpiredError(ProviderError):
+    """A reservation lapsed before it was bought: nothing was bought, reserve again."""

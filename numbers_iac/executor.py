@@ -17,11 +17,14 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from numbers_iac.errors import GuardError, ProviderError
+from numbers_iac.journal import BUY_ATTEMPT
 from numbers_iac.model import (
+    Account,
     Action,
     Adopt,
     Bind,
@@ -34,14 +37,14 @@ from numbers_iac.model import (
     Recorded,
     Release,
     SetLabels,
+    Settle,
 )
-from numbers_iac.providers.base import BatchOutcome, Provider, PurchaseRequest
+from numbers_iac.providers.base import BatchOutcome, Provider
+from numbers_iac.purchase import PurchaseRun
 from numbers_iac.state.base import StateStore
-from numbers_iac.state.sqlite import utc_now
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
-#: journal operation for "about to buy this number"; open ones name numbers to adopt
-BUY_ATTEMPT = "buy-attempt"
+__all__ = ["BUY_ATTEMPT", "DONE", "FAILED", "SKIPPED", "ApplyReport", "Executor", "check_guards"]
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,16 @@ class Executor:
         store: StateStore,
         *,
         progress: Callable[[int, int | None], None] | None = None,
+        accounts: Mapping[str, Account] | None = None,
     ):
         self.providers = providers
         self.store = store
+        #: numbers as the plan's listing showed them: mutations carry them as listed
+        self._listed = {
+            (name, n.number): n
+            for name, account in (accounts or {}).items()
+            for n in account.numbers
+        }
         self.apply_id = uuid.uuid4().hex[:12]
         self.report = ApplyReport(self.apply_id)
         self._progress = progress or (lambda done, total: None)
@@ -174,7 +184,7 @@ class Executor:
 
     # ----------------------------------------------------------------- per provider
     def _apply_provider(self, provider: Provider, actions: list[Action]) -> None:
-        self._record_only([a for a in actions if isinstance(a, Adopt | Forget)])
+        self._record_only([a for a in actions if isinstance(a, Adopt | Forget | Settle)])
         # Pinned purchases first: a quantity purchase in the same region could otherwise be
         # handed a number another declaration pins.
         purchases = [a for a in actions if isinstance(a, Purchase)]
@@ -197,9 +207,11 @@ class Executor:
                 return
             step()
 
-    def _record_only(self, actions: Sequence[Adopt | Forget]) -> None:
+    def _record_only(self, actions: Sequence[Adopt | Forget | Settle]) -> None:
         if not actions:
             return
+        settles = [a for a in actions if isinstance(a, Settle)]
+        actions = [a for a in actions if not isinstance(a, Settle)]
         forgets = [a for a in actions if isinstance(a, Forget)]
         for provider in {a.provider for a in forgets}:
             self.store.forget_numbers(
@@ -232,66 +244,30 @@ class Executor:
         for action in actions:
             if isinstance(action, Adopt):
                 self._result(action, DONE, action.reason)
+        for action in settles:  # after the adoptions they account for are recorded
+            detail = _settle_detail(action)
+            self.store.journal_end(action.entry_id, "settled", detail)
+            self._result(action, DONE, detail)
 
     def _purchase(self, provider: Provider, action: Purchase) -> None:
-        request = PurchaseRequest(
-            declaration=action.declaration,
-            count=action.count,
-            where=action.where,
-            pinned=action.pinned,
-            app_id=action.app_id,
-            tag=action.declaration if provider.capabilities.ownership_tag else None,
-            labels=dict(action.labels),
-            should_stop=lambda: self._stop_requested,
-            on_attempt=lambda number: attempts.append(
-                self.store.journal_begin(
-                    self.apply_id,
-                    BUY_ATTEMPT,
-                    action.provider,
-                    action.declaration,
-                    {"numbers": [number]},
-                )
-            ),
-        )
-        attempts: list[int] = []
+        """One purchase through the core's protocol (offer, journal, commit, record)."""
         entry = self.store.journal_begin(
             self.apply_id, "purchase", action.provider, action.declaration, action.to_dict()
         )
-        bought: list[str] = []
-
-        def on_bought(number: OwnedNumber) -> None:
-            record = ManagedNumber(
-                provider=action.provider,
-                number=number.number,
-                declaration=action.declaration,
-                provider_id=number.provider_id,
-                app=action.app,
-                labels=dict(action.labels),
-                protect=action.protect,
-                status=number.status,
-                created_at=utc_now(),
-            )
-            self.store.save_numbers([record])
-            self._records[(action.provider, number.number)] = record
-            bought.append(number.number)
-
-        try:
-            outcome = provider.purchase(request, on_bought)
-            error = outcome.error
-        except ProviderError as exc:
-            error = exc
-        self.store.journal_end_many(attempts, "done")  # bought ones are recorded by now
+        run = PurchaseRun(provider, self.store, self.apply_id, action, lambda: self._stop_requested)
+        outcome = run.run()
+        for record in outcome.bought:
+            self._records[(record.provider, record.number)] = record
+        bought = tuple(r.number for r in outcome.bought)
         summary = f"bought {len(bought)} of {action.count}: {', '.join(bought) or 'none'}"
-        if error is None and len(bought) < action.count and self._stop_requested:
-            error = "interrupted; the next plan asks for the rest"
-        if error is None and len(bought) == action.count:
+        if outcome.error is None:
             self.store.journal_end(entry, "ok", summary)
-            self._result(action, DONE, summary, tuple(bought))
-        else:
-            detail = f"{summary}; {error}" if error else summary
-            self.store.journal_end(entry, "partial" if bought else "failed", detail)
-            self._result(action, FAILED, detail, tuple(bought))
-            self._short.add((action.provider, action.declaration))
+            self._result(action, DONE, summary, bought)
+            return
+        detail = f"{summary}; {outcome.error.detail}"
+        self.store.journal_end(entry, "partial" if bought else "failed", detail)
+        self._result(action, FAILED, detail, bought)
+        self._short.add((action.provider, action.declaration))
 
     def _bind(self, provider: Provider, app_id: str | None, actions: list[Bind]) -> None:
         outcome = self._batch(
@@ -349,39 +325,78 @@ class Executor:
         call: Callable[[list[OwnedNumber]], BatchOutcome],
         payload: dict,
     ) -> BatchOutcome:
-        """One journaled provider call for many numbers; per-number results reported."""
-        owned = [
-            OwnedNumber(
-                number=a.number, provider_id=a.provider_id, app_id=getattr(a, "app_id", None)
-            )
-            for a in actions
-        ]
-        declarations = ",".join(sorted({a.declaration for a in actions}))
-        entry = self.store.journal_begin(
+        """Provider calls of at most the provider's batch size, up to its concurrency at
+        once, each journaled before it starts; per-number results reported. An interrupt
+        lets the calls in flight finish and starts no more."""
+        caps = provider.capabilities
+        size = {"bind": caps.bind_batch_size, "release": caps.release_batch_size}.get(
+            operation, caps.bind_batch_size
+        )
+        size = max(1, size)
+        chunks = [list(actions[i : i + size]) for i in range(0, len(actions), size)]
+        workers = max(1, caps.mutation_concurrency)
+        done: set[str] = set()
+        failed: dict[str, str] = {}
+        for start in range(0, len(chunks), workers):
+            if self._stop_requested:
+                break
+            wave = chunks[start : start + workers]
+            entries = [self._journal_chunk(provider, operation, chunk, payload) for chunk in wave]
+
+            def send(chunk: list) -> BatchOutcome:
+                try:
+                    return call([self._as_listed(a) for a in chunk])
+                except ProviderError as exc:
+                    return BatchOutcome(failed={a.number: str(exc) for a in chunk})
+
+            if len(wave) == 1:
+                outcomes = [send(wave[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                    outcomes = list(pool.map(send, wave))
+            for chunk, entry, outcome in zip(wave, entries, outcomes, strict=True):
+                self._end_chunk(chunk, entry, outcome, done, failed)
+        return BatchOutcome(done=tuple(sorted(done)), failed=failed)
+
+    def _journal_chunk(self, provider: Provider, operation: str, chunk: list, payload: dict):
+        declarations = ",".join(sorted({a.declaration for a in chunk}))
+        return self.store.journal_begin(
             self.apply_id,
             operation,
             provider.name,
             declarations,
-            {**payload, "numbers": [a.number for a in actions]},
+            {**payload, "numbers": [a.number for a in chunk]},
         )
-        try:
-            outcome = call(owned)
-        except ProviderError as exc:
-            outcome = BatchOutcome(failed={a.number: str(exc) for a in actions})
-        failed = dict(outcome.failed)
-        done = set(outcome.done) - set(failed)
+
+    def _end_chunk(
+        self, chunk: list, entry: int, outcome: BatchOutcome, done: set[str], failed: dict
+    ) -> None:
+        chunk_failed = {n: why for n, why in outcome.failed.items()}
+        chunk_done = set(outcome.done) - set(chunk_failed)
         self.store.journal_end(
             entry,
-            "ok" if not failed else ("partial" if done else "failed"),
-            "; ".join(f"{n}: {why}" for n, why in failed.items()) or None,
+            "ok" if not chunk_failed else ("partial" if chunk_done else "failed"),
+            "; ".join(f"{n}: {why}" for n, why in chunk_failed.items()) or None,
         )
-        for action in actions:
-            if action.number in done:
+        for action in chunk:
+            if action.number in chunk_done:
                 self._result(action, DONE)
             else:
-                why = failed.get(action.number, "the provider did not confirm it")
+                why = chunk_failed.get(action.number, "the provider did not confirm it")
                 self._result(action, FAILED, why)
-        return BatchOutcome(done=tuple(sorted(done)), failed=failed)
+        done |= chunk_done
+        failed.update(chunk_failed)
+
+    def _as_listed(self, action: Bind | SetLabels | Release) -> OwnedNumber:
+        """The number as the listing showed it (its current app among others); rebuilt
+        from the action only when the plan was applied without a listing at hand. A label
+        change carries the app the number has by then (binds run first)."""
+        listed = self._listed.get((action.provider, action.number)) or OwnedNumber(
+            number=action.number, provider_id=action.provider_id
+        )
+        if isinstance(action, SetLabels):
+            return replace(listed, app_id=action.app_id)
+        return listed
 
     def _update_records(
         self,
@@ -408,3 +423,12 @@ class Executor:
         self.report.results.append(ActionResult(action, status, detail, numbers))
         self._done += 1
         self._progress(self._done, self._total)
+
+
+def _settle_detail(action: Settle) -> str:
+    parts = []
+    if action.adopted:
+        parts.append(f"adopted {', '.join(action.adopted)}")
+    if action.not_bought:
+        parts.append(f"{action.not_bought} not bought (absent after {action.age_seconds} s)")
+    return "; ".join(parts) or "settled"

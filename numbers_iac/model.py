@@ -18,6 +18,9 @@ NUMBER_TYPES = ("local", "national", "mobile", "tollfree")
 CAPABILITIES = ("voice", "sms", "mms")
 ACTIVE = "active"
 PENDING = "pending"
+#: the three shapes of a purchase (see providers/base.py `Capabilities.purchase_modes`)
+SPECIFIC, QUANTITY, RESERVE = "specific", "quantity", "reserve"
+PURCHASE_MODES = (SPECIFIC, QUANTITY, RESERVE)
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class OwnedNumber:
     status: str = ACTIVE
     monthly: Decimal | None = None
     currency: str = "USD"
+    #: when the account got it (ISO date or time), where the provider says
+    acquired_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,57 @@ class PendingOrder:
 
 
 @dataclass(frozen=True)
+class JournalEntry:
+    """One provider call apply made: its intent, and its outcome once known.
+
+    `outcome` is None while the call is in flight (or its process died), "unknown" when the
+    answer was ambiguous; both keep the entry open until the listing settles it."""
+
+    entry_id: int
+    apply_id: str
+    started_at: str
+    operation: str
+    provider: str
+    declaration: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+    detail: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A purchase attempt whose outcome is not known: journaled before its commit and not
+    closed since (killed process, lost or late answer).
+
+    `mode` says what was journaled: specific `numbers`, a blind order of `count` at `where`,
+    or a reservation (`handle`, `expires_at`, its `numbers`)."""
+
+    entry_id: int
+    provider: str
+    declaration: str
+    mode: str
+    count: int
+    started_at: str
+    numbers: tuple[str, ...] = ()
+    where: Where | None = None
+    handle: str | None = None
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """An open attempt as the engine found it at plan time: the numbers it produced (from
+    the provider's `recover`), its age, and whether its time to settle has passed."""
+
+    attempt: Attempt
+    produced: tuple[OwnedNumber, ...] = ()
+    age_seconds: int = 0
+    expired: bool = False
+    settled: bool = False
+
+
+@dataclass(frozen=True)
 class Recorded:
     """Everything the state store remembers, keyed for the planner's lookups."""
 
@@ -232,8 +288,8 @@ class Recorded:
     orders: tuple[PendingOrder, ...] = ()
     #: (provider, number) an interrupted apply was releasing: its journal intent has no outcome
     releasing: frozenset[tuple[str, str]] = frozenset()
-    #: (provider, number) -> declaration an interrupted apply was buying it for
-    attempted: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: purchase attempts whose outcome is unknown (see `journal.open_attempts`)
+    attempts: tuple[Attempt, ...] = ()
 
     def fingerprint(self) -> str:
         rows = sorted(
@@ -248,7 +304,8 @@ class Recorded:
             for m in self.numbers.values()
         )
         orders = sorted((o.order_id, o.provider, o.declaration, o.quantity) for o in self.orders)
-        return _digest({"numbers": rows, "orders": orders})
+        attempts = sorted(a.entry_id for a in self.attempts)
+        return _digest({"numbers": rows, "orders": orders, "attempts": attempts})
 
 
 # --------------------------------------------------------------------------- plan
@@ -283,6 +340,8 @@ class Purchase(Action):
     labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
     price: Price | None = None
+    #: the declaration's provider-specific keys (`class`, `state`, ...), for the adapter
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def setup_cost(self) -> Decimal:
         return self.price.setup * self.count if self.price else Decimal(0)
@@ -353,19 +412,36 @@ class Forget(Action):
     number: str = ""
 
 
+@dataclass(frozen=True)
+class Settle(Action):
+    """Close a purchase attempt of unknown outcome in the journal (state only): what it
+    produced is adopted by Adopt actions beside it; `not_bought` of it never arrived within
+    the provider's settle time and is counted as not bought."""
+
+    kind: ClassVar[str] = "settle"
+    entry_id: int = 0
+    adopted: tuple[str, ...] = ()
+    not_bought: int = 0
+    age_seconds: int = 0
+
+
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.kind: cls for cls in (Purchase, Adopt, Bind, SetLabels, Release, Forget)
+    cls.kind: cls for cls in (Purchase, Adopt, Bind, SetLabels, Release, Forget, Settle)
 }
 
 
 @dataclass(frozen=True)
 class PendingNote:
-    """A purchase still waiting on the provider, shown in the plan but not acted on."""
+    """A purchase still waiting, shown in the plan but not acted on: `pending` with the
+    provider (regulated countries), or `unresolved`: an attempt whose outcome is unknown,
+    which holds back that much of the shortfall until the listing settles it."""
 
     provider: str
     declaration: str
     count: int
     numbers: tuple[str, ...] = ()
+    reason: str = "pending"
+    age_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "declaration": note.declaration,
                 "count": note.count,
                 "numbers": list(note.numbers),
+                "reason": note.reason,
+                "age_seconds": note.age_seconds,
             }
             for note in plan.pending
         ],
@@ -96,6 +98,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                 declaration=item["declaration"],
                 count=item["count"],
                 numbers=tuple(item.get("numbers", ())),
+                reason=item.get("reason", "pending"),
+                age_seconds=item.get("age_seconds"),
             )
             for item in data.get("pending", ())
         ),

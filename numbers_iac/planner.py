@@ -15,12 +15,13 @@ are never released; a managed number missing from the listing is never silently 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.model import (
     PENDING,
+    QUANTITY,
     Account,
     Action,
     Adopt,
@@ -38,11 +39,21 @@ from numbers_iac.model import (
     Recorded,
     Release,
     SetLabels,
+    Settle,
+    Settlement,
     Unmanaged,
 )
 from numbers_iac.providers.base import Capabilities
 
-_KIND_ORDER = {"adopt": 0, "forget": 1, "purchase": 2, "bind": 3, "labels": 4, "release": 5}
+_KIND_ORDER = {
+    "adopt": 0,
+    "settle": 1,
+    "forget": 2,
+    "purchase": 3,
+    "bind": 4,
+    "labels": 5,
+    "release": 6,
+}
 
 
 @dataclass
@@ -72,8 +83,12 @@ def plan(
     *,
     targets: Iterable[str] = (),
     accept_missing: Iterable[str] = (),
+    settlements: Mapping[str, Sequence[Settlement]] | None = None,
 ) -> Plan:
     """Compute the changes that make the accounts match the declarations.
+
+    `settlements` (per provider) are the journal's purchase attempts of unknown outcome as
+    the engine found them: what each produced, and whether its settle time has passed.
 
     `accounts` and `capabilities` are keyed by provider name and must cover every provider
     with a targeted declaration. `targets` limits the plan to those declaration names (removed
@@ -91,7 +106,7 @@ def plan(
             accounts[provider],
             {k: v for k, v in recorded.numbers.items() if k[0] == provider},
             {n for p, n in recorded.releasing if p == provider},
-            {n: d for (p, n), d in recorded.attempted.items() if p == provider},
+            tuple((settlements or {}).get(provider, ())),
             [o for o in recorded.orders if o.provider == provider],
             capabilities[provider],
             target_set,
@@ -137,7 +152,7 @@ def _plan_provider(
     account: Account,
     recorded: Mapping[tuple[str, str], ManagedNumber],
     releasing: set[str],
-    attempted: Mapping[str, str],
+    settlements: tuple[Settlement, ...],
     orders: list[PendingOrder],
     caps: Capabilities,
     targets: frozenset[str],
@@ -148,6 +163,9 @@ def _plan_provider(
     pinned_by = {n: d.name for d in declarations for n in d.pinned}
     owned = {n.number: n for n in account.numbers}
     members: dict[str, list[_Member]] = defaultdict(list)
+    attempted, held = _settle_attempts(
+        provider, settlements, owned, recorded, pinned_by, by_name, caps, targets, out
+    )
 
     for number, owned_number in owned.items():
         record = recorded.get((provider, number))
@@ -187,7 +205,7 @@ def _plan_provider(
         )
         members[record.declaration].append(_Member(number, None, record))
 
-    pending_orders: dict[str, int] = defaultdict(int)
+    pending_orders: dict[str, int] = defaultdict(int, held)
     for order in orders:
         waiting = order.quantity - sum(1 for n in order.numbers if n in owned)
         if waiting > 0:
@@ -213,6 +231,87 @@ def _plan_provider(
     if targets:
         out.unmanaged.clear()
     return out
+
+
+def _settle_attempts(
+    provider: str,
+    settlements: tuple[Settlement, ...],
+    owned: dict[str, OwnedNumber],
+    recorded: Mapping[tuple[str, str], ManagedNumber],
+    pinned_by: Mapping[str, str],
+    declarations: Mapping[str, Declaration],
+    caps: Capabilities,
+    targets: frozenset[str],
+    out: _ProviderPlan,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Read the open purchase attempts: the numbers they produced (number -> declaration,
+    to adopt unless something else claims them) and, per declaration, how many numbers
+    attempts still in doubt hold back. Settled attempts are closed by a Settle action.
+
+    A produced number the listing does not show yet (read back while still pending) joins
+    `owned`, so it is adopted as pending instead of being bought again."""
+    attempted: dict[str, str] = {}
+    held: dict[str, int] = defaultdict(int)
+    for settlement in settlements:
+        attempt = settlement.attempt
+        produced = list(settlement.produced)
+        if attempt.mode == QUANTITY:  # any unclaimed number at its place, up to its count
+            free = [
+                n
+                for n in produced
+                if n.number not in attempted
+                and _free_for(
+                    provider, n, attempt.declaration, recorded, pinned_by, declarations, caps
+                )
+            ]
+            produced = sorted(free, key=lambda n: n.number)[: attempt.count]
+        for number in produced:
+            owned.setdefault(number.number, number)
+            attempted.setdefault(number.number, attempt.declaration)
+        doubt = attempt.count - len(produced)
+        if not _in_scope(attempt.declaration, targets):
+            continue
+        if doubt > 0 and not (settlement.expired or settlement.settled):
+            held[attempt.declaration] += doubt
+            out.pending.append(
+                PendingNote(
+                    provider,
+                    attempt.declaration,
+                    doubt,
+                    tuple(n for n in attempt.numbers if n not in {p.number for p in produced}),
+                    reason="unresolved",
+                    age_seconds=settlement.age_seconds,
+                )
+            )
+            continue
+        out.actions.append(
+            Settle(
+                provider,
+                attempt.declaration,
+                entry_id=attempt.entry_id,
+                adopted=tuple(n.number for n in produced),
+                not_bought=max(doubt, 0),
+                age_seconds=settlement.age_seconds,
+            )
+        )
+    return attempted, dict(held)
+
+
+def _free_for(
+    provider: str,
+    number: OwnedNumber,
+    declaration: str,
+    recorded: Mapping[tuple[str, str], ManagedNumber],
+    pinned_by: Mapping[str, str],
+    declarations: Mapping[str, Declaration],
+    caps: Capabilities,
+) -> bool:
+    """Whether a listed number belongs to no one else, so a blind order for `declaration`
+    may have bought it (an order that tags atomically tagged it with `declaration`)."""
+    if number.number in pinned_by or (provider, number.number) in recorded:
+        return False
+    tag = number.tag if caps.ownership_tag else None
+    return not tag or tag == declaration or tag not in declarations
 
 
 def _in_scope(name: str, targets: frozenset[str]) -> bool:
@@ -345,6 +444,7 @@ def _purchase(
         app_id=app_id,
         labels=dict(declaration.labels),
         protect=declaration.protect,
+        options=dict(declaration.options),
     )
 
 

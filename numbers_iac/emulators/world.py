@@ -48,6 +48,7 @@ import datetime
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,6 +97,10 @@ class OutOfStock(WorldError):
 
 class NotForSale(WorldError):
     """A specific number cannot be bought: taken, owned, invalid or out of stock."""
+
+
+class ReservationExpired(WorldError):
+    """A reservation lapsed (or never existed): nothing was bought."""
 
 
 class NotOwned(WorldError):
@@ -357,6 +362,8 @@ class World:
         self.log: list[tuple[str, str]] = [tuple(entry) for entry in log]  # type: ignore[misc]
         self.seed = seed
         self.taken: set[str] = set()
+        #: reservation token -> {"numbers": [...], "expires_at": epoch seconds}
+        self.reservations: dict[str, dict[str, Any]] = {}
         self.cursors: dict[str, int] = {g.group_id: seed * _SEED_CURSOR_STEP for g in self.groups}
         self._next_app = 1
         self._version = 0
@@ -441,6 +448,7 @@ class World:
             "apps": dict(self.apps),
             "next_app": self._next_app,
             "taken": sorted(self.taken),
+            "reservations": self.reservations,
             "log": [list(entry) for entry in self.log],
         }
 
@@ -456,6 +464,7 @@ class World:
         )
         world.cursors.update({k: int(v) for k, v in data.get("cursors", {}).items()})
         world.taken = set(data.get("taken", ()))
+        world.reservations = {str(k): dict(v) for k, v in data.get("reservations", {}).items()}
         world._next_app = int(data.get("next_app", len(world.apps) + 1))
         return world
 
@@ -555,6 +564,8 @@ class World:
             raise NotForSale(f"{number} is already owned by this account")
         if number in self.taken:
             raise NotForSale(f"{number} has been taken by another customer")
+        if number in self._reserved():
+            raise NotForSale(f"{number} is reserved")
         group = self._group_of(number)
         if group is None:
             raise NotForSale(f"{number} is not in any block of numbers for sale")
@@ -611,6 +622,42 @@ class World:
             group.stock -= 1
         self.taken.add(number)
         self._changed()
+
+    # ----------------------------------------------------------------- reservations
+    def reserve(self, numbers: Sequence[str], ttl: float, now: float) -> str:
+        """Hold specific numbers for sale to this account until `now + ttl`: nobody else
+        can buy them meanwhile. Returns the reservation token."""
+        self.expire_reservations(now)
+        for number in numbers:
+            self.group_for_sale(number)
+        token = "R" + uuid.uuid4().hex[:16]
+        self.reservations[token] = {"numbers": list(numbers), "expires_at": now + ttl}
+        self.log.append(("reserve", token))
+        self._changed()
+        return token
+
+    def buy_reserved(self, token: str, now: float, app_id: str | None = None) -> list[WorldNumber]:
+        """Buy what a reservation holds. Raises `ReservationExpired` once it lapsed."""
+        reservation = self.reservations.get(token)
+        if reservation is None or reservation["expires_at"] <= now:
+            self.reservations.pop(token, None)
+            raise ReservationExpired(f"reservation {token} has expired")
+        self._check_app(app_id)
+        del self.reservations[token]
+        self._changed()
+        return [self.buy(number, app_id=app_id) for number in reservation["numbers"]]
+
+    def cancel_reservation(self, token: str) -> None:
+        if self.reservations.pop(token, None) is not None:
+            self.log.append(("cancel", token))
+            self._changed()
+
+    def expire_reservations(self, now: float) -> None:
+        lapsed = [t for t, r in self.reservations.items() if r["expires_at"] <= now]
+        for token in lapsed:
+            del self.reservations[token]
+        if lapsed:
+            self._changed()
 
     def set_stock(self, group_id: str, n: int) -> None:
         self.group(group_id).stock = n
@@ -758,7 +805,16 @@ class World:
 
     def _free(self, plan: _Plan, nsn: str) -> bool:
         number = plan.e164(nsn)
-        return number not in self.numbers and number not in self.taken
+        return (
+            number not in self.numbers
+            and number not in self.taken
+            and number not in self._reserved()
+        )
+
+    def _reserved(self) -> set[str]:
+        if not self.reservations:
+            return set()
+        return {n for r in self.reservations.values() for n in r["numbers"]}
 
     def _next_from_cursor(self, group: NumberGroup) -> str | None:
         sequence = self._sequence(group, group.prefix)

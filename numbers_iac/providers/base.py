@@ -10,11 +10,27 @@ the config loader reads to reject declarations the provider cannot honour.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
-from numbers_iac.model import Account, App, OwnedNumber, Price, ProviderConfig, Where
+from numbers_iac.errors import Problem
+from numbers_iac.model import (
+    QUANTITY,
+    SPECIFIC,
+    Account,
+    App,
+    Attempt,
+    Declaration,
+    OwnedNumber,
+    Price,
+    ProviderConfig,
+    Where,
+)
+
+#: how long an attempt whose outcome is unknown holds back its declaration's shortfall
+#: before it is closed as not bought (a provider setting, `settle_time`, in seconds)
+DEFAULT_SETTLE_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -25,18 +41,23 @@ class Capabilities:
     - `ownership_tag`: a provider field can carry the declaration name (Plivo `alias`), so
       ownership survives a lost state.
     - `apps`: numbers can be bound to apps.
-    - `purchase_by_quantity`: one call buys N numbers in a region (Aculab, CALLR).
-    - `purchase_specific`: a given number can be bought (pinned declarations need it).
+    - `purchase_modes`: how the provider sells, in order of preference for quantity
+      declarations: `specific` (a search offers numbers, each bought by its own call:
+      Plivo, Voximplant, MessageMedia), `quantity` (one blind call buys N numbers in a place,
+      numbers unknown until the answer: Aculab), `reserve` (reserve, then buy or cancel the
+      reservation: CALLR). Pinned declarations need `specific`.
+    - `purchase_concurrency`: specific-number buys the executor may run at once.
     - `pending_orders`: purchases can come back pending (regulated countries).
     - `region_filter` / `prefix_filter`: what a declaration may use to say where.
-    - batch sizes: how many numbers one bind / release call may carry.
+    - batch sizes: how many numbers one bind / release call may carry; `mutation_concurrency`
+      how many of those calls may run at once.
     """
 
     native_labels: bool = False
     ownership_tag: bool = False
     apps: bool = True
-    purchase_by_quantity: bool = False
-    purchase_specific: bool = True
+    purchase_modes: tuple[str, ...] = (SPECIFIC,)
+    purchase_concurrency: int = 1
     pending_orders: bool = False
     region_filter: bool = True
     prefix_filter: bool = True
@@ -44,14 +65,21 @@ class Capabilities:
     list_page_size: int = 20
     bind_batch_size: int = 1
     release_batch_size: int = 1
+    mutation_concurrency: int = 1
     max_labels: int | None = None
+    prices_known: bool = True
+
+    @property
+    def purchase_specific(self) -> bool:
+        return SPECIFIC in self.purchase_modes
 
 
 @dataclass(frozen=True)
 class Quote:
-    """The price of numbers at a location and how many are for sale there (None: unknown)."""
+    """The price of numbers at a location and how many are for sale there (None: unknown;
+    some APIs publish no price, and the plan then says "price unknown")."""
 
-    price: Price
+    price: Price | None
     available: int | None = None
 
 
@@ -64,13 +92,14 @@ class InventoryRow:
     region: str | None
     prefix: str | None
     available: int | None
-    price: Price
+    price: Price | None
     capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class PurchaseRequest:
-    """What the executor asks a provider to buy for one declaration."""
+    """What the executor asks a provider to offer for one declaration. `options` are the
+    declaration's provider-specific keys (`class`, `state`, `allow_*`, ...)."""
 
     declaration: str
     count: int
@@ -79,28 +108,53 @@ class PurchaseRequest:
     app_id: str | None = None
     tag: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: checked between individual buys: when it returns True the provider buys no more and
-    #: returns what it bought (an interrupted apply stops after the number in flight)
-    should_stop: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
-    #: called with a number (E.164) just before the call that buys that specific number, so
-    #: the executor journals it first: a process killed before it hears the answer leaves a
-    #: trace the next plan adopts from, instead of buying again. Providers where the number
-    #: is unknown until bought (quantity purchases) must make the purchase and the ownership
-    #: tag one atomic step instead.
-    on_attempt: Callable[[str], None] = field(
-        default=lambda number: None, compare=False, repr=False
-    )
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class PurchaseOutcome:
-    """What a purchase produced. A short outcome (fewer than asked) is not an exception:
-    what arrived is recorded and the next plan asks for the rest. `error` explains the gap.
+class Candidate:
+    """A specific number an offer proposes. `record` is the adapter's own search record,
+    handed back to it in `commit` (prices, ids), never read by the core."""
+
+    number: str
+    provider_id: str
+    price: Price | None = None
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What `commit` would buy, found without spending anything.
+
+    - `specific`: `candidates` to buy one by one (the executor commits offers of one).
+    - `quantity`: `count` numbers at `request.where`; no candidates, the numbers are known
+      only from the commit's answer.
+    - `reserve`: the reserved `candidates`, the reservation `handle` and its `expires_at`
+      (ISO 8601); commit buys exactly those, abort gives them back.
     """
 
-    bought: tuple[OwnedNumber, ...] = ()
-    pending_order_ids: tuple[str, ...] = ()
-    error: Exception | None = None
+    request: PurchaseRequest
+    mode: str
+    count: int
+    candidates: tuple[Candidate, ...] = ()
+    handle: str | None = None
+    expires_at: str | None = None
+    price: Price | None = None
+
+    def single(self, candidate: Candidate) -> Offer:
+        """An offer of one of this offer's candidates (what a specific commit buys)."""
+        return replace(self, count=1, candidates=(candidate,))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What an attempt of unknown outcome produced, as far as the provider can tell now:
+    numbers the account holds that the attempt bought (possibly pending), and whether the
+    provider knows the attempt's whole outcome (`settled`, e.g. from an order's status)."""
+
+    attempt: Attempt
+    produced: tuple[OwnedNumber, ...] = ()
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +179,9 @@ class Provider(abc.ABC):
     """A provider account. One instance per entry under `providers:`.
 
     Subclasses set `type_name` and `capabilities`, read their settings in `__init__`, and
-    implement the abstract methods. Errors are raised as `ProviderError` subclasses.
+    implement the abstract methods. Errors are raised as `ProviderError` subclasses. An
+    adapter only speaks its API: what to buy, when to stop and how to survive a lost answer
+    is the executor's purchase protocol (offer, commit, abort, recover).
     """
 
     type_name: ClassVar[str]
@@ -138,6 +194,13 @@ class Provider(abc.ABC):
     def __init__(self, config: ProviderConfig):
         self.config = config
         self.name = config.name
+        self.settle_seconds = settle_seconds(config)
+
+    @classmethod
+    def validate_declaration(cls, declaration: Declaration) -> list[Problem]:
+        """Problems only this provider sees in a declaration (located with
+        `declaration.located(field)`), reported by `validate` with the others."""
+        return []
 
     # ----------------------------------------------------------------- reads
     @abc.abstractmethod
@@ -148,9 +211,9 @@ class Provider(abc.ABC):
         own total), never returns a silently short list.
         """
 
-    @abc.abstractmethod
     def list_apps(self) -> tuple[App, ...]:
         """Every app on the account (empty where the provider has no app concept)."""
+        return ()
 
     def account(self, progress: Progress = no_progress) -> Account:
         apps = self.list_apps() if self.capabilities.apps else ()
@@ -160,28 +223,56 @@ class Provider(abc.ABC):
     def quote(self, where: Where, count: int) -> Quote:
         """Price per number at `where` and the stock there. Raises `UnknownRegionError`."""
 
-    @abc.abstractmethod
     def quote_numbers(self, numbers: Sequence[str]) -> Quote:
-        """Price of specific numbers (pinned declarations); raises if one is not for sale."""
+        """Price of specific numbers (pinned declarations); raises if one is not for sale.
+        The default knows no price: providers that sell specific numbers override it."""
+        return Quote(None, None)
 
     @abc.abstractmethod
     def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
         """Regions or prefixes for sale in a country, with stock and prices."""
 
-    # ----------------------------------------------------------------- mutations
-    @abc.abstractmethod
-    def purchase(
-        self, request: PurchaseRequest, on_bought: Callable[[OwnedNumber], None]
-    ) -> PurchaseOutcome:
-        """Buy up to `request.count` numbers, never more, never the same number twice.
+    # ----------------------------------------------------------------- the purchase protocol
+    def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
+        """Find up to `count` numbers to buy for `request`, spending nothing (a reservation
+        is not spending: `abort` gives it back). `exclude` holds numbers this apply already
+        tried; a specific offer never proposes them again. An offer with no candidates (and
+        a count of 0) means nothing more is for sale.
 
-        `on_bought` is called for each number as soon as the provider confirms it, so the
-        executor records it before anything else can go wrong.
-        """
+        The default serves pinned requests: the pinned numbers not yet tried."""
+        pinned = [n for n in request.pinned if n not in exclude][:count]
+        return Offer(
+            request,
+            SPECIFIC,
+            len(pinned),
+            tuple(Candidate(n, n.lstrip("+")) for n in pinned),
+        )
 
+    def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
+        """Pay for an offer and return what was bought (fewer than offered is allowed for
+        quantity and reserve offers). Raise `NumberUnavailableError` when the provider says
+        a specific number cannot be bought (nothing was spent), `OfferExpiredError` when a
+        reservation lapsed, and `OutcomeUnknownError` whenever the purchase may or may not
+        have happened (timeout, reset, 5xx): never retry a commit blindly."""
+        raise NotImplementedError(f"{self.type_name} does not implement commit")
+
+    def abort(self, offer: Offer) -> None:
+        """Give back what an offer holds (a reservation). Nothing to do elsewhere."""
+        return None
+
+    def recover(self, attempts: Sequence[Attempt], account: Account) -> list[Recovery]:
+        """Which numbers attempts of unknown outcome produced. The default reads the
+        listing: a specific or reserved number that the account now holds was bought by its
+        attempt; a quantity order may have produced any number at its place listed since it
+        started (the planner keeps those no one else claims, up to the order's count).
+        Providers that can ask more precisely (an order's status, a number read back while
+        still pending) override this and call it first."""
+        return [recover_from_listing(attempt, account) for attempt in attempts]
+
+    # ----------------------------------------------------------------- other mutations
     @abc.abstractmethod
     def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
-        """Bind every number to `app_id`, or unbind them when it is None."""
+        """Bind every number (as the listing shows it) to `app_id`, or unbind when None."""
 
     def set_labels(
         self, changes: Sequence[tuple[OwnedNumber, str | None, Mapping[str, str]]]
@@ -203,3 +294,53 @@ class Provider(abc.ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def recover_from_listing(attempt: Attempt, account: Account) -> Recovery:
+    """What the listing alone says an attempt produced (see `Provider.recover`)."""
+    if attempt.mode == QUANTITY:
+        where = attempt.where
+        since = attempt.started_at[:10]
+        produced = tuple(
+            n
+            for n in account.numbers
+            if where is not None
+            and _at(n, where)
+            and (n.acquired_on is None or n.acquired_on[:10] >= since)
+            and n.tag in (None, "", attempt.declaration)
+        )
+        return Recovery(attempt, produced)
+    wanted = set(attempt.numbers)
+    produced = tuple(n for n in account.numbers if n.number in wanted)
+    return Recovery(attempt, produced, settled=len(produced) == len(wanted))
+
+
+def _at(number: OwnedNumber, where: Where) -> bool:
+    """Whether a listed number may come from a purchase at `where` (fields the listing
+    does not carry do not rule it out)."""
+    if number.country and number.country != where.country:
+        return False
+    if number.number_type and number.number_type != where.number_type:
+        return False
+    return not (where.region and number.region and number.region.lower() != where.region.lower())
+
+
+def settle_seconds(config: ProviderConfig) -> float:
+    """The provider's `settle_time` setting: seconds, or a string like "15m", "90s", "1h"."""
+    value = config.settings.get("settle_time", DEFAULT_SETTLE_SECONDS)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    text = str(value).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        from numbers_iac.errors import ProviderError
+
+        raise ProviderError(
+            config.name,
+            "read settings",
+            f"settle_time {value!r} is not a duration (seconds, or like 90s, 15m, 1h)",
+        ) from None

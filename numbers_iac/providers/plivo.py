@@ -21,22 +21,36 @@ from numbers_iac.errors import (
     AuthError,
     NotFoundError,
     NumberUnavailableError,
+    OutcomeUnknownError,
     ProviderError,
     RateLimitedError,
     TransientError,
     UnknownAppError,
     UnknownRegionError,
 )
-from numbers_iac.model import ACTIVE, PENDING, App, OwnedNumber, Price, ProviderConfig, Where
+from numbers_iac.model import (
+    ACTIVE,
+    PENDING,
+    SPECIFIC,
+    Account,
+    App,
+    Attempt,
+    OwnedNumber,
+    Price,
+    ProviderConfig,
+    Where,
+)
 from numbers_iac.providers.base import (
     BatchOutcome,
+    Candidate,
     Capabilities,
     InventoryRow,
+    Offer,
     Progress,
     Provider,
-    PurchaseOutcome,
     PurchaseRequest,
     Quote,
+    Recovery,
     no_progress,
 )
 from numbers_iac.providers.http import HttpClient
@@ -51,10 +65,10 @@ RATE_LIMIT = (300, 5.0)
 DEFAULT_MAX_RETRIES = 8
 LIST_THREADS = 4
 MUTATION_THREADS = 5
-#: how many search pages a purchase or inventory may walk before giving up
+#: specific-number buys at once: each is its own POST, within the shared rate limit
+PURCHASE_THREADS = 4
+#: how many search pages one offer, quote or inventory may walk before giving up
 MAX_SEARCH_PAGES = 25
-#: refused buys in a row after which a purchase stops: something systematic is wrong
-MAX_REFUSED_IN_A_ROW = 10
 
 #: our number type -> (Plivo search `type`, required `sub_type` or None)
 SEARCH_TYPE = {
@@ -134,12 +148,13 @@ class PlivoProvider(Provider):
         native_labels=False,
         ownership_tag=True,
         apps=True,
-        purchase_by_quantity=False,
-        purchase_specific=True,
+        purchase_modes=(SPECIFIC,),
+        purchase_concurrency=PURCHASE_THREADS,
         pending_orders=True,
         list_page_size=PAGE_SIZE,
         bind_batch_size=1,
         release_batch_size=1,
+        mutation_concurrency=MUTATION_THREADS,
     )
     settings_keys: ClassVar[tuple[str, ...]] = (
         "auth_id",
@@ -180,6 +195,7 @@ class PlivoProvider(Provider):
                 f"export {ENV_AUTH_ID} and {ENV_AUTH_TOKEN}",
             )
         self.auth_id = auth_id
+        self._apps_checked: set[str] = set()
         self.write_alias = bool(settings.get("write_alias", True))
         if not self.write_alias:
             # Without the alias there is no ownership tag: the planner must not plan alias writes.
@@ -300,6 +316,7 @@ class PlivoProvider(Provider):
             tag=record.get("alias") or None,
             status=status,
             monthly=_decimal(record.get("monthly_rental_rate")),
+            acquired_on=str(record.get("added_on") or "") or None,
         )
 
     def list_apps(self) -> tuple[App, ...]:
@@ -524,35 +541,78 @@ class PlivoProvider(Provider):
         return total if isinstance(total, int) and same_kind else None
 
     # ================================================================= mutations
-    def purchase(
-        self, request: PurchaseRequest, on_bought: Callable[[OwnedNumber], None]
-    ) -> PurchaseOutcome:
-        buyer = _Purchase(self, request, on_bought)
-        return buyer.run()
+    # ----------------------------------------------------------------- the purchase protocol
+    def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
+        """Pinned numbers as they are; otherwise candidates from the search, read from the
+        first page on each call (bought and taken numbers drop out of Plivo's search, so
+        the first pages keep offering fresh ones; numbers refused yet still listed are
+        stepped over)."""
+        self._check_app(request.app_id)
+        if request.pinned or request.where is None:
+            return super().offer(request, count, exclude)
+        where = request.where
+        params, sub_type = self._search_params(where)
+        operation = f"search numbers for sale ({where.describe()})"
+        candidates: list[Candidate] = []
+        offset = 0
+        skipped: dict[str, int] = {}
+        for _ in range(MAX_SEARCH_PAGES):
+            body = self._search_page(params, offset, operation)
+            listed = body.get("objects") or []
+            for record in listed:
+                digits = str(record.get("number") or "")
+                wrong_kind = sub_type is not None and record.get("sub_type") != sub_type
+                if not digits or wrong_kind or to_e164(digits) in exclude:
+                    continue
+                candidates.append(Candidate(to_e164(digits), digits, self._price(record), record))
+                if len(candidates) >= count:
+                    return Offer(request, SPECIFIC, len(candidates), tuple(candidates))
+            if not listed or not (body.get("meta") or {}).get("next"):
+                break
+            offset = self._next_offset(params, offset, listed, sub_type, skipped, operation)
+        return Offer(request, SPECIFIC, len(candidates), tuple(candidates))
 
-    def _buy_one(
-        self, digits: str, app_id: str | None, found: Mapping[str, Any] | None = None
-    ) -> OwnedNumber | None:
-        """Buy one number. Returns it, or None when Plivo says it cannot be bought (taken).
-        Raises on anything that is not about this number. After a timeout or 5xx it reads
-        the number back rather than retrying, since a second buy is not idempotent."""
+    def _check_app(self, app_id: str | None) -> None:
+        """A buy naming a missing app is refused like a taken number would be: check the
+        app once instead of burning through every candidate."""
+        if not app_id or app_id in self._apps_checked:
+            return
+        try:
+            self._get(f"Application/{app_id}/", f"check application {app_id}")
+        except NotFoundError:
+            raise UnknownAppError(
+                self.name, "purchase", f"application {app_id} does not exist on the account", 404
+            ) from None
+        self._apps_checked.add(app_id)
+
+    def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
+        """Buy one number: `POST PhoneNumber/{number}/`. Plivo has no idempotency key, so a
+        lost answer is never resent: the number is read back, and if it is not on the
+        account (yet) the outcome is unknown and the core keeps the attempt open."""
+        (candidate,) = offer.candidates
+        digits = to_digits(candidate.number)
+        app_id = offer.request.app_id
         operation = f"buy {to_e164(digits)}"
-        body: dict[str, Any] = {"app_id": app_id} if app_id else {}
         try:
             response = self.http.request(
                 "POST",
                 self._path(f"PhoneNumber/{digits}/"),
                 operation=operation,
-                json=body,
+                json={"app_id": app_id} if app_id else {},
                 retry=False,
             )
+        except TransientError as exc:
+            if not getattr(exc, "maybe_sent", True):
+                raise
+            found = self._read_back(digits)
+            if found is not None:
+                return (found,)
+            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
         except (AuthError, RateLimitedError):
             raise
-        except TransientError:
-            return self._confirm_bought(digits, operation)
         except ProviderError as exc:
             if exc.status in UNAVAILABLE_STATUSES:
-                return None
+                raise NumberUnavailableError(self.name, operation, exc.detail, exc.status) from None
             raise
         payload = self.http.json_of(response, operation) or {}
         status = ACTIVE
@@ -561,23 +621,31 @@ class PlivoProvider(Provider):
                 status = PENDING
         if not payload.get("numbers") and str(payload.get("status")).lower() == "pending":
             status = PENDING
-        return self._bought(digits, app_id, status, found or {})
+        return (self._bought(digits, app_id, status, candidate.record),)
 
-    def _confirm_bought(self, digits: str, operation: str) -> OwnedNumber | None:
+    def _read_back(self, digits: str) -> OwnedNumber | None:
+        """The number as the account holds it (pending included), or None when Plivo does
+        not show it or cannot be asked: only a sighting is conclusive."""
         try:
             record = self._get(f"Number/{digits}/", f"check whether {to_e164(digits)} was bought")
-        except NotFoundError:
+        except ProviderError:
             return None
-        except ProviderError as exc:
-            raise ProviderError(
-                self.name,
-                operation,
-                f"the buy may or may not have happened and the check failed ({exc}); "
-                "run plan again to see whether the number is on the account",
-                exc.status,
-            ) from None
-        owned = self._owned_number(record)
-        return owned
+        return self._owned_number(record)
+
+    def recover(self, attempts: Sequence[Attempt], account: Account) -> list[Recovery]:
+        """The listing first; a number still missing from it is read back by itself,
+        because Plivo lists a number awaiting regulatory approval nowhere else."""
+        recoveries = []
+        for recovery in super().recover(attempts, account):
+            seen = {n.number for n in recovery.produced}
+            missing = [n for n in recovery.attempt.numbers if n not in seen]
+            found = [o for o in (self._read_back(to_digits(n)) for n in missing) if o]
+            produced = recovery.produced + tuple(found)
+            settled = bool(recovery.attempt.numbers) and len(produced) == len(
+                recovery.attempt.numbers
+            )
+            recoveries.append(replace(recovery, produced=produced, settled=settled))
+        return recoveries
 
     def _bought(
         self, digits: str, app_id: str | None, status: str, found: Mapping[str, Any]
@@ -608,7 +676,8 @@ class PlivoProvider(Provider):
     def _for_each(
         self, numbers: Sequence[OwnedNumber], act: Callable[[OwnedNumber], None]
     ) -> BatchOutcome:
-        """Run `act` per number with bounded concurrency; collect per-number failures."""
+        """Run `act` per number (Plivo has no batch calls; the executor runs several calls
+        at once up to `mutation_concurrency`); collect per-number failures."""
 
         def attempt(number: OwnedNumber) -> tuple[str, str | None]:
             try:
@@ -617,8 +686,7 @@ class PlivoProvider(Provider):
                 return number.number, str(exc)
             return number.number, None
 
-        with ThreadPoolExecutor(max_workers=MUTATION_THREADS) as pool:
-            results = list(pool.map(attempt, numbers))
+        results = [attempt(n) for n in numbers]
         return BatchOutcome(
             done=tuple(n for n, err in results if err is None),
             failed={n: err for n, err in results if err is not None},
@@ -665,151 +733,3 @@ class PlivoProvider(Provider):
                 return
 
         return self._for_each(numbers, release_one)
-
-
-class _Purchase:
-    """One purchase request's run: pinned numbers first, then candidates from the search,
-    never buying more than asked nor the same number twice."""
-
-    def __init__(
-        self,
-        provider: PlivoProvider,
-        request: PurchaseRequest,
-        on_bought: Callable[[OwnedNumber], None],
-    ):
-        self.provider = provider
-        self.request = request
-        self.on_bought = on_bought
-        self.bought: list[OwnedNumber] = []
-        self.tried: set[str] = set()
-        self.refused: list[str] = []
-        self.refused_in_a_row = 0
-        self.alias_errors: list[str] = []
-
-    @property
-    def wanted(self) -> int:
-        if self.request.should_stop():
-            return 0  # interrupted: buy nothing more, report what was bought
-        return self.request.count - len(self.bought)
-
-    def run(self) -> PurchaseOutcome:
-        error: Exception | None = None
-        try:
-            self._check_app()
-            for number in self.request.pinned:
-                if self.wanted <= 0:
-                    break
-                self._try(to_digits(number))
-            if self.wanted > 0 and self.request.where is not None and not self.request.pinned:
-                self._buy_from_search(self.request.where)
-            error = self._shortfall()
-        except ProviderError as exc:
-            error = exc
-        if error is None and self.alias_errors:
-            error = ProviderError(
-                self.provider.name,
-                f"purchase for {self.request.declaration}",
-                "bought, but writing the alias failed: " + "; ".join(self.alias_errors),
-            )
-        return PurchaseOutcome(bought=tuple(self.bought), error=error)
-
-    def _check_app(self) -> None:
-        """A buy naming a missing app is refused like a taken number; check the app once
-        instead of burning through every candidate."""
-        app_id = self.request.app_id
-        if not app_id:
-            return
-        try:
-            self.provider._get(f"Application/{app_id}/", f"check application {app_id}")
-        except NotFoundError:
-            raise UnknownAppError(
-                self.provider.name,
-                f"purchase for {self.request.declaration}",
-                f"application {app_id} does not exist on the account",
-                404,
-            ) from None
-
-    def _try(self, digits: str, found: Mapping[str, Any] | None = None) -> bool:
-        if digits in self.tried:
-            return False
-        self.tried.add(digits)
-        self.request.on_attempt(to_e164(digits))
-        owned = self.provider._buy_one(digits, self.request.app_id, found)
-        if owned is None:
-            self.refused.append(to_e164(digits))
-            self.refused_in_a_row += 1
-            if self.refused_in_a_row >= MAX_REFUSED_IN_A_ROW and not self.request.pinned:
-                raise ProviderError(
-                    self.provider.name,
-                    f"purchase for {self.request.declaration}",
-                    f"Plivo refused {self.refused_in_a_row} numbers in a row "
-                    f"(last: {to_e164(digits)}); stopping after {len(self.bought)} bought",
-                )
-            return False
-        self.refused_in_a_row = 0
-        self.on_bought(owned)
-        self.bought.append(self._tagged(owned))
-        return True
-
-    def _tagged(self, owned: OwnedNumber) -> OwnedNumber:
-        """Write the declaration name into `alias` (ownership that survives a lost state)."""
-        tag = self.request.tag
-        if not (self.provider.write_alias and tag):
-            return owned
-        body = {
-            "app_id": self.request.app_id or self.provider.unbind_app_id,
-            "alias": tag,
-        }
-        try:
-            self.provider._update_number(owned, body, f"set the alias of {owned.number}")
-        except ProviderError as exc:
-            self.alias_errors.append(str(exc))
-            return owned
-        return replace(owned, tag=tag)
-
-    def _buy_from_search(self, where: Where) -> None:
-        provider = self.provider
-        params, sub_type = provider._search_params(where)
-        operation = f"search numbers for sale ({where.describe()})"
-        offset = 0
-        skipped: dict[str, int] = {}
-        for _ in range(MAX_SEARCH_PAGES):
-            # Bought and taken numbers drop out of the search, so the same offset shows new
-            # candidates; only numbers refused yet still listed push the offset forward.
-            body = provider._get(
-                "PhoneNumber/", operation, {**params, "limit": PAGE_SIZE, "offset": offset}
-            )
-            objects = [
-                o
-                for o in body.get("objects") or []
-                if sub_type is None or o.get("sub_type") == sub_type
-            ]
-            listed = body.get("objects") or []
-            fresh = [o for o in objects if str(o.get("number")) not in self.tried]
-            if not fresh:
-                if not (body.get("meta") or {}).get("next") or not listed:
-                    return
-                offset = provider._next_offset(params, offset, listed, sub_type, skipped, operation)
-                continue
-            for record in fresh:
-                if self.wanted <= 0:
-                    return
-                self._try(str(record.get("number")), record)
-            if self.wanted <= 0:
-                return
-
-    def _shortfall(self) -> ProviderError | None:
-        if self.wanted <= 0:
-            return None
-        request = self.request
-        got = len(self.bought)
-        where = f" matching {request.where.describe()}" if request.where else ""
-        refused = (
-            f"; refused (taken or not for sale): {', '.join(self.refused)}" if self.refused else ""
-        )
-        cls = NumberUnavailableError if request.pinned and not request.where else ProviderError
-        return cls(
-            self.provider.name,
-            f"purchase for {request.declaration}",
-            f"bought {got} of {request.count}: no more numbers for sale{where}{refused}",
-        )

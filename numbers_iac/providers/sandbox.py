@@ -10,8 +10,13 @@ so a killed process never loses a purchase the state store was told about.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,30 +28,47 @@ from numbers_iac.emulators.world import World, WorldNumber
 from numbers_iac.errors import (
     ConfigError,
     NumberUnavailableError,
-    OutOfStockError,
+    OfferExpiredError,
     Problem,
     ProviderError,
     UnknownAppError,
     UnknownRegionError,
 )
-from numbers_iac.model import App, OwnedNumber, Price, ProviderConfig, Where
+from numbers_iac.model import (
+    QUANTITY,
+    RESERVE,
+    SPECIFIC,
+    App,
+    OwnedNumber,
+    Price,
+    ProviderConfig,
+    Where,
+)
 from numbers_iac.providers.base import (
     BatchOutcome,
+    Candidate,
     Capabilities,
     InventoryRow,
+    Offer,
     Progress,
     Provider,
-    PurchaseOutcome,
     PurchaseRequest,
     Quote,
     no_progress,
 )
 
 DEFAULT_PAGE_SIZE = 20
-#: numbers bought between two saves of the account file: saving after every number would
-#: rewrite a large file thousands of times; numbers bought but not yet saved have not been
-#: reported to `on_bought` either, so a crash loses them on both sides alike.
-PURCHASE_CHUNK = 20
+DEFAULT_RESERVATION_TTL = 600.0
+#: the purchase protocol's three shapes, chosen by the `purchase_mode` setting, so each is
+#: exercised before the real providers that sell that way use it
+MODES = {
+    SPECIFIC: (SPECIFIC,),
+    QUANTITY: (QUANTITY, SPECIFIC),
+    RESERVE: (RESERVE, SPECIFIC),
+}
+#: crash tests: the process kills itself (SIGKILL) right after its N-th saved mutation, the
+#: moment a real provider has acted and its caller has not heard back yet
+KILL_AFTER_ENV = "NUMBERS_IAC_SANDBOX_KILL_AFTER"
 
 
 class SandboxProvider(Provider):
@@ -57,14 +79,20 @@ class SandboxProvider(Provider):
         native_labels=False,
         ownership_tag=True,
         apps=True,
-        purchase_by_quantity=True,
-        purchase_specific=True,
+        purchase_modes=(SPECIFIC,),
         pending_orders=True,
         list_page_size=DEFAULT_PAGE_SIZE,
         bind_batch_size=100,
         release_batch_size=100,
     )
-    settings_keys: ClassVar[tuple[str, ...]] = ("apps", "data", "page_size", "regulated")
+    settings_keys: ClassVar[tuple[str, ...]] = (
+        "apps",
+        "data",
+        "page_size",
+        "regulated",
+        "purchase_mode",
+        "reservation_ttl",
+    )
 
     def __init__(self, config: ProviderConfig, world: World | None = None):
         super().__init__(config)
@@ -73,6 +101,20 @@ class SandboxProvider(Provider):
         self.app_names = _names(config, "apps", settings.get("apps"))
         regulated = settings.get("regulated")
         self.regulated = None if regulated is None else _names(config, "regulated", regulated)
+        self.purchase_mode = settings.get("purchase_mode", SPECIFIC)
+        if self.purchase_mode not in MODES:
+            raise _problem(
+                config,
+                "purchase_mode",
+                f"must be one of {', '.join(MODES)}, not {self.purchase_mode!r}",
+            )
+        self.capabilities = replace(
+            type(self).capabilities, purchase_modes=MODES[self.purchase_mode]
+        )
+        ttl = settings.get("reservation_ttl", DEFAULT_RESERVATION_TTL)
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
+            raise _problem(config, "reservation_ttl", f"must be seconds (a number), not {ttl!r}")
+        self.reservation_ttl = float(ttl)
         self.path = self._data_path(config, world)
         self._world = world
         self._prepared = False
@@ -149,6 +191,7 @@ class SandboxProvider(Provider):
             yield world
         finally:
             self._save(world)
+            _count_mutation()
 
     # ----------------------------------------------------------------- reads
     def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
@@ -211,98 +254,92 @@ class SandboxProvider(Provider):
         ]
 
     # ----------------------------------------------------------------- mutations
-    def purchase(
-        self, request: PurchaseRequest, on_bought: Callable[[OwnedNumber], None]
-    ) -> PurchaseOutcome:
-        if request.app_id is not None and request.app_id not in self.world.apps:
-            raise UnknownAppError(self.name, "purchase", _no_app(request.app_id))
-        bought: list[OwnedNumber] = []
-
-        def record(chunk: list[WorldNumber]) -> None:
-            with self._mutation() as world:
-                for owned in chunk:
-                    if request.tag is not None:
-                        world.update(owned.number, alias=request.tag)
-            for owned in chunk:
-                number = _owned_number(owned)
-                bought.append(number)
-                on_bought(number)
-
-        error = self._buy_pinned(request, record)
-        remaining = request.count - len(request.pinned[: request.count])
-        if remaining > 0 and request.where is not None:
-            error = (
-                self._buy_from(
-                    request.where, remaining, request.app_id, record, request.should_stop
-                )
-                or error
-            )
-        return PurchaseOutcome(bought=tuple(bought), error=error)
-
-    def _buy_pinned(
-        self, request: PurchaseRequest, record: Callable[[list[WorldNumber]], None]
-    ) -> ProviderError | None:
-        unavailable: list[str] = []
-        for number in request.pinned[: request.count]:
-            try:
-                owned = self.world.buy(number, app_id=request.app_id)
-            except w.NotForSale as exc:
-                unavailable.append(str(exc))
-                continue
-            record([owned])
-        if not unavailable:
-            return None
-        return NumberUnavailableError(self.name, "purchase", "; ".join(unavailable))
-
-    def _buy_from(
-        self,
-        where: Where,
-        count: int,
-        app_id: str | None,
-        record: Callable[[list[WorldNumber]], None],
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> ProviderError | None:
+    # ----------------------------------------------------------------- the purchase protocol
+    def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
+        self._check_app(request.app_id)
+        if request.pinned or request.where is None:
+            return super().offer(request, count, exclude)
+        where = request.where
         groups = self._groups(where, "purchase")
-        prefix = _national_prefix(where)
-        narrower = prefix and any(len(prefix) > len(g.prefix) for g in groups)
-        total = 0
-        while total < count and not should_stop():
-            want = min(PURCHASE_CHUNK, count - total)
-            if narrower:
-                chunk = self._buy_matching(where, prefix, want, app_id)
-            else:
-                chunk = self.world.buy_from_groups(groups, want, app_id, allow_partial=True)
-            if chunk:
-                record(chunk)
-            total += len(chunk)
-            if len(chunk) < want:
-                break
-        if total >= count or should_stop():
-            return None
-        return OutOfStockError(
-            self.name,
-            "purchase",
-            f"asked for {count} numbers in {where.describe()}, only {total} were available; "
-            f"bought {total}",
+        if self.purchase_mode == QUANTITY:
+            stock = sum(max(g.stock, 0) for g in groups)
+            return Offer(request, QUANTITY, min(count, stock), price=_price(groups[0]))
+        found = self._search(where, count, exclude)
+        candidates = tuple(
+            Candidate(a.number, a.number.lstrip("+"), _price(a.group)) for a in found
+        )
+        if self.purchase_mode != RESERVE or not candidates:
+            return Offer(request, SPECIFIC, len(candidates), candidates)
+        now = time.time()
+        with self._mutation() as world:
+            handle = world.reserve([c.number for c in candidates], self.reservation_ttl, now)
+        expires = datetime.fromtimestamp(now + self.reservation_ttl, UTC)
+        return Offer(
+            request,
+            RESERVE,
+            len(candidates),
+            candidates,
+            handle=handle,
+            expires_at=expires.isoformat(timespec="seconds"),
         )
 
-    def _buy_matching(self, where: Where, prefix: str, count: int, app_id: str | None):
-        """Buy numbers under a prefix longer than any group's (e.g. 4155 within 415)."""
+    def _search(self, where: Where, count: int, exclude: frozenset[str]) -> list:
+        """Up to `count` numbers for sale at `where`, none of `exclude`."""
         found, _ = self.world.search(
             where.country,
             where.number_type,
             where.region,
-            prefix,
+            _national_prefix(where),
             where.capabilities,
-            limit=count,
+            limit=count + len(exclude),
         )
-        bought = []
-        for available in found:
+        return [a for a in found if a.number not in exclude][:count]
+
+    def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
+        """Buy and write the ownership tag in one save of the account file: whatever a
+        crash interrupts, the number and its tag are on disk together or not at all."""
+        request = offer.request
+        with self._mutation() as world:
             try:
-                bought.append(self.world.buy(available.number, app_id=app_id))
-            except w.NotForSale:
-                continue
-        return bought
+                if offer.mode == QUANTITY:
+                    bought = self._buy_blind(request, offer.count)
+                elif offer.mode == RESERVE:
+                    assert offer.handle is not None
+                    bought = world.buy_reserved(offer.handle, time.time(), request.app_id)
+                else:
+                    (candidate,) = offer.candidates
+                    bought = [world.buy(candidate.number, app_id=request.app_id)]
+            except w.ReservationExpired as exc:
+                raise OfferExpiredError(self.name, "buy the reservation", str(exc)) from None
+            except w.NotForSale as exc:
+                raise NumberUnavailableError(self.name, "purchase", str(exc)) from None
+            except w.UnknownApp as exc:
+                raise UnknownAppError(self.name, "purchase", str(exc)) from None
+            if request.tag is not None:
+                for owned in bought:
+                    world.update(owned.number, alias=request.tag)
+        return tuple(_owned_number(owned) for owned in bought)
+
+    def abort(self, offer: Offer) -> None:
+        if offer.handle is None:
+            return
+        with self._mutation() as world:
+            world.cancel_reservation(offer.handle)
+
+    def _buy_blind(self, request: PurchaseRequest, count: int) -> list[WorldNumber]:
+        """A quantity purchase: whatever the groups sell next, up to `count`."""
+        where = request.where
+        assert where is not None
+        groups = self._groups(where, "purchase")
+        prefix = _national_prefix(where)
+        if prefix and any(len(prefix) > len(g.prefix) for g in groups):
+            found = self._search(where, count, frozenset())
+            return [self.world.buy(a.number, app_id=request.app_id) for a in found]
+        return self.world.buy_from_groups(groups, count, request.app_id, allow_partial=True)
+
+    def _check_app(self, app_id: str | None) -> None:
+        if app_id is not None and app_id not in self.world.apps:
+            raise UnknownAppError(self.name, "purchase", _no_app(app_id))
 
     def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
         if app_id is not None and app_id not in self.world.apps:
@@ -373,6 +410,18 @@ class SandboxProvider(Provider):
 
 # --------------------------------------------------------------------------- helpers
 
+_mutations_saved = [0]
+
+
+def _count_mutation() -> None:
+    """The crash-test hook (see KILL_AFTER_ENV): a no-op unless the variable is set."""
+    limit = os.environ.get(KILL_AFTER_ENV)
+    if not limit:
+        return
+    _mutations_saved[0] += 1
+    if _mutations_saved[0] >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 def _owned_number(owned: WorldNumber) -> OwnedNumber:
     return OwnedNumber(
@@ -387,6 +436,7 @@ def _owned_number(owned: WorldNumber) -> OwnedNumber:
         status=owned.status,
         monthly=owned.monthly,
         currency=owned.currency,
+        acquired_on=owned.added_on or None,
     )
 
 

@@ -32,6 +32,7 @@ _ICONS = {
     "labels": "🔄",
     "release": "⚠️",
     "forget": "🗑️",
+    "settle": "📒",
 }
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<|#"})
 
@@ -199,7 +200,7 @@ def _pending_section(plan: Plan) -> list[str]:
     notes = sorted(plan.pending, key=lambda n: (n.provider, n.declaration))
     lines = ["", "### ⏳ Pending", ""]
     lines += [
-        f"- {escape(pending_sentence(n.count, n.provider, n.declaration))}"
+        f"- {escape(pending_sentence(n))}"
         for n in notes[:LIST_LIMIT]
     ]
     return lines + _more(len(notes) - LIST_LIMIT, "pending order")

@@ -20,8 +20,10 @@ from numbers_iac.model import (
     Forget,
     Plan,
     Purchase,
+    PendingNote,
     Release,
     SetLabels,
+    Settle,
     Unmanaged,
 )
 
@@ -34,16 +36,25 @@ SYMBOLS: dict[str, str] = {
     "labels": "~",
     "release": "-",
     "forget": ".",
+    "settle": ".",
 }
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", ".": "cyan"}
 _LEGEND = {
     "+": "purchase",
     "~": "update in place",
     "-": "release (IRREVERSIBLE)",
-    ".": "forget (state only)",
+    ".": "state only (forget, settle)",
 }
 #: Order of actions inside a declaration: what is added, then changed, then removed.
-KIND_ORDER = {"purchase": 0, "adopt": 1, "bind": 2, "labels": 3, "release": 4, "forget": 5}
+KIND_ORDER = {
+    "purchase": 0,
+    "adopt": 1,
+    "settle": 2,
+    "bind": 3,
+    "labels": 4,
+    "release": 5,
+    "forget": 6,
+}
 UPDATE_KINDS = (Adopt, Bind, SetLabels)
 UNMANAGED_SHOWN = 10
 _CENT = Decimal("0.01")
@@ -92,6 +103,8 @@ def action_subject(action: Action) -> str:
         if len(action.pinned) == 1 and action.count == 1:
             return f"purchase {action.pinned[0]}"
         return f"purchase {plural(action.count, 'number')}"
+    if isinstance(action, Settle):
+        return f"journal entry {action.entry_id}"
     return getattr(action, "number", "") or "(unknown number)"
 
 
@@ -113,7 +126,32 @@ def action_details(action: Action) -> list[str]:
         return parts
     if isinstance(action, Forget):
         return ["forget (drop the state record; the provider is not called)"]
+    if isinstance(action, Settle):
+        return [settle_text(action)]
     return [action.kind]
+
+
+def settle_text(action: Settle) -> str:
+    """What closing an unresolved purchase attempt means, in words."""
+    parts = []
+    if action.adopted:
+        parts.append(f"it bought {', '.join(action.adopted)}")
+    if action.not_bought:
+        parts.append(
+            f"{plural(action.not_bought, 'number')} never arrived in "
+            f"{format_age(action.age_seconds)}: counted as not bought"
+        )
+    return "settle an unresolved purchase (" + ("; ".join(parts) or "nothing to adopt") + ")"
+
+
+def format_age(seconds: int | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 def _purchase_details(action: Purchase) -> list[str]:
@@ -222,11 +260,19 @@ def irreversible_notice(release_count: int) -> str:
     )
 
 
-def pending_sentence(count: int, provider: str, declaration: str) -> str:
+def pending_sentence(note: PendingNote) -> str:
+    count, subject = note.count, f"{note.provider} / {note.declaration}"
+    verb = "is" if count == 1 else "are"
+    if note.reason == "unresolved":
+        return (
+            f"{plural(count, 'number')} for {subject} {verb} an unresolved order (age "
+            f"{format_age(note.age_seconds)}): an apply never heard whether the purchase "
+            "happened, so that much is not bought again until the provider's listing shows "
+            "it or its settle time passes"
+        )
     return (
-        f"{plural(count, 'number')} for {provider} / {declaration} "
-        f"{'is' if count == 1 else 'are'} pending with the provider (ordered earlier, awaiting "
-        "delivery or regulatory checks), not bought again"
+        f"{plural(count, 'number')} for {subject} {verb} pending with the provider (ordered "
+        "earlier, awaiting delivery or regulatory checks), not bought again"
     )
 
 
@@ -298,7 +344,7 @@ def _pending_lines(plan: Plan) -> list[str]:
         return []
     lines = [""]
     for note in sorted(plan.pending, key=lambda n: (n.provider, n.declaration)):
-        line = f"… {pending_sentence(note.count, note.provider, note.declaration)}"
+        line = f"… {pending_sentence(note)}"
         if note.numbers:
             line += ": " + ", ".join(note.numbers)
         lines.append(line)

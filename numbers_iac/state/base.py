@@ -12,26 +12,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from numbers_iac.model import ManagedNumber, PendingOrder, Recorded
+from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One mutation apply attempted: its intent, and its outcome once known."""
-
-    entry_id: int
-    apply_id: str
-    started_at: str
-    operation: str
-    provider: str
-    declaration: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    outcome: str | None = None  # None while in flight: "ok", "failed", "partial"
-    detail: str | None = None
-    finished_at: str | None = None
+__all__ = ["JournalEntry", "StateStore"]
 
 
 class StateStore(abc.ABC):
@@ -44,6 +29,13 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def save_numbers(self, numbers: Sequence[ManagedNumber]) -> None:
         """Insert or replace managed-number records (keyed by provider and number)."""
+
+    @abc.abstractmethod
+    def record_bought(
+        self, numbers: Sequence[ManagedNumber], closed: Mapping[int, tuple[str, str | None]]
+    ) -> None:
+        """Save bought numbers and close their journal entries (entry id -> outcome,
+        detail) in one transaction: a crash can never leave one without the other."""
 
     @abc.abstractmethod
     def forget_numbers(self, provider: str, numbers: Sequence[str]) -> None:

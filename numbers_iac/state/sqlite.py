@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
-from numbers_iac.model import ManagedNumber, PendingOrder, Recorded
-from numbers_iac.state.base import JournalEntry, StateStore
+from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
+from numbers_iac.state.base import StateStore
 
 SCHEMA_VERSION = 1
 
@@ -125,8 +126,10 @@ class SqliteStateStore(StateStore):
                 "status, created_at FROM managed_numbers"
             ).fetchall()
             open_rows = self._db.execute(
-                "SELECT operation, provider, declaration, payload FROM journal "
-                "WHERE outcome IS NULL AND operation IN ('release', 'buy-attempt')"
+                "SELECT entry_id, apply_id, started_at, operation, provider, declaration, "
+                "payload, outcome, detail, finished_at FROM journal "
+                "WHERE (outcome IS NULL OR outcome = ?) AND operation IN (?, ?)",
+                (journal_reading.UNKNOWN, *journal_reading.OPEN_OPERATIONS),
             ).fetchall()
             order_rows = self._db.execute(
                 "SELECT order_id, provider, declaration, quantity, numbers, created_at "
@@ -151,15 +154,13 @@ class SqliteStateStore(StateStore):
         orders = tuple(
             PendingOrder(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in order_rows
         )
-        releasing: set[tuple[str, str]] = set()
-        attempted: dict[tuple[str, str], str] = {}
-        for operation, provider, declaration, payload in open_rows:
-            for number in json.loads(payload).get("numbers", []):
-                if operation == "release":
-                    releasing.add((provider, number))
-                else:
-                    attempted[(provider, number)] = declaration
-        return Recorded(numbers, orders, frozenset(releasing), attempted)
+        entries = [_entry(r) for r in open_rows]
+        return Recorded(
+            numbers,
+            orders,
+            journal_reading.interrupted_releases(entries),
+            journal_reading.open_attempts(entries),
+        )
 
     def journal(self, limit: int | None = None) -> list[JournalEntry]:
         sql = (
@@ -174,13 +175,26 @@ class SqliteStateStore(StateStore):
             rows = self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read the journal in {self.path}: {exc}") from exc
-        return [
-            JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     # ----------------------------------------------------------------- writes
     def save_numbers(self, numbers: Sequence[ManagedNumber]) -> None:
+        with self._transaction() as db:
+            self._save_numbers(db, numbers)
+
+    def record_bought(
+        self, numbers: Sequence[ManagedNumber], closed: Mapping[int, tuple[str, str | None]]
+    ) -> None:
+        now = utc_now()
+        with self._transaction() as db:
+            self._save_numbers(db, numbers)
+            db.executemany(
+                "UPDATE journal SET outcome = ?, detail = ?, finished_at = ? WHERE entry_id = ?",
+                [(outcome, detail, now, entry) for entry, (outcome, detail) in closed.items()],
+            )
+
+    @staticmethod
+    def _save_numbers(db: sqlite3.Connection, numbers: Sequence[ManagedNumber]) -> None:
         now = utc_now()
         rows = [
             (
@@ -197,7 +211,7 @@ class SqliteStateStore(StateStore):
             )
             for m in numbers
         ]
-        with self._transaction() as db:
+        if rows:
             db.executemany(
                 "INSERT INTO managed_numbers (provider, number, declaration, provider_id, app, "
                 "labels, protect, status, created_at, updated_at) "
@@ -315,6 +329,12 @@ class SqliteStateStore(StateStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _entry(row: Sequence[Any]) -> JournalEntry:
+    return JournalEntry(
+        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), *row[7:10]
+    )
 
 
 def _lock_message(lock_path: Path) -> str:

@@ -14,6 +14,7 @@ from numbers_iac.errors import AuthError
 from numbers_iac.model import ProviderConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.plivo import PlivoProvider
+from tests.protocol import run_purchase
 
 
 def test_adapter_round_trip_over_a_socket():
@@ -23,7 +24,8 @@ def test_adapter_round_trip_over_a_socket():
         provider = env.provider
         assert len(provider.list_numbers()) == 25
         (ivr,) = world.app_by_name("ivr")
-        outcome = provider.purchase(
+        outcome = run_purchase(
+            provider,
             PurchaseRequest("sf", 2, Where("US", "local", prefix="415"), app_id=ivr, tag="sf"),
             lambda owned: None,
         )
