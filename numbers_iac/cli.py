@@ -20,9 +20,9 @@ import click
 from numbers_iac import __version__, engine, planfile
 from numbers_iac.config import config_path_from, load_config
 from numbers_iac.errors import NumbersIacError
-from numbers_iac.executor import BUY_ATTEMPT, check_guards
+from numbers_iac.executor import check_guards
 from numbers_iac.model import Desired
-from numbers_iac.render import render
+from numbers_iac.render import render, tables
 from numbers_iac.render.report import render_report
 from numbers_iac.state import open_store
 
@@ -367,61 +367,15 @@ def state() -> None:
 @handle_errors
 def state_list(ctx: Context, fmt: str) -> None:
     """What the state store holds: managed numbers and pending orders."""
-    import json
-
     desired = ctx.load()
     with open_store(desired.state) as store:
         recorded = store.load()
-    rows = sorted(recorded.numbers.values(), key=lambda m: (m.provider, m.declaration, m.number))
     if fmt == "json":
+        click.echo(tables.state_json(recorded))
+    else:
         click.echo(
-            json.dumps(
-                {
-                    "numbers": [
-                        {
-                            "provider": m.provider,
-                            "number": m.number,
-                            "declaration": m.declaration,
-                            "app": m.app,
-                            "labels": dict(m.labels),
-                            "protect": m.protect,
-                            "status": m.status,
-                            "created_at": m.created_at,
-                        }
-                        for m in rows
-                    ],
-                    "pending_orders": [
-                        {
-                            "order_id": o.order_id,
-                            "provider": o.provider,
-                            "declaration": o.declaration,
-                            "quantity": o.quantity,
-                        }
-                        for o in recorded.orders
-                    ],
-                },
-                indent=2,
-            )
+            tables.state_text(recorded, desired.state.path or f"store ({desired.state.backend})")
         )
-        return
-    if not rows and not recorded.orders:
-        click.echo(f"The state {desired.state.path} holds no managed numbers.")
-        return
-    click.echo(
-        f"{'PROVIDER':<12} {'NUMBER':<16} {'DECLARATION':<24} {'APP':<16} {'STATUS':<8} LABELS"
-    )
-    for m in rows:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(m.labels.items()))
-        flag = " (protected)" if m.protect else ""
-        click.echo(
-            f"{m.provider:<12} {m.number:<16} {m.declaration:<24} {m.app or '-':<16} "
-            f"{m.status:<8} {labels}{flag}"
-        )
-    for o in recorded.orders:
-        click.echo(
-            f"pending order {o.order_id}: {o.provider} / {o.declaration}, {o.quantity} number(s)"
-        )
-    click.echo(f"{len(rows)} managed number(s), {len(recorded.orders)} pending order(s).")
 
 
 @state.command("journal")
@@ -443,28 +397,15 @@ def state_list(ctx: Context, fmt: str) -> None:
 def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
     """Every provider call apply made, newest first: intent, outcome, detail.
 
-    An entry without an outcome is a call whose apply was interrupted before it heard back.
+    An entry is open while its outcome is not known: "(no answer: interrupted)" when the
+    apply stopped before the provider answered, "unknown (open)" when the answer was
+    ambiguous. The next plan settles open entries from the provider's listing.
     """
-    import json
-
     desired = ctx.load()
     with open_store(desired.state) as store:
         entries = store.journal(limit if show_all else None)
-    if not show_all:  # a finished attempt is also in its purchase's entry: only noise here
-        entries = [e for e in entries if not (e.operation == BUY_ATTEMPT and e.outcome)][:limit]
-    if fmt == "json":
-        click.echo(json.dumps([e.__dict__ for e in entries], indent=2, default=str))
-        return
-    if not entries:
-        click.echo("The journal is empty: no apply has changed anything yet.")
-        return
-    for e in entries:
-        outcome = e.outcome or "INTERRUPTED (no outcome recorded)"
-        click.echo(
-            f"{e.started_at}  apply {e.apply_id}  {e.provider} / {e.declaration}  {e.operation}: {outcome}"
-        )
-        if e.detail:
-            click.echo(f"    {e.detail}")
+    shown = tables.journal_shown(entries, limit, show_all)
+    click.echo(tables.journal_json(shown) if fmt == "json" else tables.journal_text(shown))
 
 
 # --------------------------------------------------------------------------- inventory
@@ -485,52 +426,18 @@ def inventory(
     ctx: Context, provider_name: str, country: str, number_type: str | None, fmt: str
 ) -> None:
     """Regions and prefixes for sale, with stock and prices, to help write declarations."""
-    import json
-
     desired = ctx.load()
     if provider_name not in desired.providers:
         raise NumbersIacError(
             f"provider {provider_name!r} is not configured (configured: {', '.join(sorted(desired.providers))})"
         )
+    country = country.upper()
     with engine.Providers(desired) as providers:
-        rows = providers[provider_name].inventory(country.upper(), number_type)
+        rows = providers[provider_name].inventory(country, number_type)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "country": r.country,
-                        "type": r.number_type,
-                        "region": r.region,
-                        "prefix": r.prefix,
-                        "available": r.available,
-                        "setup": str(r.price.setup),
-                        "monthly": str(r.price.monthly),
-                        "currency": r.price.currency,
-                        "capabilities": list(r.capabilities),
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
-        return
-    if not rows:
-        click.echo(
-            f"{provider_name} sells no numbers in {country.upper()}"
-            + (f" of type {number_type}" if number_type else "")
-        )
-        return
-    click.echo(
-        f"{'TYPE':<9} {'REGION':<28} {'PREFIX':<8} {'STOCK':>7} {'SETUP':>9} {'MONTHLY':>9} CAPABILITIES"
-    )
-    for r in rows:
-        stock = "?" if r.available is None else str(r.available)
-        click.echo(
-            f"{r.number_type:<9} {r.region or '-':<28} {r.prefix or '-':<8} {stock:>7} "
-            f"{r.price.setup:>9.2f} {r.price.monthly:>9.2f} {','.join(r.capabilities)}"
-        )
-    click.echo(f"Prices in {rows[0].price.currency}.")
+        click.echo(tables.inventory_json(rows))
+    else:
+        click.echo(tables.inventory_text(rows, provider_name, country, number_type))
 
 
 # --------------------------------------------------------------------------- emulator

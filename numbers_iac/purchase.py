@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from numbers_iac.errors import (
     NumberUnavailableError,
     OfferExpiredError,
-    OutOfStockError,
     OutcomeUnknownError,
+    OutOfStockError,
     ProviderError,
     TransientError,
 )

@@ -24,6 +24,7 @@ from numbers_iac.model import (
     Purchase,
     Release,
     SetLabels,
+    Settle,
     Unmanaged,
     Where,
 )
@@ -61,8 +62,12 @@ def full_plan() -> Plan:
             Release("lab", "old", number="+33322000014", reason="removed", monthly=Decimal("0.50")),
             Release("lab", "old", number="+33322000015", reason="removed"),
             Forget("lab", "old", number="+33322000016"),
+            Settle("lab", "support-fr", entry_id=7, adopted=("+33322000018",), age_seconds=30),
         ),
-        pending=(PendingNote("lab", "support-fr", 2, ("+33322000017",)),),
+        pending=(
+            PendingNote("lab", "support-fr", 2, ("+33322000017",)),
+            PendingNote("lab", "hotline", 1, ("+33322000019",), "unresolved", 42),
+        ),
         unmanaged=(
             Unmanaged("lab", "+15550000001", Decimal("1.15")),
             Unmanaged("lab", "+15550000002"),
@@ -128,6 +133,7 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "labels": 1,
         "release": 2,
         "forget": 1,
+        "settle": 1,
     }
     assert data["summary"]["numbers_to_purchase"] == 3
     assert data["summary"]["cost"] == {

@@ -199,10 +199,7 @@ def _pending_section(plan: Plan) -> list[str]:
         return []
     notes = sorted(plan.pending, key=lambda n: (n.provider, n.declaration))
     lines = ["", "### ⏳ Pending", ""]
-    lines += [
-        f"- {escape(pending_sentence(n))}"
-        for n in notes[:LIST_LIMIT]
-    ]
+    lines += [f"- {escape(pending_sentence(n))}" for n in notes[:LIST_LIMIT]]
     return lines + _more(len(notes) - LIST_LIMIT, "pending order")
 
 

@@ -1,0 +1,35 @@
+"""The configuration: `numbers.yaml` read into a validated `Desired`.
+
+- `yaml_marks`: YAML with line marks and `${VAR}` interpolation,
+- `schema_errors`: JSON Schema errors worded for people,
+- `checks`: the semantic checks that build `Desired`,
+- `files`: which configuration file and schema to read,
+- `loader`: `load_config`, the three passes in order.
+"""
+
+from __future__ import annotations
+
+from numbers_iac.config.checks import DEFAULT_NUMBER_TYPE, DEFAULT_STATE_PATH
+from numbers_iac.config.files import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    SCHEMA_FILE,
+    config_path_from,
+    load_schema,
+    schema_path,
+)
+from numbers_iac.config.loader import load_config
+from numbers_iac.config.yaml_marks import MAX_EXPANDED_NODES
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "DEFAULT_NUMBER_TYPE",
+    "DEFAULT_STATE_PATH",
+    "MAX_EXPANDED_NODES",
+    "SCHEMA_FILE",
+    "config_path_from",
+    "load_config",
+    "load_schema",
+    "schema_path",
+]

@@ -1,0 +1,398 @@
+"""The checks a schema cannot express, and the construction of `Desired`.
+
+Pinned numbers (E.164, the right country, pinned once), cross references between declarations
+and providers, and what each provider's class says it supports: its settings, capabilities,
+declaration options and its own `validate_declaration`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from numbers_iac.config.problems import FieldPath, Problems, did_you_mean
+from numbers_iac.config.yaml_marks import Document
+from numbers_iac.model import (
+    NUMBER_TYPES,
+    Declaration,
+    Desired,
+    ProviderConfig,
+    SourceRef,
+    StateConfig,
+)
+from numbers_iac.providers import PROVIDER_TYPES, provider_class
+from numbers_iac.providers.base import Provider
+
+DEFAULT_STATE_PATH = ".numbers-iac/state.sqlite"
+DEFAULT_NUMBER_TYPE = "local"
+
+#: providers that talk to no HTTP API and so take no `base_url`
+_LOCAL_PROVIDER_TYPES = frozenset({"sandbox"})
+
+#: settings every provider accepts besides its class's `settings_keys` (their form is
+#: checked by the schema, where they are described)
+COMMON_PROVIDER_SETTINGS = ("settle_time",)
+
+
+@dataclass
+class _ProviderInfo:
+    """What the checks need to know about one entry under `providers:`."""
+
+    name: str
+    type: str | None
+    cls: type[Provider] | None = None  # None when the type is unknown or cannot be imported
+    apps: tuple[str, ...] | None = None  # apps listed in the config, None: listed by the API
+
+
+class Checker:
+    """The checks a schema cannot express, and the construction of `Desired`."""
+
+    def __init__(self, doc: Document, problems: Problems, schema: Mapping[str, Any], path: Path):
+        self.doc = doc
+        self.problems = problems
+        self.path = path
+        self.base_dir = str(path.parent)
+        self.common_keys = tuple(schema["$defs"]["declaration"]["properties"])
+        self.known_types = tuple(schema["$defs"]["provider"]["properties"]["type"]["enum"])
+        self.pinned_by: dict[str, tuple[str, FieldPath]] = {}
+
+    def add(self, path: FieldPath, message: str, *, at_key: bool = False) -> None:
+        mark = self.doc.key_mark(path) if at_key else self.doc.mark(path)
+        self.problems.add(mark, path, message)
+
+    def source(self, path: FieldPath) -> SourceRef | None:
+        return self.doc.source(path, self.problems.file)
+
+    def shown(self, value: Any, path: FieldPath, candidates: Sequence[str] = ()) -> tuple[str, str]:
+        """A value for a message and a "did you mean" for it, or a stand-in and no suggestion
+        when it came from the environment."""
+        if path in self.doc.from_env:
+            return self.doc.shown(value, path), ""
+        return repr(value), did_you_mean(str(value), list(candidates))
+
+    def desired(self, digest: str) -> Desired | None:
+        data = self.doc.data
+        providers_raw = _mapping(data.get("providers"))
+        infos = {name: self.provider_info(name, raw) for name, raw in providers_raw.items()}
+        providers = {
+            name: self.provider_config(name, raw, infos[name])
+            for name, raw in providers_raw.items()
+        }
+        declarations = {
+            name: self.declaration(name, _mapping(raw), infos)
+            for name, raw in _mapping(data.get("numbers")).items()
+        }
+        state = self.state(_mapping(data.get("state")))
+        if self.problems.items:
+            return None
+        return Desired(str(self.path), digest, providers, declarations, state)
+
+    # ----------------------------------------------------------------- providers
+
+    def provider_info(self, name: str, raw: Any) -> _ProviderInfo:
+        raw = _mapping(raw)
+        type_name = raw.get("type") if isinstance(raw.get("type"), str) else None
+        apps = raw.get("apps")
+        listed = tuple(a for a in apps if isinstance(a, str)) if isinstance(apps, list) else None
+        info = _ProviderInfo(name, type_name, apps=listed)
+        if type_name is not None:
+            info.cls = self.provider_class(type_name, ("providers", name, "type"))
+        return info
+
+    def provider_class(self, type_name: str, path: FieldPath) -> type[Provider] | None:
+        if type_name not in PROVIDER_TYPES:
+            if type_name in self.known_types:  # listed in the schema, adapter not shipped yet
+                available = ", ".join(sorted(PROVIDER_TYPES))
+                self.add(
+                    path,
+                    f"provider type '{type_name}' is not available in this version of numbers-iac (available: {available})",
+                )
+            return None
+        try:
+            return provider_class(type_name)
+        except ImportError:  # an adapter that cannot load: its checks happen when it is used
+            return None
+
+    def provider_config(self, name: str, raw: Any, info: _ProviderInfo) -> ProviderConfig:
+        raw = _mapping(raw)
+        if info.cls is not None:
+            allowed = ["type", *COMMON_PROVIDER_SETTINGS, *info.cls.settings_keys]
+            if info.type not in _LOCAL_PROVIDER_TYPES:
+                allowed.append("base_url")
+            for key in raw:
+                if key not in allowed:
+                    accepted = ", ".join(sorted(set(allowed) - {"type"})) or "none"
+                    message = f"unknown setting '{key}' for a {info.type} provider{did_you_mean(key, allowed)} (accepted: {accepted})"
+                    self.add(("providers", name, key), message, at_key=True)
+        settings = {k: v for k, v in raw.items() if k != "type"}
+        source = self.source(("providers", name))
+        return ProviderConfig(name, info.type or "", settings, source, self.base_dir)
+
+    # ----------------------------------------------------------------- declarations
+
+    def declaration(
+        self, name: str, raw: dict[str, Any], infos: Mapping[str, _ProviderInfo]
+    ) -> Declaration:
+        at: FieldPath = ("numbers", name)
+        info = self.declared_provider(at, raw, infos)
+        pinned, country = self.pinned_numbers(at, raw)
+        number_type = _text(raw.get("type")) or DEFAULT_NUMBER_TYPE
+        pinned_count = len(_list(raw.get("numbers")))
+        quantity = self.quantity(at, raw.get("quantity"), pinned_count)
+        buys = quantity > pinned_count
+        if buys and not country and "country" not in raw:
+            extra = (
+                f"{quantity - pinned_count} more than the pinned numbers"
+                if pinned_count
+                else "numbers"
+            )
+            self.add(at, f"buying {extra} needs a country (e.g. country: FR)", at_key=True)
+        if "region" in raw and "prefix" in raw:
+            self.add((*at, "prefix"), "give region or prefix, not both", at_key=True)
+        if info is not None:
+            self.app(at, raw.get("app"), info)
+        if info is not None and info.cls is not None:
+            self.against_provider(at, raw, info, number_type if ("type" in raw or buys) else None)
+        options = {k: v for k, v in raw.items() if k not in self.common_keys}
+        declaration = Declaration(
+            name=name,
+            provider=_text(raw.get("provider")) or "",
+            quantity=quantity,
+            country=country,
+            number_type=number_type,
+            region=_text(raw.get("region")),
+            prefix=_text(raw.get("prefix")),
+            capabilities=tuple(c for c in _list(raw.get("capabilities")) if isinstance(c, str)),
+            pinned=tuple(pinned),
+            app=_text(raw.get("app")),
+            labels=_labels(raw.get("labels")),
+            protect=raw.get("protect") is True,
+            options=options,
+            source=self.source(at),
+            field_sources=self.field_sources(at, raw),
+        )
+        if info is not None and info.cls is not None:
+            for problem in info.cls.validate_declaration(declaration):
+                self.problems.add_located(problem)
+        return declaration
+
+    def quantity(self, at: FieldPath, written: Any, pinned_count: int) -> int:
+        """The total wanted: as written, else the pinned count, else 1."""
+        if not isinstance(written, int) or isinstance(written, bool):
+            return pinned_count or 1  # not written, or the schema reported it
+        if 0 <= written < pinned_count:
+            message = f"quantity {written} is lower than the {pinned_count} pinned numbers"
+            self.add((*at, "quantity"), message)
+        return written
+
+    def declared_provider(
+        self, at: FieldPath, raw: Mapping[str, Any], infos: Mapping[str, _ProviderInfo]
+    ) -> _ProviderInfo | None:
+        name = raw.get("provider")
+        if not isinstance(name, str):
+            return None
+        if name not in infos:
+            defined = ", ".join(sorted(infos)) or "none"
+            shown, hint = self.shown(name, (*at, "provider"), list(infos))
+            message = f"unknown provider {shown}{hint} (defined under providers: {defined})"
+            self.add((*at, "provider"), message)
+            return None
+        return infos[name]
+
+    def app(self, at: FieldPath, app: Any, info: _ProviderInfo) -> None:
+        """Apps listed in the configuration are checked here; apps that exist only in the
+        provider's API are checked at plan time, when the account is listed."""
+        if not isinstance(app, str):
+            return
+        described = f"provider '{info.name}' ({info.type})"
+        if info.cls is not None and not info.cls.capabilities.apps:
+            self.add((*at, "app"), f"{described} has no app binding: remove app")
+        elif info.apps is not None and app not in info.apps:
+            listed = ", ".join(info.apps) or "none"
+            shown, hint = self.shown(app, (*at, "app"), info.apps)
+            message = f"app {shown} is not one of the apps of {described}: {listed}{hint}"
+            self.add((*at, "app"), message)
+
+    def against_provider(
+        self, at: FieldPath, raw: Mapping[str, Any], info: _ProviderInfo, number_type: str | None
+    ) -> None:
+        """Checks that depend on what the provider's class says it supports."""
+        caps = info.cls.capabilities
+        described = f"provider '{info.name}' ({info.type})"
+        if _list(raw.get("numbers")) and not caps.purchase_specific:
+            self.add(
+                (*at, "numbers"),
+                f"{described} cannot buy specific numbers: remove numbers: or use quantity",
+                at_key=True,
+            )
+        if number_type in NUMBER_TYPES and number_type not in caps.number_types:
+            sells = ", ".join(caps.number_types)
+            self.add(
+                (*at, "type"),
+                f"{described} does not sell {number_type} numbers (it sells: {sells})",
+            )
+        if "region" in raw and not caps.region_filter:
+            self.add(
+                (*at, "region"), f"{described} cannot search by region: use prefix", at_key=True
+            )
+        if "prefix" in raw and not caps.prefix_filter:
+            self.add(
+                (*at, "prefix"), f"{described} cannot search by prefix: use region", at_key=True
+            )
+        labels = raw.get("labels")
+        if (
+            caps.max_labels is not None
+            and isinstance(labels, Mapping)
+            and len(labels) > caps.max_labels
+        ):
+            self.add(
+                (*at, "labels"),
+                f"{described} stores at most {caps.max_labels} labels, {len(labels)} given",
+                at_key=True,
+            )
+        allowed = [*self.common_keys, *info.cls.declaration_options]
+        for key in raw:
+            if key not in allowed:
+                options = ", ".join(info.cls.declaration_options) or "none"
+                message = f"unknown key '{key}'{did_you_mean(key, allowed)} ({info.type} options: {options})"
+                self.add((*at, key), message, at_key=True)
+
+    def pinned_numbers(self, at: FieldPath, raw: Mapping[str, Any]) -> tuple[list[str], str | None]:
+        """Normalise pinned numbers to E.164 and settle the declaration's country."""
+        country = raw.get("country").upper() if isinstance(raw.get("country"), str) else None
+        if country and country not in phonenumbers.SUPPORTED_REGIONS:
+            shown, _ = self.shown(raw["country"], (*at, "country"))
+            self.add((*at, "country"), f"{shown} is not a country code phonenumbers knows")
+            country = None
+        pinned: list[str] = []
+        regions: dict[str, None] = {}
+        for index, text in enumerate(_list(raw.get("numbers"))):
+            if not isinstance(text, str):
+                continue
+            parsed = self.parse_number(at, index, text, country)
+            if parsed is None:
+                continue
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            regions[phonenumbers.region_code_for_number(parsed)] = None
+            self.claim(at, index, e164, pinned)
+        if country is None and len(regions) > 1:
+            self.add(
+                (*at, "numbers"),
+                f"pinned numbers belong to different countries ({', '.join(regions)}): set country or split the declaration",
+            )
+        elif country is None and regions and "country" not in raw:
+            country = next(iter(regions))
+        return pinned, country
+
+    def parse_number(self, at: FieldPath, index: int, text: str, country: str | None) -> Any:
+        path = (*at, "numbers", index)
+        shown = self.doc.shown(text, path)
+        try:
+            parsed = phonenumbers.parse(text, country)
+        except phonenumbers.NumberParseException:
+            hint = "" if country else " (write it with its +country code, or set country)"
+            self.add(path, f"{shown} is not a phone number{hint}")
+            return None
+        if not phonenumbers.is_valid_number(parsed):
+            self.add(path, f"{shown} is not a valid phone number")
+            return None
+        if country and not phonenumbers.is_valid_number_for_region(parsed, country):
+            region = phonenumbers.region_code_for_number(parsed)
+            self.add(
+                path, f"{shown} is a {region} number, but the declaration's country is {country}"
+            )
+            return None
+        return parsed
+
+    def claim(self, at: FieldPath, index: int, e164: str, pinned: list[str]) -> None:
+        """Record a pinned number, reporting one pinned twice (here or in another declaration)."""
+        path = (*at, "numbers", index)
+        name = str(at[1])
+        if e164 in self.pinned_by:
+            other, other_path = self.pinned_by[e164]
+            mark = self.doc.mark(other_path)
+            line = f" at line {mark.line + 1}" if mark else ""
+            secret = path in self.doc.from_env or other_path in self.doc.from_env
+            number = "this number (read from the environment)" if secret else e164
+            if other == name:
+                self.add(path, f"{number} is listed twice in this declaration (first{line})")
+            else:
+                self.add(
+                    path,
+                    f"{number} is pinned by both '{other}'{line} and '{name}': a number belongs to one declaration",
+                )
+            return
+        self.pinned_by[e164] = (name, path)
+        pinned.append(e164)
+
+    def field_sources(self, at: FieldPath, raw: Mapping[str, Any]) -> dict[str, SourceRef]:
+        """Where each written field is, by YAML key and by `Declaration` field name."""
+        sources: dict[str, SourceRef] = {}
+        aliases = {"numbers": "pinned", "type": "number_type"}
+        for key in raw:
+            source = self.source((*at, key))
+            if source is None:
+                continue
+            sources[key] = source
+            if key in aliases:
+                sources[aliases[key]] = source
+        for index, _ in enumerate(_list(raw.get("numbers"))):
+            item = self.doc.mark((*at, "numbers", index))
+            if item is not None:
+                sources[f"numbers[{index}]"] = SourceRef(
+                    self.problems.file, item.line + 1, item.column + 1
+                )
+        return sources
+
+    # ----------------------------------------------------------------- state
+
+    def state(self, raw: Mapping[str, Any]) -> StateConfig:
+        backend = raw.get("backend", "sqlite")
+        if backend == "postgres":
+            if "path" in raw:
+                self.add(
+                    ("state", "path"),
+                    "path applies to the sqlite backend only; postgres uses dsn",
+                    at_key=True,
+                )
+            return StateConfig("postgres", None, _text(raw.get("dsn")))
+        if "dsn" in raw:
+            self.add(
+                ("state", "dsn"),
+                "dsn applies to the postgres backend only; sqlite uses path",
+                at_key=True,
+            )
+        written = _text(raw.get("path")) or DEFAULT_STATE_PATH
+        path = os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(written)))
+        return StateConfig("sqlite", path, None)
+
+
+# --------------------------------------------------------------------------- small readers
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _labels(value: Any) -> dict[str, str]:
+    """Labels as plain text: YAML `4711` and `true` become "4711" and "true"."""
+    labels: dict[str, str] = {}
+    for key, item in _mapping(value).items():
+        if isinstance(item, bool):
+            labels[key] = "true" if item else "false"
+        elif isinstance(item, str | int | float):
+            labels[key] = str(item)
+    return labels

@@ -1,0 +1,60 @@
+"""Read `numbers.yaml` into a validated `Desired`, reporting every problem with its location.
+
+Three passes, each adding located `Problem`s rather than stopping at the first:
+
+1. YAML is composed with line marks, duplicate keys are caught and `${VAR}` references are
+   replaced from the environment (`yaml_marks`).
+2. The JSON Schema (`schemas/numbers.schema.json`, the single source of what is structurally
+   valid and the file editors point at) is applied and each error is worded for people and
+   mapped back to its mark (`schema_errors`).
+3. Semantic checks the schema cannot express build the `Desired` (`checks`).
+
+Values read from the environment may be secrets: no message ever repeats one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import jsonschema
+
+from numbers_iac.config.checks import Checker
+from numbers_iac.config.files import load_schema
+from numbers_iac.config.problems import Problems
+from numbers_iac.config.schema_errors import explain_schema_error
+from numbers_iac.config.yaml_marks import read_yaml
+from numbers_iac.errors import ConfigError, Problem
+from numbers_iac.model import Desired
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Desired:
+    """Read, interpolate and validate a configuration file.
+
+    `env` supplies `${VAR}` values (default: `os.environ`). Raises `ConfigError` carrying every
+    problem found, each located by file, line, column and dotted field path.
+    """
+    shown = str(path)
+    absolute = Path(os.path.abspath(os.path.expanduser(path)))
+    try:
+        raw = absolute.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(shown, None, None, "", "no such configuration file")]) from None
+    except OSError as exc:
+        message = f"cannot read the configuration file: {exc.strerror or exc}"
+        raise ConfigError([Problem(shown, None, None, "", message)]) from None
+
+    problems = Problems(shown)
+    doc = read_yaml(raw, problems, os.environ if env is None else env)
+    if doc is None:
+        raise ConfigError(problems.sorted())
+    schema = load_schema()
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(doc.data):
+        explain_schema_error(error, doc, problems)
+    desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
+    if problems.items:
+        raise ConfigError(problems.sorted())
+    assert desired is not None
+    return desired

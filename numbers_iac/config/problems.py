@@ -1,0 +1,63 @@
+"""Located problems: each pass of the loader adds them rather than stopping at the first.
+
+A problem points at a file, line, column and dotted field path (`numbers.a.app`), so the user
+can fix every mistake in one edit.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import yaml
+
+from numbers_iac.errors import Problem
+
+#: where a value sits in the document: keys and list indexes from the top
+FieldPath = tuple[str | int, ...]
+
+
+def dotted(path: FieldPath) -> str:
+    """`("numbers", "a", "numbers", 0)` as `numbers.a.numbers[0]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def did_you_mean(key: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(key, candidates, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Problems:
+    """Collects problems for one file; marks are PyYAML's 0-based, problems 1-based."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.items: list[Problem] = []
+        #: values whose problem was reported at its cause (a missing variable): later checks
+        #: of the same value would only repeat it in other words
+        self.settled: set[FieldPath] = set()
+
+    def settle(self, mark: yaml.Mark | None, path: FieldPath, message: str) -> None:
+        """Report a problem and silence any later one about the same value."""
+        self.add(mark, path, message)
+        self.settled.add(path)
+
+    def add(self, mark: yaml.Mark | None, path: FieldPath, message: str) -> None:
+        if path in self.settled:
+            return
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        self.add_located(Problem(self.file, line, column, dotted(path), message))
+
+    def add_located(self, problem: Problem) -> None:
+        """Add a problem someone else located (a provider's own declaration checks)."""
+        if problem not in self.items:
+            self.items.append(problem)
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.items, key=lambda p: (p.line is not None, p.line or 0, p.column or 0))

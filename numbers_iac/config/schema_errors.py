@@ -1,0 +1,128 @@
+"""JSON Schema errors worded for people, each pointing at the value or key it is about.
+
+`schemas/numbers.schema.json` is the single source of what is structurally valid (and the file
+editors point at); jsonschema's own messages name JSON types and echo values, so each error is
+reworded here: "expected a whole number, got text", never a repeated secret.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from numbers_iac.config.problems import FieldPath, Problems, did_you_mean
+from numbers_iac.config.yaml_marks import Document
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true/false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing",
+}
+
+_PATTERN_HINTS = {
+    "country": "expected a two-letter ISO 3166 country code such as FR",
+    "prefix": 'expected national digits only, such as "3"',
+    "base_url": "expected an http:// or https:// URL",
+    "settle_time": "expected seconds, or a duration such as 90s, 15m or 1h",
+}
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return f"a {type(value).__name__}"
+
+
+def explain_schema_error(
+    error: jsonschema.ValidationError, doc: Document, problems: Problems
+) -> None:
+    path: FieldPath = tuple(error.absolute_path)
+    kind = error.validator
+    if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
+        key_path = (*path, error.instance)
+        rule = error.schema.get("description", "") if isinstance(error.schema, Mapping) else ""
+        what = "label key" if path and path[-1] == "labels" else "name"
+        problems.add(
+            doc.key_mark(key_path), path, f"'{error.instance}' is not a valid {what}: {rule}"
+        )
+    elif kind == "required":
+        for key in error.validator_value:
+            if isinstance(error.instance, Mapping) and key not in error.instance:
+                problems.add(doc.mark(path), path, _missing_key_text(key, error.instance))
+    elif kind == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in known:
+                where = "top-level key" if not path else "key"
+                problems.add(
+                    doc.key_mark((*path, key)),
+                    path,
+                    f"unknown {where} '{key}'{did_you_mean(key, known)}",
+                )
+    else:
+        problems.add(doc.mark(path), path, _value_error_text(error, doc, path))
+
+
+def _missing_key_text(key: str, instance: Mapping[str, Any]) -> str:
+    if key == "dsn" and instance.get("backend") == "postgres":
+        return "missing required key 'dsn' (backend postgres needs a connection string)"
+    return f"missing required key '{key}'"
+
+
+def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: FieldPath) -> str:
+    kind, value, expected = error.validator, error.instance, error.validator_value
+    shown = doc.shown(value, path)
+    if kind == "enum":
+        return f"{shown} is not one of {', '.join(str(v) for v in expected)}"
+    if kind == "const":
+        return f"{shown} is not supported: expected {expected!r}"
+    if kind == "type":
+        return _type_error_text(value, expected, doc.texts.get(path))
+    if kind == "minimum":
+        return f"{shown} is too small: the minimum is {expected}"
+    if kind == "maximum":
+        return f"{shown} is too large: the maximum is {expected}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "pattern":
+        name = next((p for p in reversed(path) if isinstance(p, str)), "")
+        return f"{shown}: {_PATTERN_HINTS.get(name, 'does not match ' + expected)}"
+    if kind == "uniqueItems":
+        return "lists the same item more than once"
+    if path in doc.from_env:
+        return f"the value read from the environment is invalid ({kind})"
+    return error.message
+
+
+def _type_error_text(value: Any, expected: str | list[str], written: str | None) -> str:
+    names = [expected] if isinstance(expected, str) else list(expected)
+    wanted = _either([_TYPE_NAMES.get(n, n) for n in names])
+    message = f"expected {wanted}, got {_kind_of(value)}"
+    if "string" in names and written is not None and not isinstance(value, (list, Mapping)):
+        message += f' (write "{written}" in quotes to keep it as text)'
+    return message
+
+
+def _either(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"

@@ -1,0 +1,266 @@
+"""YAML read with line marks, and `${VAR}` references replaced from the environment.
+
+The file is composed into a node tree (not constructed) so every value keeps its line and
+column; duplicate keys, which PyYAML silently accepts, are reported here, and so are alias
+bombs, before anything is built. Values read from the environment may be secrets: the
+`Document` remembers which they are so that no message ever repeats one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from numbers_iac.config.problems import FieldPath, Problems
+from numbers_iac.model import SourceRef
+
+
+class Loader(yaml.SafeLoader):
+    """A SafeLoader used only to compose nodes and build scalars; mappings and sequences are
+    built by `Reader` so that each value keeps its mark and duplicate keys are caught."""
+
+
+@dataclass
+class Document:
+    """The plain data plus, for every path in it, where its value and its key were written."""
+
+    data: Any
+    value_marks: dict[FieldPath, yaml.Mark] = field(default_factory=dict)
+    key_marks: dict[FieldPath, yaml.Mark] = field(default_factory=dict)
+    #: scalars as written, for hints such as `NO` read as false
+    texts: dict[FieldPath, str] = field(default_factory=dict)
+    #: paths whose value came (partly) from the environment: never echo them
+    from_env: set[FieldPath] = field(default_factory=set)
+
+    def mark(self, path: FieldPath) -> yaml.Mark | None:
+        """The mark of the value at `path`, or of its nearest written ancestor."""
+        while path:
+            if path in self.value_marks:
+                return self.value_marks[path]
+            path = path[:-1]
+        return self.value_marks.get(())
+
+    def key_mark(self, path: FieldPath) -> yaml.Mark | None:
+        return self.key_marks.get(path) or self.mark(path)
+
+    def source(self, path: FieldPath, file: str) -> SourceRef | None:
+        mark = self.key_mark(path)
+        return SourceRef(file, mark.line + 1, mark.column + 1) if mark else None
+
+    def shown(self, value: Any, path: FieldPath) -> str:
+        """A value for a message, or a stand-in when it came from the environment."""
+        return "the value read from the environment" if path in self.from_env else repr(value)
+
+
+#: a configuration of 100,000 numbers stays far below this; alias bombs go far above it
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once aliases are expanded, without expanding them:
+    aliases reuse node objects, so sizes are memoised per object (an anchored node must be
+    complete before an alias can name it, so the graph is acyclic)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = (
+            [c for pair in node.value for c in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
+        if children_done:
+            sizes[id(node)] = min(
+                1 + sum(sizes.get(id(c), 0) for c in children), MAX_EXPANDED_NODES + 1
+            )
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Document | None:
+    """Compose the file and build its data; None when there is nothing to validate."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(None, (), f"the file is not UTF-8 text (byte {exc.start})")
+        return None
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        problems.add(_yaml_error_mark(exc), (), _yaml_error_text(exc))
+        return None
+    except yaml.YAMLError as exc:
+        problems.add(None, (), f"invalid YAML: {exc}")
+        return None
+    if node is None:
+        problems.add(
+            None, (), "the file is empty: expected a mapping with version, providers and numbers"
+        )
+        return None
+    if _expanded_size(node) > MAX_EXPANDED_NODES:
+        problems.add(
+            None,
+            (),
+            f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values; refusing to read "
+            "the file (an alias bomb?)",
+        )
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        found = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        message = (
+            f"the top level must be a mapping with version, providers and numbers, not {found}"
+        )
+        problems.add(node.start_mark, (), message)
+        return None
+    doc = Document(data=None)
+    doc.value_marks[()] = node.start_mark
+    try:
+        doc.data = Reader(loader, env, problems, doc).value(node, ())
+    finally:
+        loader.dispose()
+    return doc
+
+
+def _runs_off_the_end(exc: yaml.MarkedYAMLError) -> bool:
+    return exc.context_mark is not None and "<stream end>" in (exc.problem or "")
+
+
+def _yaml_error_mark(exc: yaml.MarkedYAMLError) -> yaml.Mark | None:
+    """Where to point: an unclosed bracket or quote is found at the end of the file, but the
+    user needs to see where it was opened."""
+    if _runs_off_the_end(exc):
+        return exc.context_mark
+    return exc.problem_mark or exc.context_mark
+
+
+def _yaml_error_text(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or "syntax error"
+    if _runs_off_the_end(exc):
+        opened = (exc.context or "").removeprefix("while parsing ").removeprefix("while scanning ")
+        return (
+            f"invalid YAML: {opened or 'this'} is not closed before the end of the file ({problem})"
+        )
+    message = f"invalid YAML: {problem}"
+    if exc.context and exc.context_mark and exc.context_mark != exc.problem_mark:
+        message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+    return message
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Reader:
+    """Turns composed nodes into plain data, recording marks and interpolating `${VAR}`."""
+
+    def __init__(self, loader: Loader, env: Mapping[str, str], problems: Problems, doc: Document):
+        self.loader = loader
+        self.env = env
+        self.problems = problems
+        self.doc = doc
+
+    def value(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.doc.value_marks[path] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        written = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            self.problems.add(exc.problem_mark, path, _yaml_error_text(exc))
+        merged = (
+            node.value[: len(node.value) - len(written)] if len(node.value) > len(written) else []
+        )
+        out: dict[str, Any] = {}
+        for key_node, value_node in merged:  # `<<: *anchor` keys: written ones override them
+            if isinstance(key_node, yaml.ScalarNode):
+                out[key_node.value] = self.entry(key_node, value_node, path)
+        first_seen: dict[str, yaml.Mark] = {}
+        for key_node, value_node in written:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.add(
+                    key_node.start_mark, path, "keys must be plain text, not a list or mapping"
+                )
+                continue
+            key = key_node.value
+            if key in first_seen:
+                message = (
+                    f"duplicate key '{key}' (first written at line {first_seen[key].line + 1})"
+                )
+                self.problems.add(key_node.start_mark, path, message)
+                continue
+            first_seen[key] = key_node.start_mark
+            out[key] = self.entry(key_node, value_node, path)
+        return out
+
+    def entry(self, key_node: yaml.ScalarNode, value_node: yaml.Node, path: FieldPath) -> Any:
+        child = (*path, key_node.value)
+        self.doc.key_marks[child] = key_node.start_mark
+        return self.value(value_node, child)
+
+    def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        self.doc.texts[path] = node.value
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self.problems.add(node.start_mark, path, f"cannot read this value: {exc.problem}")
+            return None
+        if node.tag == _STR_TAG and isinstance(value, str) and "${" in value:
+            return self.interpolate(value, node.start_mark, path)
+        return value
+
+    def interpolate(self, text: str, mark: yaml.Mark, path: FieldPath) -> str:
+        """Replace `${VAR}` and `${VAR:-default}`; `$${` stays a literal `${`. Like the shell,
+        the default also applies when the variable is set but empty."""
+
+        def replace(match: re.Match[str]) -> str:
+            whole = match.group(0)
+            if whole == "$${":
+                return "${"
+            if match.group(1) is None:
+                self.problems.settle(
+                    mark, path, "'${' is not closed by '}' (write '$${' for a literal '${')"
+                )
+                return whole
+            name, has_default, default = match.group(1).partition(":-")
+            if not _VARIABLE.fullmatch(name):
+                self.problems.settle(
+                    mark,
+                    path,
+                    f"'{whole}' is not a valid variable reference (expected ${{NAME}} or ${{NAME:-default}})",
+                )
+                return whole
+            self.doc.from_env.add(path)
+            value = self.env.get(name)
+            if value:
+                return value
+            if has_default:
+                return default
+            if value is None:
+                self.problems.settle(
+                    mark,
+                    path,
+                    f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)",
+                )
+            return ""
+
+        return _REFERENCE.sub(replace, text)
