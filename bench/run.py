@@ -21,9 +21,9 @@ from pathlib import Path
 from numbers_iac import engine
 from numbers_iac.emulators.faults import Fault
 from numbers_iac.emulators.serve import emulated
-from numbers_iac.emulators.world import World
 from numbers_iac.model import Declaration, Desired, ManagedNumber, ProviderConfig, StateConfig
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 
 PAGE_SIZE = 20

@@ -23,6 +23,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Purchase,
     Recorded,
+    Settle,
     Settlement,
 )
 from numbers_iac.providers import open_provider
@@ -221,16 +222,22 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         accept_missing={a.declaration for a in plan.actions if isinstance(a, Forget)},
         settlements=settle(providers, recorded, accounts),
     )
-    if _unpriced(expected.actions) != _unpriced(plan.actions):
+    if _comparable(expected.actions) != _comparable(plan.actions):
         raise StalePlanError(
             "the plan file's actions differ from what its configuration, state and accounts "
             "give (was the file edited?); run plan again. Nothing was changed."
         )
 
 
-def _unpriced(actions: Iterable[Action]) -> list[Action]:
-    """Actions without the prices quoted at plan time, which may move until apply."""
-    return [replace(a, price=None) if isinstance(a, Purchase) else a for a in actions]
+def _comparable(actions: Iterable[Action]) -> list[Action]:
+    """Actions without what may move between plan and apply and changes nothing: prices
+    quoted at plan time, the age of an attempt being settled."""
+    return [
+        replace(a, price=None)
+        if isinstance(a, Purchase)
+        else (replace(a, age_seconds=0) if isinstance(a, Settle) else a)
+        for a in actions
+    ]
 
 
 def apply_plan(

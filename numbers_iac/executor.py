@@ -282,20 +282,29 @@ class Executor:
         )
 
     def _set_labels(self, provider: Provider, actions: list[SetLabels]) -> None:
+        """Labels go to the provider where it stores them, the tag where it changes; a
+        label change the provider cannot hold is a state write only (no call)."""
         caps = provider.capabilities
-        if caps.native_labels or caps.ownership_tag:
-            changes = {a.number: (a.tag, dict(a.after)) for a in actions}
+        calls = [
+            a
+            for a in actions
+            if caps.native_labels or (caps.ownership_tag and a.tag_before != a.tag)
+        ]
+        local = [a for a in actions if a not in calls]
+        done: list[str] = [a.number for a in local]
+        for action in local:
+            self._result(action, DONE, "recorded in the state")
+        if calls:
+            changes = {a.number: (a.tag, dict(a.after)) for a in calls}
 
             def call(owned: list[OwnedNumber]) -> BatchOutcome:
                 return provider.set_labels([(o, *changes[o.number]) for o in owned])
 
-            outcome = self._batch(provider, "labels", actions, call, {})
-        else:  # labels live in the state store only
-            outcome = BatchOutcome(done=tuple(a.number for a in actions))
-            for action in actions:
-                self._result(action, DONE, "recorded in the state")
+            done += self._batch(provider, "labels", calls, call, {}).done
         self._update_records(
-            actions, outcome, lambda record, action: replace(record, labels=dict(action.after))
+            actions,
+            BatchOutcome(done=tuple(done)),
+            lambda record, action: replace(record, labels=dict(action.after)),
         )
 
     def _release(self, provider: Provider, actions: list[Release]) -> None:

@@ -272,13 +272,18 @@ def _settle_attempts(
         if not _in_scope(attempt.declaration, targets):
             continue
         if doubt > 0 and not (settlement.expired or settlement.settled):
-            held[attempt.declaration] += doubt
+            # A pinned number cannot be bought twice (it is one number): its shortfall is
+            # the pin's own purchase, and it must not hold back the quantity's.
+            pinned = sum(
+                1 for n in attempt.numbers if n in pinned_by and n not in _numbers_of(produced)
+            )
+            held[attempt.declaration] += max(doubt - pinned, 0)
             out.pending.append(
                 PendingNote(
                     provider,
                     attempt.declaration,
                     doubt,
-                    tuple(n for n in attempt.numbers if n not in {p.number for p in produced}),
+                    tuple(n for n in attempt.numbers if n not in _numbers_of(produced)),
                     reason="unresolved",
                     age_seconds=settlement.age_seconds,
                 )
@@ -295,6 +300,10 @@ def _settle_attempts(
             )
         )
     return attempted, dict(held)
+
+
+def _numbers_of(numbers: list[OwnedNumber]) -> set[str]:
+    return {n.number for n in numbers}
 
 
 def _free_for(

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from numbers_iac.cli import use_color
-from numbers_iac.emulators.world import World
+from numbers_iac.simulation import World
 
 ROOT = Path(__file__).resolve().parent.parent
 

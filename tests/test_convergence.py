@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from numbers_iac import engine
-from numbers_iac.emulators.world import World
 from numbers_iac.model import Declaration, Desired, ProviderConfig, Release, StateConfig
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 
 APPS = ("support-ivr", "sales-bot")

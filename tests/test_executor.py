@@ -6,10 +6,10 @@ import pytest
 
 from numbers_iac import engine
 from numbers_iac.emulators.serve import emulated
-from numbers_iac.emulators.world import World
 from numbers_iac.executor import DONE, FAILED, SKIPPED
 from numbers_iac.model import Declaration, Desired, ProviderConfig, StateConfig
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 
 N1, N2, N3 = "+33322000001", "+33322000002", "+33322000003"

@@ -324,3 +324,103 @@ def test_numbers_held_in_another_country_are_kept_with_a_warning():
     p = run(desired(decl(quantity=1)), [us], [record("+14155550100")])
     assert p.actions == ()
     assert any("declares country FR" in w and "+14155550100" in w for w in p.warnings)
+
+
+# --------------------------------------------------------------------------- open attempts
+
+
+def attempt(mode="specific", numbers=(), count=None, declaration="support", entry=7):
+    from numbers_iac.model import Attempt, Where
+
+    return Attempt(
+        entry_id=entry,
+        provider="lab",
+        declaration=declaration,
+        mode=mode,
+        count=len(numbers) if count is None else count,
+        started_at="2026-11-27T10:00:00+00:00",
+        numbers=tuple(numbers),
+        where=Where("FR", "local"),
+    )
+
+
+def settled(a, produced=(), expired=False, age=60):
+    from numbers_iac.model import Settlement
+
+    return {"lab": (Settlement(a, tuple(produced), age, expired),)}
+
+
+def summary(p) -> list[tuple]:
+    out = []
+    for a in p.actions:
+        if isinstance(a, Purchase):
+            out.append(("purchase", a.count))
+        elif a.kind == "settle":
+            out.append(("settle", a.adopted, a.not_bought))
+        else:
+            out.append((a.kind, getattr(a, "number", "")))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "numbers", "produced", "expired", "expected", "held"),
+    [
+        # the late number landed: adopted, attempt closed, nothing bought in its place
+        (
+            "landed",
+            [owned(N1), owned(N2)],
+            [owned(N2)],
+            False,
+            [("adopt", N2), ("settle", (N2,), 0), ("purchase", 1), ("labels", N2)],
+            0,
+        ),
+        # still in doubt: holds back one of the two missing, buys the other
+        ("in doubt", [owned(N1)], [], False, [("purchase", 1)], 1),
+        # settle time passed and it never appeared: closed as not bought, bought again
+        ("lapsed", [owned(N1)], [], True, [("settle", (), 1), ("purchase", 2)], 0),
+    ],
+)
+def test_an_open_specific_attempt(case, numbers, produced, expired, expected, held):
+    d = desired(decl(quantity=3))
+    p = run(
+        d,
+        numbers,
+        [record(N1)],
+        caps=TAG_CAPS,
+        settlements=settled(attempt(numbers=[N2]), produced, expired),
+    )
+    assert [s for s in summary(p) if s[0] != "labels" or s[1] != N1] == expected, case
+    unresolved = [n for n in p.pending if n.reason == "unresolved"]
+    assert sum(n.count for n in unresolved) == held
+    if held:
+        assert unresolved[0].numbers == (N2,) and unresolved[0].age_seconds == 60
+
+
+def test_a_blind_order_adopts_unclaimed_numbers_at_its_place_up_to_its_count():
+    d = desired(decl(quantity=3), decl("other", quantity=1))
+    listed = [owned(N1), owned(N2), owned(N3), owned(N4, tag="other")]
+    a = attempt("quantity", count=2)
+    p = run(d, listed, [record(N1)], caps=TAG_CAPS, settlements=settled(a, listed))
+    adopted = {x.number for x in p.actions if isinstance(x, Adopt) and x.declaration == "support"}
+    assert adopted == {N2, N3}  # N1 is recorded, N4 tagged for another declaration
+    (settle,) = [x for x in p.actions if x.kind == "settle"]
+    assert set(settle.adopted) == {N2, N3} and settle.not_bought == 0
+    assert not [x for x in p.actions if isinstance(x, Purchase)]
+
+
+def test_a_blind_order_still_in_doubt_holds_back_its_whole_count():
+    p = run(
+        desired(decl(quantity=3)),
+        caps=TAG_CAPS,
+        settlements=settled(attempt("quantity", count=2)),
+    )
+    assert summary(p) == [("purchase", 1)]
+    assert [(n.reason, n.count) for n in p.pending] == [("unresolved", 2)]
+
+
+def test_an_open_attempt_on_a_pinned_number_does_not_hold_back_the_quantity():
+    """A pinned number cannot be bought twice; buying it again is the pin's own purchase."""
+    d = desired(decl(quantity=2, pinned=(N2,)))
+    p = run(d, caps=TAG_CAPS, settlements=settled(attempt(numbers=[N2])))
+    purchases = [a for a in p.actions if isinstance(a, Purchase)]
+    assert sorted((a.count, a.pinned) for a in purchases) == [(1, ()), (1, (N2,))]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from numbers_iac.emulators.world import (
+from numbers_iac.simulation.world import (
     TYPE_MATCHES,
     NotForSale,
     NotOwned,
@@ -401,7 +401,7 @@ def test_save_replaces_the_file_atomically(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("numbers_iac.emulators.world.os.replace", explode)
+    monkeypatch.setattr("numbers_iac.simulation.world.os.replace", explode)
     world = small_world()
     world.buy_from_groups(world.groups, 1)
     with pytest.raises(OSError):

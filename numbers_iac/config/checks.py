@@ -25,18 +25,23 @@ from numbers_iac.model import (
     SourceRef,
     StateConfig,
 )
-from numbers_iac.providers import PROVIDER_TYPES, provider_class
 from numbers_iac.providers.base import Provider
+from numbers_iac.providers.registry import (
+    COMMON_SETTINGS_SCHEMA,
+    HTTP_SETTINGS_SCHEMA,
+    LOCAL_TYPES,
+    PROVIDER_TYPES,
+    provider_class,
+)
 
 DEFAULT_STATE_PATH = ".numbers-iac/state.sqlite"
 DEFAULT_NUMBER_TYPE = "local"
 
-#: providers that talk to no HTTP API and so take no `base_url`
-_LOCAL_PROVIDER_TYPES = frozenset({"sandbox"})
-
 #: settings every provider accepts besides its class's `settings_keys` (their form is
 #: checked by the schema, where they are described)
-COMMON_PROVIDER_SETTINGS = ("settle_time",)
+COMMON_PROVIDER_SETTINGS = tuple(COMMON_SETTINGS_SCHEMA)
+#: settings every provider that speaks HTTP (every type but `LOCAL_TYPES`) accepts as well
+HTTP_PROVIDER_SETTINGS = tuple(HTTP_SETTINGS_SCHEMA)
 
 
 @dataclass
@@ -122,8 +127,8 @@ class Checker:
         raw = _mapping(raw)
         if info.cls is not None:
             allowed = ["type", *COMMON_PROVIDER_SETTINGS, *info.cls.settings_keys]
-            if info.type not in _LOCAL_PROVIDER_TYPES:
-                allowed.append("base_url")
+            if info.type not in LOCAL_TYPES:
+                allowed.extend(HTTP_PROVIDER_SETTINGS)
             for key in raw:
                 if key not in allowed:
                     accepted = ", ".join(sorted(set(allowed) - {"type"})) or "none"

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from numbers_iac.emulators import world as world_module
 from numbers_iac.emulators.wsgi import (
     Request,
     Response,
@@ -24,6 +23,7 @@ from numbers_iac.emulators.wsgi import (
     empty_response,
     json_response,
 )
+from numbers_iac.simulation import world as world_module
 
 DEFAULT_AUTH_ID = "MAEMULATOR000000000"
 DEFAULT_AUTH_TOKEN = "emulator-token"

@@ -6,7 +6,6 @@ must not be reachable from another machine.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import socketserver
@@ -21,23 +20,13 @@ import httpx
 import yaml
 
 from numbers_iac.emulators.faults import FaultInjector
-from numbers_iac.emulators.world import World, WorldError
 from numbers_iac.errors import NumbersIacError
 from numbers_iac.model import ProviderConfig
 from numbers_iac.providers.base import Provider
+from numbers_iac.providers.registry import EMULATED_TYPES, emulator_class, provider_class
+from numbers_iac.simulation import World, WorldError
 
 LOOPBACK = "127.0.0.1"
-
-#: provider type -> "module:Class" of its emulator (imported on use)
-EMULATORS: dict[str, str] = {
-    "plivo": "numbers_iac.emulators.plivo:PlivoEmulator",
-}
-
-
-def emulator_class(provider_type: str) -> type:
-    """The emulator class for a provider type. Raises KeyError for an unknown type."""
-    module_name, _, class_name = EMULATORS[provider_type].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 def make_app(provider_type: str, world: World, **options: Any) -> FaultInjector:
@@ -137,8 +126,6 @@ def emulated(
 
     `settings` are merged over the ones the emulator dictates (credentials, base_url);
     `sleep` replaces real sleeping in retries; `options` go to the emulator."""
-    from numbers_iac.providers import provider_class  # the harness joins both halves
-
     app = make_app(provider_type, world, **options)
     server = RunningServer(app) if over_socket else None
     base_url = server.url if server else "http://emulator.invalid"
@@ -199,9 +186,9 @@ def main_emulator(
 ) -> None:
     """`numbers-iac emulator PROVIDER`: serve an emulated account until Ctrl-C."""
     env = os.environ if env is None else env
-    if provider_type not in EMULATORS:
+    if provider_type not in EMULATED_TYPES:
         raise NumbersIacError(
-            f"no emulator for provider type {provider_type!r} (available: {', '.join(sorted(EMULATORS))})"
+            f"no emulator for provider type {provider_type!r} (available: {', '.join(sorted(EMULATED_TYPES))})"
         )
     try:
         world = load_seed(seed_file) if seed_file else World.builtin()

@@ -186,7 +186,11 @@ class Provider(abc.ABC):
 
     type_name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-    #: settings keys the provider accepts besides `type` (the loader rejects others).
+    #: the provider's own settings: setting name -> JSON Schema of its value. The provider part
+    #: of `schemas/numbers.schema.json` is generated from it (`numbers_iac.schema_gen`).
+    settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: settings keys the provider accepts besides `type` and the common ones (the loader
+    #: rejects others); an adapter sets it to `tuple(settings_schema)`.
     settings_keys: ClassVar[tuple[str, ...]] = ()
     #: per-declaration option keys this provider understands (e.g. `class`).
     declaration_options: ClassVar[tuple[str, ...]] = ()

@@ -156,17 +156,54 @@ class PlivoProvider(Provider):
         release_batch_size=1,
         mutation_concurrency=MUTATION_THREADS,
     )
-    settings_keys: ClassVar[tuple[str, ...]] = (
-        "auth_id",
-        "auth_token",
-        "base_url",
-        "timeout",
-        "max_retries",
-        "rate_limit",
-        "write_alias",
-        "regulated_pending",
-        "unbind_app_id",
-    )
+    settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "auth_id": {
+            "description": "the account's Auth ID (MA... or SA...). Default: $PLIVO_AUTH_ID.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "auth_token": {
+            "description": "the Auth Token. Write ${PLIVO_AUTH_TOKEN}, never the token itself. Default: $PLIVO_AUTH_TOKEN.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "timeout": {
+            "description": "seconds to wait for one HTTP response (default 30).",
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 600,
+        },
+        "max_retries": {
+            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 50,
+        },
+        "rate_limit": {
+            "description": "client-side limit as [requests, per seconds] (default [300, 5], Plivo's documented limit).",
+            "type": "array",
+            "prefixItems": [
+                {"type": "integer", "minimum": 1},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "write_alias": {
+            "description": "write the declaration name into each number's alias so ownership survives a lost state (default true).",
+            "type": "boolean",
+        },
+        "regulated_pending": {
+            "description": "count a listed number with active: false as pending (default true).",
+            "type": "boolean",
+        },
+        "unbind_app_id": {
+            "description": 'the app_id value that unbinds a number (default ""; unconfirmed upstream).',
+            "type": "string",
+        },
+    }
+    #: `base_url` is not listed: every HTTP provider takes it (`registry.HTTP_SETTINGS_SCHEMA`)
+    settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
 
     def __init__(
         self,

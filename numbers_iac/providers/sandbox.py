@@ -3,7 +3,7 @@
 It is the default for new users, the examples and the tests, so it behaves like a real
 provider where it matters to them: listings come in pages and are checked for completeness,
 stock runs out, unknown regions are refused with a hint, purchases in regulated countries
-come back pending. The account itself is an `emulators.world.World`; this module only
+come back pending. The account itself is a `simulation.World`; this module only
 translates between the provider contract and it, and saves the file after every mutation
 so a killed process never loses a purchase the state store was told about.
 """
@@ -23,8 +23,6 @@ from typing import Any, ClassVar
 
 import phonenumbers
 
-from numbers_iac.emulators import world as w
-from numbers_iac.emulators.world import World, WorldNumber
 from numbers_iac.errors import (
     ConfigError,
     NumberUnavailableError,
@@ -56,6 +54,8 @@ from numbers_iac.providers.base import (
     Quote,
     no_progress,
 )
+from numbers_iac.simulation import world as w
+from numbers_iac.simulation.world import World, WorldNumber
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_RESERVATION_TTL = 600.0
@@ -85,14 +85,41 @@ class SandboxProvider(Provider):
         bind_batch_size=100,
         release_batch_size=100,
     )
-    settings_keys: ClassVar[tuple[str, ...]] = (
-        "apps",
-        "data",
-        "page_size",
-        "regulated",
-        "purchase_mode",
-        "reservation_ttl",
-    )
+    settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "apps": {
+            "description": "the apps the simulated account has, by name.",
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "uniqueItems": True,
+        },
+        "data": {
+            "description": "the simulated account's file (default .numbers-iac/sandbox-NAME.json next to the config).",
+            "type": "string",
+            "minLength": 1,
+        },
+        "page_size": {
+            "description": "numbers per listing page (like a real provider's page cap).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+        },
+        "regulated": {
+            "description": "countries (ISO alpha-2) whose purchases come back pending, as in regulated countries.",
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+            "uniqueItems": True,
+        },
+        "purchase_mode": {
+            "description": "how the simulated account sells, to try each shape of the purchase protocol: specific (search, then buy each number; the default), quantity (one call buys N numbers in a place) or reserve (reserve numbers, then buy or cancel them).",
+            "enum": list(MODES),
+        },
+        "reservation_ttl": {
+            "description": f"seconds a reservation holds its numbers when purchase_mode is reserve (default {DEFAULT_RESERVATION_TTL:g}).",
+            "type": "number",
+            "minimum": 0,
+        },
+    }
+    settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
 
     def __init__(self, config: ProviderConfig, world: World | None = None):
         super().__init__(config)

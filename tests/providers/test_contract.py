@@ -18,11 +18,11 @@ import pytest
 from numbers_iac import engine
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.emulators.serve import emulated
-from numbers_iac.emulators.world import World
 from numbers_iac.errors import AuthError, ConfigError, OutOfStockError, ProviderError
 from numbers_iac.model import Declaration, Desired, ProviderConfig, StateConfig, Where
 from numbers_iac.providers.base import Provider, PurchaseRequest
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
 

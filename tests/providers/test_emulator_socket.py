@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from numbers_iac.emulators.serve import emulated, main_emulator, serve
-from numbers_iac.emulators.world import World
 from numbers_iac.errors import AuthError
 from numbers_iac.model import ProviderConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.plivo import PlivoProvider
+from numbers_iac.simulation import World
 from tests.protocol import run_purchase
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from numbers_iac import engine
 from numbers_iac.emulators.serve import emulated
-from numbers_iac.emulators.world import World
 from numbers_iac.model import PENDING, Declaration, Desired, ProviderConfig, StateConfig
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from numbers_iac.emulators.plivo import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from numbers_iac.emulators.serve import Emulated, emulated, make_app
-from numbers_iac.emulators.world import World
 from numbers_iac.errors import (
     AuthError,
     NumberUnavailableError,
@@ -23,6 +22,7 @@ from numbers_iac.errors import (
 from numbers_iac.model import PENDING, ProviderConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.plivo import PlivoProvider
+from numbers_iac.simulation import World
 from tests.protocol import run_purchase
 
 PREFIX = f"/v1/Account/{DEFAULT_AUTH_ID}/"

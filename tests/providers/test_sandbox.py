@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from numbers_iac.emulators.world import World
 from numbers_iac.errors import (
     ConfigError,
     NumberUnavailableError,
@@ -23,6 +22,7 @@ from numbers_iac.model import ProviderConfig, Where
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.simulation import World
 from tests.protocol import run_purchase
 
 

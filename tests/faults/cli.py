@@ -1,0 +1,100 @@
+"""Running the CLI as a user does, in a subprocess, against emulators and sandboxes.
+
+Shared by the fault suite: every scenario here drives `python -m numbers_iac` in its own
+process (so a kill is a real kill) and reads the provider's own records to judge it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+AUTH_ID = "MAFAULTS00000000001"
+AUTH_TOKEN = "faults-token-s3cr3t"
+BUY = f"POST /v1/Account/{AUTH_ID}/PhoneNumber/"
+MUTATIONS = ("POST", "DELETE")
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "NUMBERS_IAC_"))}
+    env.update({"NO_COLOR": "1", "PLIVO_AUTH_ID": AUTH_ID, "PLIVO_AUTH_TOKEN": AUTH_TOKEN})
+    env.update(extra)
+    return env
+
+
+def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "numbers_iac", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=cli_env(**env),
+        timeout=180,
+    )
+
+
+def start(cwd: Path, *args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "numbers_iac", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(**env),
+    )
+
+
+def killer(victim: dict[str, subprocess.Popen]) -> Callable[[str, str], None]:
+    """An emulator hook that SIGKILLs the CLI the moment the provider has acted, before the
+    CLI hears the answer."""
+
+    def kill_now(method: str, path: str) -> None:
+        process = victim.get("process")
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    return kill_now
+
+
+def wait(process: subprocess.Popen, seconds: float = 120) -> tuple[str, str]:
+    out, err = process.communicate(timeout=seconds)
+    return out, err
+
+
+def converge(
+    cwd: Path, settle: float, *flags: str, rounds: int = 3
+) -> list[subprocess.CompletedProcess]:
+    """Rerun apply until a plan shows no changes, waiting out the settle time first, as a
+    user who reads "unresolved order" would. Fails if it takes more than `rounds`."""
+    runs = []
+    for _ in range(rounds):
+        time.sleep(settle)
+        runs.append(cli(cwd, "apply", "--auto-approve", *flags))
+        plan = cli(cwd, "plan", "--detailed-exitcode")
+        runs.append(plan)
+        if plan.returncode == 0 and "unresolved" not in plan.stdout:
+            return runs
+    raise AssertionError("did not converge:\n" + "\n".join(r.stdout + r.stderr for r in runs))
+
+
+def managed(cwd: Path) -> dict[str, list[str]]:
+    """Declaration -> the numbers the state manages for it."""
+    state = json.loads(cli(cwd, "state", "list", "--format", "json").stdout)
+    by_declaration: dict[str, list[str]] = {}
+    for row in state["numbers"]:
+        by_declaration.setdefault(row["declaration"], []).append(row["number"])
+    return by_declaration
+
+
+def bought_once(log: list[tuple[str, str]]) -> Counter:
+    buys = Counter(number for op, number in log if op == "buy")
+    assert buys and set(buys.values()) == {1}, f"a number was bought twice: {buys}"
+    return buys
