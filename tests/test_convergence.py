@@ -1,4 +1,4 @@
-"""Convergence, proven on the sandbox with hypothesis.
+"""Convergence, proven on the sandbox in each purchase mode with hypothesis.
 
 For any valid declarations B and any starting account (numbers owned before, some unmanaged,
 some tagged with a declaration name, and a state left by applying other declarations A):
@@ -92,14 +92,18 @@ def start_st(draw) -> dict:
     owned = draw(st.integers(0, 4))
     tags = draw(st.lists(st.sampled_from((None, *NAMES)), min_size=owned, max_size=owned))
     apps = draw(st.lists(st.sampled_from((None, *APPS)), min_size=owned, max_size=owned))
-    return {"owned": owned, "tags": tags, "apps": apps}
+    mode = draw(st.sampled_from(("specific", "quantity", "reserve")))
+    return {"owned": owned, "tags": tags, "apps": apps, "mode": mode}
 
 
-def desired(declarations: dict[str, Declaration], digest: str) -> Desired:
+def desired(
+    declarations: dict[str, Declaration], digest: str, mode: str = "specific"
+) -> Desired:
+    settings = {"apps": list(APPS), "purchase_mode": mode}
     return Desired(
         config_path="numbers.yaml",
         config_digest=digest,
-        providers={"lab": ProviderConfig("lab", "sandbox", {"apps": list(APPS)})},
+        providers={"lab": ProviderConfig("lab", "sandbox", settings)},
         declarations=declarations,
         state=StateConfig(),
     )
@@ -139,7 +143,7 @@ def test_plan_apply_plan_converges(previous, wanted, start):
         tempfile.TemporaryDirectory() as tmp,
         SqliteStateStore(Path(tmp) / "state.sqlite") as store,
     ):
-        first_plan, first = plan_and_apply(desired(previous, "A"), world, store)
+        first_plan, first = plan_and_apply(desired(previous, "A", start["mode"]), world, store)
         assert first.ok, first.of_status("failed")
         # still protected under B: recorded protected and B keeps (or dropped) the declaration
         # with protect on; a declaration that B keeps without `protect` is no longer protected
@@ -149,10 +153,10 @@ def test_plan_apply_plan_converges(previous, wanted, start):
             if m.protect and (m.declaration not in wanted or wanted[m.declaration].protect)
         }
         owned_before_b = set(world.numbers)
-        plan, report = plan_and_apply(desired(wanted, "B"), world, store)
+        plan, report = plan_and_apply(desired(wanted, "B", start["mode"]), world, store)
         assert report.ok, report.of_status("failed")
 
-        after = replan(desired(wanted, "B"), world, store)
+        after = replan(desired(wanted, "B", start["mode"]), world, store)
         assert after.actions == (), [a.to_dict() for a in after.actions]
 
         buys = Counter(number for op, number in world.log if op == "buy")

@@ -284,3 +284,30 @@ def test_render_dispatches_every_format_and_rejects_others():
     }
     with pytest.raises(ValueError, match="unknown plan format 'yaml'"):
         render(plan, "yaml")
+
+
+def test_unresolved_orders_and_settles_are_explained_in_words():
+    from numbers_iac.model import PendingNote, Settle
+
+    waiting = Plan(
+        actions=(),
+        pending=(PendingNote("lab", "support", 2, ("+33322000009",), "unresolved", 180),),
+    )
+    text = render_text(waiting)
+    assert "No changes to apply now" in text and "match the configuration" not in text
+    assert "2 numbers for lab / support are an unresolved order (age 3 min)" in text
+    assert "+33322000009" in text
+    md = render_markdown(waiting)
+    assert "| Unresolved orders (held back) | 2 |" in md
+    assert "| Pending with the provider | 0 |" in md
+
+    settling = Plan(
+        actions=(
+            Settle("lab", "support", entry_id=12, adopted=("+33322000009",), age_seconds=60),
+            Settle("lab", "support", entry_id=13, not_bought=1, age_seconds=1200),
+        )
+    )
+    text = render_text(settling)
+    assert "journal entry 12   settle an unresolved purchase (it bought +33322000009)" in text
+    assert "1 number never arrived in 20 min: counted as not bought" in text
+    assert "Plan: 0 to purchase" in text

@@ -15,6 +15,7 @@ from numbers_iac.render.text import (
     cost_text,
     format_money,
     group_actions,
+    no_changes_sentence,
     pending_sentence,
     plural,
     unmanaged_by_provider,
@@ -44,7 +45,7 @@ def render_markdown(plan: Plan, plan_file: str = "plan.json") -> str:
         head += _release_section(plan.releases)
         head += _cost_section(plan)
     else:
-        head += ["", "**No changes.** Your numbers match the configuration."]
+        head += ["", f"**{no_changes_sentence(plan)}**"]
     tail = [*_pending_section(plan), *_warning_section(plan), *_unmanaged_section(plan)]
     tail += _apply_hint(plan, plan_file)
     used = sum(len(line) + 1 for line in head + tail)
@@ -80,12 +81,18 @@ def _summary_table(plan: Plan) -> list[str]:
         ("Numbers to purchase", str(counts.purchase)),
         ("Numbers to update", str(counts.update)),
         ("Numbers to release", releases),
-        ("Pending with the provider", str(sum(note.count for note in plan.pending))),
+        (
+            "Pending with the provider",
+            str(sum(n.count for n in plan.pending if n.reason == "pending")),
+        ),
         ("Monthly cost change", monthly or "none"),
         ("One-off setup", setup or "none"),
     ]
     if counts.forget:
         rows.insert(3, ("State records to forget", str(counts.forget)))
+    unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
+    if unresolved:
+        rows.insert(4, ("Unresolved orders (held back)", str(unresolved)))
     if cost.unpriced:
         rows.append(("Price unknown", plural(cost.unpriced, "number")))
     return ["", "| | |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]

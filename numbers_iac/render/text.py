@@ -260,6 +260,13 @@ def irreversible_notice(release_count: int) -> str:
     )
 
 
+def no_changes_sentence(plan: Plan) -> str:
+    """What a plan without actions means: converged, or waiting on purchases in flight."""
+    if any(note.reason == "unresolved" for note in plan.pending):
+        return "No changes to apply now: purchases of unknown outcome are still being settled."
+    return "No changes. Your numbers match the configuration."
+
+
 def pending_sentence(note: PendingNote) -> str:
     count, subject = note.count, f"{note.provider} / {note.declaration}"
     verb = "is" if count == 1 else "are"
@@ -295,7 +302,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         for key, actions in group_actions(plan.actions):
             lines += _group_lines(key, actions, paint)
     else:
-        lines.append(paint("No changes. Your numbers match the configuration.", bold=True))
+        lines.append(paint(no_changes_sentence(plan), bold=True))
     lines += _pending_lines(plan)
     lines += _warning_lines(plan.warnings, paint)
     lines += _unmanaged_lines(plan.unmanaged)

@@ -4,7 +4,6 @@ one process, the CLI in others, a YAML config whose `base_url` points at the emu
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-AUTH_ID = "MAREHEARSAL000000001"
-AUTH_TOKEN = "rehearsal-token-s3cr3t"
+from tests.faults.cli import AUTH_ID, AUTH_TOKEN, cli, cli_env
 
 CONFIG = """\
 version: 1
@@ -34,12 +32,6 @@ numbers:
     app: support-ivr
     labels: {{team: support}}
 """
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "NUMBERS_IAC_"))}
-    env.update({"NO_COLOR": "1", "PLIVO_AUTH_ID": AUTH_ID, "PLIVO_AUTH_TOKEN": AUTH_TOKEN, **extra})
-    return env
 
 
 @pytest.fixture
@@ -71,17 +63,6 @@ def emulator(tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "numbers_iac", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=cli_env(**env),
-        timeout=120,
-    )
 
 
 def numbers_in(output: str) -> set[str]:
