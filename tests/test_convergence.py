@@ -96,9 +96,7 @@ def start_st(draw) -> dict:
     return {"owned": owned, "tags": tags, "apps": apps, "mode": mode}
 
 
-def desired(
-    declarations: dict[str, Declaration], digest: str, mode: str = "specific"
-) -> Desired:
+def desired(declarations: dict[str, Declaration], digest: str, mode: str = "specific") -> Desired:
     settings = {"apps": list(APPS), "purchase_mode": mode}
     return Desired(
         config_path="numbers.yaml",
