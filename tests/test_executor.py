@@ -94,3 +94,55 @@ def test_numbers_an_interrupted_apply_was_releasing_are_forgotten_not_replaced(w
     providers = engine.Providers(d1, lambda config: SandboxProvider(config, world=world))
     assert engine.make_plan(d1, providers, store).actions == ()
     assert len(world.numbers) == 1
+
+
+def test_binds_go_in_batches_of_the_providers_size_at_its_concurrency(store):
+    """7 binds, batches of 3, 2 calls at once: calls of 3, 3 and 1 numbers, each journaled;
+    an interrupt after the first wave starts no more calls."""
+    from dataclasses import replace
+    from threading import Lock
+
+    from numbers_iac.executor import Executor
+    from numbers_iac.model import Bind, OwnedNumber, Plan
+    from numbers_iac.providers.base import BatchOutcome
+
+    class Batched(SandboxProvider):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.capabilities = replace(
+                self.capabilities, bind_batch_size=3, mutation_concurrency=2
+            )
+            self.calls: list[list[str]] = []
+            self.lock = Lock()
+
+        def bind(self, numbers, app_id):
+            assert {n.app_id for n in numbers} == {"9"}  # as listed, not rebuilt from the plan
+            with self.lock:
+                self.calls.append([n.number for n in numbers])
+            return BatchOutcome(done=tuple(n.number for n in numbers))
+
+    listed = [f"+3332200{i:04d}" for i in range(7)]
+    binds = tuple(
+        Bind("lab", "support", number=n, provider_id=n[1:], app="ivr", app_id="1") for n in listed
+    )
+    provider = Batched(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world=World())
+    accounts = {
+        "lab": engine.Account("lab", tuple(OwnedNumber(n, n[1:], app_id="9") for n in listed))
+    }
+    report = Executor({"lab": provider}, store, accounts=accounts).apply(Plan(actions=binds))
+    assert sorted(len(call) for call in provider.calls) == [1, 3, 3]
+    assert {r.status for r in report.results} == {DONE}
+    assert len([e for e in store.journal() if e.operation == "bind"]) == 3
+
+    provider.calls.clear()
+    executor = Executor({"lab": provider}, store, accounts=accounts)
+    original = executor._end_chunk
+
+    def interrupt_after_first_wave(*args):
+        original(*args)
+        executor._stop_requested = True
+
+    executor._end_chunk = interrupt_after_first_wave
+    report = executor.apply(Plan(actions=binds))
+    assert sorted(len(call) for call in provider.calls) == [3, 3]  # the first wave only
+    assert [r.status for r in report.results].count(SKIPPED) == 1
