@@ -223,6 +223,12 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         settlements=settle(providers, recorded, accounts),
     )
     if _comparable(expected.actions) != _comparable(plan.actions):
+        settles = {a.entry_id for a in expected.actions if isinstance(a, Settle)}
+        if settles != {a.entry_id for a in plan.actions if isinstance(a, Settle)}:
+            raise StalePlanError(
+                "an unresolved order was settled since this plan was made (its numbers "
+                "appeared, or its settle time passed): run plan again. Nothing was changed."
+            )
         raise StalePlanError(
             "the plan file's actions differ from what its configuration, state and accounts "
             "give (was the file edited?); run plan again. Nothing was changed."

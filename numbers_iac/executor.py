@@ -239,15 +239,16 @@ class Executor:
             )
             saves.append(record)
             self._records[(action.provider, action.number)] = record
-        if saves:
-            self.store.save_numbers(saves)
+        # The adoptions and the attempts they settle in one transaction: a kill between
+        # them would leave an attempt open whose numbers no longer look like its own.
+        closed = {a.entry_id: ("settled", _settle_detail(a)) for a in settles}
+        if saves or closed:
+            self.store.record_bought(saves, closed)
         for action in actions:
             if isinstance(action, Adopt):
                 self._result(action, DONE, action.reason)
-        for action in settles:  # after the adoptions they account for are recorded
-            detail = _settle_detail(action)
-            self.store.journal_end(action.entry_id, "settled", detail)
-            self._result(action, DONE, detail)
+        for action in settles:
+            self._result(action, DONE, closed[action.entry_id][1])
 
     def _purchase(self, provider: Provider, action: Purchase) -> None:
         """One purchase through the core's protocol (offer, journal, commit, record)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.model import (
@@ -26,6 +27,7 @@ from numbers_iac.model import (
     Action,
     Adopt,
     App,
+    Attempt,
     Bind,
     Declaration,
     Desired,
@@ -163,7 +165,7 @@ def _plan_provider(
     pinned_by = {n: d.name for d in declarations for n in d.pinned}
     owned = {n.number: n for n in account.numbers}
     members: dict[str, list[_Member]] = defaultdict(list)
-    attempted, held = _settle_attempts(
+    attempted, held, doubtful_pins = _settle_attempts(
         provider, settlements, owned, recorded, pinned_by, by_name, caps, targets, out
     )
 
@@ -222,6 +224,7 @@ def _plan_provider(
             account.apps,
             caps,
             out,
+            doubtful_pins,
         )
 
     for name, claimed in sorted(members.items()):
@@ -243,15 +246,17 @@ def _settle_attempts(
     caps: Capabilities,
     targets: frozenset[str],
     out: _ProviderPlan,
-) -> tuple[dict[str, str], dict[str, int]]:
+) -> tuple[dict[str, str], dict[str, int], set[str]]:
     """Read the open purchase attempts: the numbers they produced (number -> declaration,
-    to adopt unless something else claims them) and, per declaration, how many numbers
-    attempts still in doubt hold back. Settled attempts are closed by a Settle action.
+    to adopt unless something else claims them), per declaration how many numbers
+    attempts still in doubt hold back, and the pinned numbers in doubt (their own
+    purchase waits too). Settled attempts are closed by a Settle action.
 
     A produced number the listing does not show yet (read back while still pending) joins
     `owned`, so it is adopted as pending instead of being bought again."""
     attempted: dict[str, str] = {}
     held: dict[str, int] = defaultdict(int)
+    doubtful_pins: set[str] = set()
     for settlement in settlements:
         attempt = settlement.attempt
         produced = list(settlement.produced)
@@ -264,7 +269,7 @@ def _settle_attempts(
                     provider, n, attempt.declaration, recorded, pinned_by, declarations, caps
                 )
             ]
-            produced = sorted(free, key=lambda n: n.number)[: attempt.count]
+            produced = _blind_order_numbers(provider, attempt, free, out)
         for number in produced:
             owned.setdefault(number.number, number)
             attempted.setdefault(number.number, attempt.declaration)
@@ -272,12 +277,10 @@ def _settle_attempts(
         if not _in_scope(attempt.declaration, targets):
             continue
         if doubt > 0 and not (settlement.expired or settlement.settled):
-            # A pinned number cannot be bought twice (it is one number): its shortfall is
-            # the pin's own purchase, and it must not hold back the quantity's.
-            pinned = sum(
-                1 for n in attempt.numbers if n in pinned_by and n not in _numbers_of(produced)
-            )
-            held[attempt.declaration] += max(doubt - pinned, 0)
+            # A pinned number in doubt holds back its own purchase, not the quantity's.
+            pins = {n for n in attempt.numbers if n in pinned_by} - _numbers_of(produced)
+            doubtful_pins |= pins
+            held[attempt.declaration] += max(doubt - len(pins), 0)
             out.pending.append(
                 PendingNote(
                     provider,
@@ -299,7 +302,46 @@ def _settle_attempts(
                 age_seconds=settlement.age_seconds,
             )
         )
-    return attempted, dict(held)
+    return attempted, dict(held), doubtful_pins
+
+
+def _blind_order_numbers(
+    provider: str, attempt: Attempt, free: list[OwnedNumber], out: _ProviderPlan
+) -> list[OwnedNumber]:
+    """Which unclaimed numbers at its place a blind order produced, up to its count. Sure
+    ones carry its declaration's tag or were acquired after it started (by the clock);
+    numbers dated only by day are taken when they are the only explanation, never picked
+    among more candidates than the order could have bought (they may be bought by hand)."""
+    sure = [
+        n
+        for n in free
+        if n.tag == attempt.declaration or _acquired_after(n.acquired_on, attempt.started_at)
+    ]
+    produced = sorted(sure, key=lambda n: n.number)[: attempt.count]
+    unsure = [n for n in free if n not in sure]
+    room = attempt.count - len(produced)
+    if unsure and room > 0:
+        if len(unsure) <= room:
+            produced += unsure
+        else:
+            shown = ", ".join(n.number for n in unsure[:5])
+            out.warnings.append(
+                f"{provider} / {attempt.declaration}: an order for {attempt.count} number(s) "
+                f"placed {attempt.started_at} has no clear outcome, and {len(unsure)} untagged "
+                f"numbers at its place appeared since that day ({shown}); numbers-iac cannot "
+                "tell which are the order's and adopts none. Pin the ones to keep."
+            )
+    return produced
+
+
+def _acquired_after(acquired: str | None, started: str) -> bool:
+    """Whether a provider's acquisition time (not just a date) is after `started`."""
+    if not acquired or len(acquired) <= 10:
+        return False
+    try:
+        return datetime.fromisoformat(acquired) >= datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return False
 
 
 def _numbers_of(numbers: list[OwnedNumber]) -> set[str]:
@@ -357,9 +399,10 @@ def _plan_declaration(
     apps: tuple[App, ...],
     caps: Capabilities,
     out: _ProviderPlan,
+    doubtful_pins: set[str] = frozenset(),
 ) -> None:
     app_id = _resolve_app(declaration, apps, caps, out)
-    member_numbers = {m.number for m in members}
+    member_numbers = {m.number for m in members} | set(doubtful_pins)
     pinned = set(declaration.pinned)
 
     missing_pins = tuple(n for n in declaration.pinned if n not in member_numbers)
@@ -458,9 +501,12 @@ def _purchase(
 
 
 def _release_order(member: _Member) -> tuple:
-    """Newest first: long-held numbers are the ones customers know."""
-    created = member.record.created_at if member.record else ""
-    return (created, member.number)
+    """Newest first: long-held numbers are the ones customers know. A number the state has
+    not recorded yet (being adopted now) is dated by the provider, else newest of all."""
+    if member.record is not None:
+        return (member.record.created_at, member.number)
+    acquired = member.owned.acquired_on if member.owned else None
+    return (acquired or "9999", member.number)
 
 
 def _release_surplus(

@@ -20,11 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from numbers_iac.errors import (
+    AuthError,
     NumberUnavailableError,
     OfferExpiredError,
     OutcomeUnknownError,
     OutOfStockError,
     ProviderError,
+    RateLimitedError,
     TransientError,
 )
 from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, attempt_payload
@@ -90,7 +92,7 @@ class PurchaseRun:
         )
         self.result = PurchaseResult()
         self.refused: list[str] = []
-        self.tag_errors: list[str] = []
+        self.notes: list[str] = []
 
     @property
     def need(self) -> int:
@@ -143,10 +145,7 @@ class PurchaseRun:
         entries = {c.number: self._journal(attempt_payload(SPECIFIC, 1, [c.number])) for c in batch}
 
         def commit(candidate: Candidate) -> tuple[OwnedNumber, ...] | Exception:
-            try:
-                return self.provider.commit(offer.single(candidate))
-            except ProviderError as exc:
-                return exc
+            return self._commit(offer.single(candidate))
 
         if len(batch) == 1:
             outcomes = [commit(batch[0])]
@@ -160,21 +159,39 @@ class PurchaseRun:
                 self._failed_commit(entry, outcome, candidate.number)
             else:
                 bought += len(outcome)
-                self._record(outcome, entry, f"bought {candidate.number}")
+                self._record(outcome, entry, f"bought {candidate.number}", 1)
         return bought
+
+    def _commit(self, offer: Offer) -> tuple[OwnedNumber, ...] | Exception:
+        """One commit; any failure comes back as a value (a thread must not lose it). An
+        unexpected one (a body the adapter could not read) may hide a purchase: unknown."""
+        try:
+            return self.provider.commit(offer)
+        except ProviderError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the attempt stays open
+            return OutcomeUnknownError(
+                self.provider.name,
+                f"buy for {self.action.declaration}",
+                f"unexpected {type(exc).__name__} while reading the answer: {exc}",
+            )
 
     # ----------------------------------------------------------------- blind orders
     def _quantity(self) -> None:
         offer = self.provider.offer(self.request, self.need, frozenset())
         if offer.count <= 0:
             return
-        entry = self._journal(attempt_payload(QUANTITY, offer.count, where=self.request.where))
-        try:
-            bought = self.provider.commit(offer)
-        except ProviderError as exc:
-            self._failed_commit(entry, exc, f"{offer.count} numbers")
+        if offer.count > self.need:
+            self.result.error = self._error(
+                f"the provider offered {offer.count} numbers for {self.need} asked: not bought"
+            )
             return
-        self._record(bought, entry, f"bought {len(bought)} of {offer.count}")
+        entry = self._journal(attempt_payload(QUANTITY, offer.count, where=self.request.where))
+        bought = self._commit(offer)
+        if isinstance(bought, Exception):
+            self._failed_commit(entry, bought, f"{offer.count} numbers")
+            return
+        self._record(bought, entry, f"bought {len(bought)} of {offer.count}", offer.count)
 
     # ----------------------------------------------------------------- reservations
     def _reserve(self) -> None:
@@ -197,17 +214,17 @@ class PurchaseRun:
                 self.store.journal_end(entry, "aborted", refusal)
                 self.result.error = self._error(refusal)
                 return
-            try:
-                bought = self.provider.commit(offer)
-            except OfferExpiredError as exc:
+            bought = self._commit(offer)
+            if isinstance(bought, OfferExpiredError):
                 # Nothing was bought with a lapsed reservation: reserve again, never resend.
-                self.store.journal_end(entry, "expired", str(exc))
+                self.store.journal_end(entry, "expired", str(bought))
                 tried.update(numbers)
                 continue
-            except ProviderError as exc:
-                self._failed_commit(entry, exc, ", ".join(numbers))
+            if isinstance(bought, Exception):
+                self._failed_commit(entry, bought, ", ".join(numbers))
                 return
-            self._record(bought, entry, f"bought {len(bought)} of {len(numbers)} reserved")
+            detail = f"bought {len(bought)} of {len(numbers)} reserved"
+            self._record(bought, entry, detail, len(numbers))
             return
         self.result.error = self._error(
             f"reservations lapsed {MAX_RESERVE_ROUNDS} times before the buy"
@@ -233,7 +250,7 @@ class PurchaseRun:
         try:
             self.provider.abort(offer)
         except ProviderError as exc:  # it lapses on its own; say so, do not fail the apply
-            self.tag_errors.append(f"cancelling reservation failed ({exc})")
+            self.notes.append(f"cancelling reservation failed ({exc})")
 
     # ----------------------------------------------------------------- shared steps
     def _error(self, detail: str, cls: type[ProviderError] = ProviderError) -> ProviderError:
@@ -245,15 +262,13 @@ class PurchaseRun:
         )
 
     def _failed_commit(self, entry: int, exc: Exception, what: str) -> None:
-        """Sort a failed commit into "surely not bought" and "may have been bought"."""
+        """Sort a failed commit into "surely not bought" and "may have been bought"; what
+        the core cannot prove was refused stays open."""
         if isinstance(exc, NumberUnavailableError):
             self.store.journal_end(entry, "refused", str(exc))
             self.refused.append(what)
             return
-        ambiguous = isinstance(exc, OutcomeUnknownError) or (
-            isinstance(exc, TransientError) and getattr(exc, "maybe_sent", True)
-        )
-        if ambiguous:
+        if not _surely_not_bought(exc):
             self.store.journal_end(entry, UNKNOWN, str(exc))  # stays open
             self.result.unresolved.append(what)
             self.result.error = self._error(
@@ -266,8 +281,10 @@ class PurchaseRun:
         self.store.journal_end(entry, "failed", str(exc))
         self.result.error = exc if isinstance(exc, ProviderError) else self._error(str(exc))
 
-    def _record(self, bought: Sequence[OwnedNumber], entry: int, detail: str) -> None:
-        """Save what was bought and close its attempt in one transaction, then tag it."""
+    def _record(self, bought: Sequence[OwnedNumber], entry: int, detail: str, asked: int) -> None:
+        """Save what was bought and close its attempt in one transaction, then tag it.
+        More than asked is recorded all the same (it is on the account and costs money) and
+        reported; the next plan shows the surplus."""
         action = self.action
         records = [
             ManagedNumber(
@@ -286,6 +303,11 @@ class PurchaseRun:
         self.store.record_bought(records, {entry: ("done", detail)})
         self.result.bought.extend(records)
         self.result.owned.extend(bought)
+        if len(bought) > asked:
+            self.notes.append(
+                f"the provider sold {len(bought)} numbers for {asked} asked; the surplus is "
+                "managed and the next plan shows it"
+            )
         self._tag([o for o in bought if self.request.tag and o.tag != self.request.tag])
 
     def _tag(self, owned: list[OwnedNumber]) -> None:
@@ -297,9 +319,11 @@ class PurchaseRun:
         try:
             outcome = self.provider.set_labels(changes)
         except ProviderError as exc:
-            self.tag_errors.append(str(exc))
+            self.notes.append(f"writing the ownership tag failed: {exc}")
             return
-        self.tag_errors.extend(f"{n}: {why}" for n, why in outcome.failed.items())
+        self.notes.extend(
+            f"writing the ownership tag of {n} failed: {why}" for n, why in outcome.failed.items()
+        )
 
     def _explain_shortfall(self) -> None:
         result = self.result
@@ -320,8 +344,8 @@ class PurchaseRun:
                     + (refused if self.refused else ""),
                     OutOfStockError,
                 )
-        if self.tag_errors:
-            note = "bought, but writing the ownership tag failed: " + "; ".join(self.tag_errors)
+        if self.notes:
+            note = "; ".join(self.notes)
             if result.error is None:
                 result.error = self._error(note)
             else:
@@ -331,6 +355,18 @@ class PurchaseRun:
                     f"{result.error.detail}; {note}",
                     result.error.status,
                 )
+
+
+def _surely_not_bought(exc: Exception) -> bool:
+    """Whether a failed commit certainly bought nothing: the request never left, or the
+    provider refused it outright (a 4xx, rate limiting and bad credentials included)."""
+    if isinstance(exc, TransientError):
+        return not exc.maybe_sent
+    if isinstance(exc, AuthError | RateLimitedError):
+        return True
+    if isinstance(exc, ProviderError) and exc.status is not None:
+        return 400 <= exc.status < 500 and exc.status not in (408, 499)
+    return False
 
 
 def _duration(seconds: float) -> str:

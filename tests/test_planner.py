@@ -418,9 +418,14 @@ def test_a_blind_order_still_in_doubt_holds_back_its_whole_count():
     assert [(n.reason, n.count) for n in p.pending] == [("unresolved", 2)]
 
 
-def test_an_open_attempt_on_a_pinned_number_does_not_hold_back_the_quantity():
-    """A pinned number cannot be bought twice; buying it again is the pin's own purchase."""
+def test_an_open_attempt_on_a_pinned_number_holds_back_that_pin_only():
+    """A pinned number in doubt waits (pricing it would fail: it may be ours already),
+    and it does not hold back the declaration's other numbers."""
     d = desired(decl(quantity=2, pinned=(N2,)))
     p = run(d, caps=TAG_CAPS, settlements=settled(attempt(numbers=[N2])))
     purchases = [a for a in p.actions if isinstance(a, Purchase)]
+    assert [(a.count, a.pinned) for a in purchases] == [(1, ())]
+    assert [(n.reason, n.numbers) for n in p.pending] == [("unresolved", (N2,))]
+    lapsed = run(d, caps=TAG_CAPS, settlements=settled(attempt(numbers=[N2]), expired=True))
+    purchases = [a for a in lapsed.actions if isinstance(a, Purchase)]
     assert sorted((a.count, a.pinned) for a in purchases) == [(1, ()), (1, (N2,))]

@@ -7,6 +7,7 @@ declaration options and its own `validate_declaration`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,10 @@ class Checker:
                     accepted = ", ".join(sorted(set(allowed) - {"type"})) or "none"
                     message = f"unknown setting '{key}' for a {info.type} provider{did_you_mean(key, allowed)} (accepted: {accepted})"
                     self.add(("providers", name, key), message, at_key=True)
+        settle = raw.get("settle_time")
+        if isinstance(settle, float) and not math.isfinite(settle):  # the schema lets NaN by
+            message = "must be a finite duration: seconds, or like 90s, 15m, 1h"
+            self.add(("providers", name, "settle_time"), message)
         settings = {k: v for k, v in raw.items() if k != "type"}
         source = self.source(("providers", name))
         return ProviderConfig(name, info.type or "", settings, source, self.base_dir)

@@ -10,8 +10,10 @@ the config loader reads to reject declarations the provider cannot honour.
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from numbers_iac.errors import Problem
@@ -301,17 +303,22 @@ class Provider(abc.ABC):
 
 
 def recover_from_listing(attempt: Attempt, account: Account) -> Recovery:
-    """What the listing alone says an attempt produced (see `Provider.recover`)."""
+    """What the listing alone says an attempt produced (see `Provider.recover`).
+
+    A blind order may have produced a number at its place that carries its declaration's
+    tag, or that the account got since the order started; a number without a date is
+    never taken for it (it may be one bought by hand)."""
     if attempt.mode == QUANTITY:
         where = attempt.where
-        since = attempt.started_at[:10]
         produced = tuple(
             n
             for n in account.numbers
             if where is not None
             and _at(n, where)
-            and (n.acquired_on is None or n.acquired_on[:10] >= since)
-            and n.tag in (None, "", attempt.declaration)
+            and (
+                n.tag == attempt.declaration
+                or (not n.tag and _acquired_since(n.acquired_on, attempt.started_at))
+            )
         )
         return Recovery(attempt, produced)
     wanted = set(attempt.numbers)
@@ -326,25 +333,55 @@ def _at(number: OwnedNumber, where: Where) -> bool:
         return False
     if number.number_type and number.number_type != where.number_type:
         return False
+    if where.prefix:
+        digits = "".join(ch for ch in where.prefix if ch.isdigit()).lstrip("0")
+        national = number.provider_id.lstrip("+")
+        if digits and digits not in national[: len(digits) + 4]:
+            return False
     return not (where.region and number.region and number.region.lower() != where.region.lower())
 
 
-def settle_seconds(config: ProviderConfig) -> float:
-    """The provider's `settle_time` setting: seconds, or a string like "15m", "90s", "1h"."""
-    value = config.settings.get("settle_time", DEFAULT_SETTLE_SECONDS)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    text = str(value).strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+def _acquired_since(acquired: str | None, started: str) -> bool:
+    """Whether a number the account got at `acquired` may come from an order placed at
+    `started` (ISO 8601). A date alone compares by day; a time by time."""
+    if not acquired:
+        return False
+    if len(acquired) <= 10:
+        return acquired >= started[:10]
     try:
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except ValueError:
+        return datetime.fromisoformat(acquired) >= datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return acquired[:10] >= started[:10]
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a number or a string like "90s", "15m", "1h", "1d"; None when the value
+    is not a finite, non-negative duration (NaN would make every attempt lapse at once)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        unit = units.get(text[-1:])
+        try:
+            seconds = float(text[:-1]) * unit if unit else float(text)
+        except ValueError:
+            return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def settle_seconds(config: ProviderConfig) -> float:
+    """The provider's `settle_time` setting, in seconds (the loader has checked it)."""
+    value = config.settings.get("settle_time", DEFAULT_SETTLE_SECONDS)
+    seconds = parse_duration(value)
+    if seconds is None:
         from numbers_iac.errors import ProviderError
 
         raise ProviderError(
             config.name,
             "read settings",
             f"settle_time {value!r} is not a duration (seconds, or like 90s, 15m, 1h)",
-        ) from None
+        )
+    return seconds

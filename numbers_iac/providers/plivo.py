@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -54,6 +53,7 @@ from numbers_iac.providers.base import (
     no_progress,
 )
 from numbers_iac.providers.http import HttpClient
+from numbers_iac.providers.paging import offset_pages, token_pages
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
 ENV_AUTH_ID = "PLIVO_AUTH_ID"
@@ -133,6 +133,52 @@ def _decimal(value: Any) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+def _objects(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return body.get("objects") or []
+
+
+def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return body.get("meta") or {}
+
+
+def _has_next(body: Mapping[str, Any]) -> bool:
+    """Whether a page says another follows it (`meta.next` on a page that held objects)."""
+    return bool(_objects(body)) and bool(_meta(body).get("next"))
+
+
+def _first_total() -> Callable[[Mapping[str, Any]], Any]:
+    """`meta.total_count` as the first page told it, for every page of one listing.
+
+    The listing stands for the account as its first page found it: a number bought meanwhile
+    shifts the later pages (the pager drops the repeat) and is not owed, while one released
+    meanwhile leaves a gap the count still catches. Trusting a later page's larger total
+    would turn every purchase made during a listing into an incomplete listing."""
+    told: list[Any] = []
+
+    def total(body: Mapping[str, Any]) -> Any:
+        if not told:
+            told.append(_meta(body).get("total_count"))
+        return told[0]
+
+    return total
+
+
+def _bought_status(response: httpx.Response, digits: str) -> str:
+    """PENDING when Plivo says the number awaits approval; a body it cannot read is still
+    a purchase (the 2xx said so)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return ACTIVE
+    if not isinstance(payload, dict):
+        return ACTIVE
+    items = payload.get("numbers")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and str(item.get("number")) == digits:
+            return PENDING if str(item.get("status")).lower() == "pending" else ACTIVE
+    return PENDING if not items and str(payload.get("status")).lower() == "pending" else ACTIVE
 
 
 class PlivoProvider(Provider):
@@ -271,71 +317,37 @@ class PlivoProvider(Provider):
         self.http.close()
 
     # ================================================================= reads
-    def _walk(
+    def _listing(
         self,
         resource: str,
         operation: str,
-        params: Mapping[str, Any] | None = None,
+        key: str,
+        noun: str,
         progress: Progress = no_progress,
-    ) -> list[dict[str, Any]]:
-        """Every object of a list endpoint. After the first page, the remaining offsets are
-        known, so they are fetched concurrently (the rate limiter keeps the pace legal).
-        Pages are followed further if the provider's `next` says there is more."""
-        base = dict(params or {})
-        first = self._get(resource, operation, {**base, "limit": PAGE_SIZE, "offset": 0})
-        meta = first.get("meta") or {}
-        total = meta.get("total_count")
-        step = int(meta.get("limit") or PAGE_SIZE)
-        pages = [first]
-        progress(len(first.get("objects") or []), total)
-        if isinstance(total, int) and meta.get("next") and step > 0:
-            offsets = list(range(step, total, step))
-
-            def fetch(offset: int) -> dict[str, Any]:
-                return self._get(resource, operation, {**base, "limit": step, "offset": offset})
-
-            done = len(first.get("objects") or [])
-            with ThreadPoolExecutor(max_workers=LIST_THREADS) as pool:
-                for page in pool.map(fetch, offsets):
-                    pages.append(page)
-                    done += len(page.get("objects") or [])
-                    progress(done, total)
-        # A provider whose total understated the list still says `next` on its last page.
-        last = pages[-1]
-        offset = int((last.get("meta") or {}).get("offset") or 0)
-        guard = 0
-        while (last.get("meta") or {}).get("next") and last.get("objects") and guard < 1000:
-            offset += step
-            last = self._get(resource, operation, {**base, "limit": step, "offset": offset})
-            pages.append(last)
-            guard += 1
-        return [obj for page in pages for obj in page.get("objects") or []]
+    ) -> Iterator[dict[str, Any]]:
+        """Every object of a list endpoint, each `key` once, through the shared offset pager
+        (concurrent after the first page; `meta.next` on the last page reads on). Raises
+        `IncompleteListingError` at the end when fewer distinct objects arrived than the
+        first page's `total_count`."""
+        return offset_pages(
+            lambda params: self._get(resource, operation, params),
+            items=_objects,
+            total=_first_total(),
+            page_size=PAGE_SIZE,
+            page_size_of=lambda body: _meta(body).get("limit"),
+            has_more=_has_next,
+            key=lambda record: record.get(key),
+            workers=LIST_THREADS,
+            progress=progress,
+            provider=self.name,
+            operation=operation,
+            noun=noun,
+        )
 
     def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
-        operation = "list owned numbers"
-        first_total: list[int | None] = []
-
-        def track(done: int, total: int | None) -> None:
-            if not first_total:
-                first_total.append(total)
-            progress(done, total)
-
-        records = self._walk("Number/", operation, progress=track)
-        by_number: dict[str, OwnedNumber] = {}
-        for record in records:
-            owned = self._owned_number(record)
-            if owned is not None:
-                by_number.setdefault(owned.number, owned)
-        total = first_total[0] if first_total else None
-        if isinstance(total, int) and len(by_number) < total:
-            raise ProviderError(
-                self.name,
-                operation,
-                f"the listing is incomplete: Plivo reported {total} numbers but "
-                f"{len(by_number)} distinct numbers arrived; numbers may have changed during "
-                "the listing, run the command again",
-            )
-        return tuple(sorted(by_number.values(), key=lambda n: n.number))
+        records = self._listing("Number/", "list owned numbers", "number", "numbers", progress)
+        owned = [o for o in map(self._owned_number, records) if o is not None]
+        return tuple(sorted(owned, key=lambda n: n.number))
 
     def _owned_number(self, record: Mapping[str, Any]) -> OwnedNumber | None:
         digits = str(record.get("number") or "")
@@ -359,7 +371,7 @@ class PlivoProvider(Provider):
     def list_apps(self) -> tuple[App, ...]:
         """Every application, duplicates included: the engine resolves names and must refuse
         an ambiguous one (Plivo does not promise unique `app_name`s)."""
-        records = self._walk("Application/", "list applications")
+        records = self._listing("Application/", "list applications", "app_id", "applications")
         apps: dict[str, App] = {}
         for record in records:
             app_id = str(record.get("app_id") or "")
@@ -384,22 +396,67 @@ class PlivoProvider(Provider):
         return params, sub_type
 
     def _search_pages(
-        self, params: Mapping[str, Any], operation: str, start: int = 0
-    ) -> Iterator[tuple[list[dict[str, Any]], int | None, bool]]:
-        """Yield (objects, total_count, has_next) page by page from `start`."""
-        offset = start
-        for _ in range(MAX_SEARCH_PAGES):
-            body = self._get(
-                "PhoneNumber/", operation, {**params, "limit": PAGE_SIZE, "offset": offset}
-            )
-            objects = body.get("objects") or []
-            meta = body.get("meta") or {}
-            total = meta.get("total_count")
-            has_next = bool(meta.get("next")) and bool(objects)
-            yield objects, total, has_next
-            if not has_next:
-                return
-            offset += len(objects)
+        self,
+        params: Mapping[str, Any],
+        operation: str,
+        next_offset: Callable[[int, list[dict[str, Any]]], int],
+    ) -> Iterator[dict[str, Any]]:
+        """The search's pages, whole (the walks weigh a page at a time), from offset 0 and
+        at most MAX_SEARCH_PAGES of them. Every walk starts again at 0: bought and taken
+        numbers drop out of Plivo's search, so the first pages keep offering fresh ones.
+        `next_offset(offset, objects)` says where the page after the one read at `offset`
+        starts, so a walk can jump past runs of numbers it cannot use.
+
+        The walk chooses its own next offset, so it goes through the token pager with the
+        offset as the token: one request at a time, and the next one (with whatever counting
+        a jump needs) only when the caller asks for the next page. A walk that stops early
+        because it has enough leaves nothing in flight."""
+        offsets: list[int] = []  # asked for so far, in order: the last is the page just read
+
+        def fetch(page_params: dict[str, Any]) -> dict[str, Any]:
+            offsets.append(page_params["offset"])
+            return self._get("PhoneNumber/", operation, page_params)
+
+        def after(body: dict[str, Any]) -> int | None:
+            if not _has_next(body) or len(offsets) >= MAX_SEARCH_PAGES:
+                return None
+            return next_offset(offsets[-1], _objects(body))
+
+        return token_pages(
+            fetch,
+            items=lambda body: [body],
+            next_token=after,
+            params={**params, "limit": PAGE_SIZE, "offset": 0},
+            token_param="offset",
+            provider=self.name,
+            operation=operation,
+            noun="pages",
+        )
+
+    def _skip_other_kind(
+        self, params: Mapping[str, Any], sub_type: str | None, operation: str
+    ) -> Callable[[int, list[dict[str, Any]]], int]:
+        """The next-offset rule of a search for `sub_type`. Plivo's search cannot filter
+        local from national (both are `fixed`); when a page holds only the other kind, jump
+        past the prefixes of that kind (counted with one `pattern` search each, once per
+        walk) instead of paging through thousands."""
+        skipped: dict[str, int] = {}
+
+        def next_offset(offset: int, listed: list[dict[str, Any]]) -> int:
+            step = offset + len(listed)
+            if sub_type is None or any(o.get("sub_type") == sub_type for o in listed):
+                return step
+            for record in listed:
+                prefix = str(record.get("prefix") or "")
+                if prefix and prefix not in skipped:
+                    body = self._get(
+                        "PhoneNumber/", operation, {**params, "pattern": prefix, "limit": 1}
+                    )
+                    total = _meta(body).get("total_count")
+                    skipped[prefix] = total if isinstance(total, int) else 0
+            return max(step, sum(skipped.values()))
+
+        return next_offset
 
     @staticmethod
     def _price(record: Mapping[str, Any]) -> Price:
@@ -416,23 +473,17 @@ class PlivoProvider(Provider):
         exhausted = False
         total: int | None = None
         mixed = False
-        offset = 0
-        skipped: dict[str, int] = {}
-        for _ in range(MAX_SEARCH_PAGES):
-            body = self._search_page(params, offset, operation)
-            listed = body.get("objects") or []
-            meta = body.get("meta") or {}
-            total = meta.get("total_count") if total is None else total
+        skip = self._skip_other_kind(params, sub_type, operation)
+        for body in self._search_pages(params, operation, skip):
+            listed = _objects(body)
+            total = _meta(body).get("total_count") if total is None else total
             wanted = [o for o in listed if sub_type is None or o.get("sub_type") == sub_type]
             mixed = mixed or len(wanted) != len(listed)
             first = first or (wanted[0] if wanted else None)
             matching += len(wanted)
-            if not meta.get("next") or not listed:
-                exhausted = True
-                break
+            exhausted = not _has_next(body)
             if first is not None and matching >= count:
                 break
-            offset = self._next_offset(params, offset, listed, sub_type, skipped, operation)
         if first is None:
             raise UnknownRegionError(
                 self.name,
@@ -446,36 +497,6 @@ class PlivoProvider(Provider):
             available = None if mixed or not isinstance(total, int) else total
         return Quote(self._price(first), available)
 
-    def _search_page(self, params: Mapping[str, Any], offset: int, operation: str) -> dict:
-        return self._get(
-            "PhoneNumber/", operation, {**params, "limit": PAGE_SIZE, "offset": offset}
-        )
-
-    def _next_offset(
-        self,
-        params: Mapping[str, Any],
-        offset: int,
-        listed: list[dict[str, Any]],
-        sub_type: str | None,
-        skipped: dict[str, int],
-        operation: str,
-    ) -> int:
-        """Where to read next. Plivo's search cannot filter local from national (both are
-        `fixed`); when a page holds only the other kind, jump past the prefixes of that kind
-        (counted with one `pattern` search each) instead of paging through thousands."""
-        step = offset + len(listed)
-        if sub_type is None or any(o.get("sub_type") == sub_type for o in listed):
-            return step
-        for record in listed:
-            prefix = str(record.get("prefix") or "")
-            if prefix and prefix not in skipped:
-                body = self._get(
-                    "PhoneNumber/", operation, {**params, "pattern": prefix, "limit": 1}
-                )
-                total = (body.get("meta") or {}).get("total_count")
-                skipped[prefix] = total if isinstance(total, int) else 0
-        return max(step, sum(skipped.values()))
-
     def _search_number(self, number: str, operation: str) -> dict[str, Any] | None:
         """The search record of one specific number, or None when it is not for sale."""
         country = country_of(number)
@@ -483,12 +504,11 @@ class PlivoProvider(Provider):
             return None
         parsed = phonenumbers.parse(to_e164(number))
         national = phonenumbers.national_significant_number(parsed)
-        params = {"country_iso": country, "pattern": national}
-        for objects, _, _ in self._search_pages(params, operation):
-            for record in objects:
-                if str(record.get("number")) == to_digits(number):
-                    return record
-            break  # an exact pattern matches one number: the first page decides
+        params = {"country_iso": country, "pattern": national, "limit": PAGE_SIZE, "offset": 0}
+        # An exact pattern matches one number: the first page decides, no walk needed.
+        for record in _objects(self._get("PhoneNumber/", operation, params)):
+            if str(record.get("number")) == to_digits(number):
+                return record
         return None
 
     def quote_numbers(self, numbers: Sequence[str]) -> Quote:
@@ -537,27 +557,23 @@ class PlivoProvider(Provider):
     def _discover_groups(
         self, params: Mapping[str, Any], sub_type: str | None, operation: str
     ) -> list[tuple[dict[str, Any], int | None]]:
-        """One sample record and a count per (region, prefix) seen in the search. Numbers of
-        one prefix tend to come together, so once a page shows nothing new the walk jumps
-        past the numbers already counted."""
+        """One sample record and a count per (region, prefix) seen in the search."""
         groups: dict[tuple[Any, Any], tuple[dict[str, Any], int | None]] = {}
-        offset = 0
-        for _ in range(MAX_SEARCH_PAGES):
-            body = self._get(
-                "PhoneNumber/", operation, {**params, "limit": PAGE_SIZE, "offset": offset}
-            )
-            listed = body.get("objects") or []
-            new = False
-            for record in listed:
-                key = (record.get("region") or None, record.get("prefix") or None)
-                if key in groups:
-                    continue
-                new = True
-                groups[key] = (record, self._count_prefix(params, record, sub_type, operation))
-            if not listed or not (body.get("meta") or {}).get("next"):
-                break
+        known = 0  # groups found before the page just read
+
+        def next_offset(offset: int, listed: list[dict[str, Any]]) -> int:
+            # Numbers of one prefix tend to come together: once a page shows nothing new,
+            # jump past the numbers already counted.
+            nonlocal known
+            new, known = len(groups) > known, len(groups)
             counted = sum(count or 0 for _, count in groups.values())
-            offset = max(offset + len(listed), counted if not new else 0)
+            return max(offset + len(listed), 0 if new else counted)
+
+        for body in self._search_pages(params, operation, next_offset):
+            for record in _objects(body):
+                key = (record.get("region") or None, record.get("prefix") or None)
+                if key not in groups:
+                    groups[key] = (record, self._count_prefix(params, record, sub_type, operation))
         return [
             (record, count)
             for record, count in groups.values()
@@ -571,10 +587,8 @@ class PlivoProvider(Provider):
         body = self._get(
             "PhoneNumber/", operation, {**params, "pattern": prefix, "limit": PAGE_SIZE}
         )
-        total = (body.get("meta") or {}).get("total_count")
-        same_kind = all(
-            sub_type is None or o.get("sub_type") == sub_type for o in body.get("objects") or []
-        )
+        total = _meta(body).get("total_count")
+        same_kind = all(sub_type is None or o.get("sub_type") == sub_type for o in _objects(body))
         return total if isinstance(total, int) and same_kind else None
 
     # ================================================================= mutations
@@ -591,12 +605,9 @@ class PlivoProvider(Provider):
         params, sub_type = self._search_params(where)
         operation = f"search numbers for sale ({where.describe()})"
         candidates: list[Candidate] = []
-        offset = 0
-        skipped: dict[str, int] = {}
-        for _ in range(MAX_SEARCH_PAGES):
-            body = self._search_page(params, offset, operation)
-            listed = body.get("objects") or []
-            for record in listed:
+        skip = self._skip_other_kind(params, sub_type, operation)
+        for body in self._search_pages(params, operation, skip):
+            for record in _objects(body):
                 digits = str(record.get("number") or "")
                 wrong_kind = sub_type is not None and record.get("sub_type") != sub_type
                 if not digits or wrong_kind or to_e164(digits) in exclude:
@@ -604,9 +615,6 @@ class PlivoProvider(Provider):
                 candidates.append(Candidate(to_e164(digits), digits, self._price(record), record))
                 if len(candidates) >= count:
                     return Offer(request, SPECIFIC, len(candidates), tuple(candidates))
-            if not listed or not (body.get("meta") or {}).get("next"):
-                break
-            offset = self._next_offset(params, offset, listed, sub_type, skipped, operation)
         return Offer(request, SPECIFIC, len(candidates), tuple(candidates))
 
     def _check_app(self, app_id: str | None) -> None:
@@ -625,7 +633,8 @@ class PlivoProvider(Provider):
     def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
         """Buy one number: `POST PhoneNumber/{number}/`. Plivo has no idempotency key, so a
         lost answer is never resent: the number is read back, and if it is not on the
-        account (yet) the outcome is unknown and the core keeps the attempt open."""
+        account (yet) the outcome is unknown and the core keeps the attempt open. Only a
+        4xx is a clear "not bought"; any 2xx is a purchase, whatever its body says."""
         (candidate,) = offer.candidates
         digits = to_digits(candidate.number)
         app_id = offer.request.app_id
@@ -639,26 +648,28 @@ class PlivoProvider(Provider):
                 retry=False,
             )
         except TransientError as exc:
-            if not getattr(exc, "maybe_sent", True):
+            if not exc.maybe_sent:
                 raise
-            found = self._read_back(digits)
-            if found is not None:
-                return (found,)
-            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+            return self._read_back_or_unknown(digits, operation, exc)
         except (AuthError, RateLimitedError):
             raise
         except ProviderError as exc:
             if exc.status in UNAVAILABLE_STATUSES:
                 raise NumberUnavailableError(self.name, operation, exc.detail, exc.status) from None
-            raise
-        payload = self.http.json_of(response, operation) or {}
-        status = ACTIVE
-        for item in payload.get("numbers") or []:
-            if str(item.get("number")) == digits and str(item.get("status")).lower() == "pending":
-                status = PENDING
-        if not payload.get("numbers") and str(payload.get("status")).lower() == "pending":
-            status = PENDING
-        return (self._bought(digits, app_id, status, candidate.record),)
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 499):
+                raise
+            return self._read_back_or_unknown(digits, operation, exc)
+        return (self._bought(digits, app_id, _bought_status(response, digits), candidate.record),)
+
+    def _read_back_or_unknown(
+        self, digits: str, operation: str, exc: ProviderError
+    ) -> tuple[OwnedNumber, ...]:
+        """After an answer that may hide a purchase: the number if Plivo shows it, else an
+        unknown outcome for the core to hold open."""
+        found = self._read_back(digits)
+        if found is None:
+            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+        return (found,)
 
     def _read_back(self, digits: str) -> OwnedNumber | None:
         """The number as the account holds it (pending included), or None when Plivo does

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from decimal import Decimal
 
 import httpx
@@ -12,6 +13,7 @@ from numbers_iac.emulators.plivo import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from numbers_iac.emulators.serve import Emulated, emulated, make_app
 from numbers_iac.errors import (
     AuthError,
+    IncompleteListingError,
     NumberUnavailableError,
     OutcomeUnknownError,
     ProviderError,
@@ -21,7 +23,7 @@ from numbers_iac.errors import (
 )
 from numbers_iac.model import PENDING, ProviderConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
-from numbers_iac.providers.plivo import PlivoProvider
+from numbers_iac.providers.plivo import MAX_SEARCH_PAGES, PlivoProvider
 from numbers_iac.simulation import World
 from tests.protocol import run_purchase
 
@@ -465,3 +467,48 @@ def test_purchase_stops_when_every_candidate_is_refused(account):
     assert re.search(r"refused 1\d numbers in a row", str(outcome.error))
     concurrency = account.provider.capabilities.purchase_concurrency
     assert 10 <= len(account.app.requests("POST")) < 10 + concurrency
+
+
+# ----------------------------------------------------------------- paging through the shared pager
+
+
+def test_listing_reports_progress_page_by_page(account):
+    seen = []
+    account.provider.list_numbers(lambda done, total: seen.append((done, total)))
+    assert seen == [(20, 45), (40, 45), (45, 45)]
+
+
+def test_listing_follows_next_past_an_understated_total(account):
+    account.emulator.total_count_skew = -3  # first page says 42; `next` still tells the truth
+    numbers = account.provider.list_numbers()
+    assert [n.number for n in numbers] == sorted(account.world.numbers)
+    assert len(account.app.requests("GET", "/Number/")) == 3
+
+
+def test_an_application_deleted_mid_listing_is_caught_as_incomplete():
+    world = World.from_seed({"apps": [f"app{i:02d}" for i in range(25)]})
+    with plivo(world) as env:
+        first = min(world.apps)
+
+        def delete_first(method, path):
+            with env.emulator.lock:
+                del world.apps[first]
+
+        env.app.add(status=None, match="GET " + PREFIX + "Application/", on_response=delete_first)
+        with pytest.raises(IncompleteListingError, match="reported 25 applications but 24"):
+            env.provider.list_apps()
+
+
+def test_an_offer_reads_no_page_past_the_one_that_filled_it(account):
+    where = Where("US", "local", prefix="415")
+    offer = account.provider.offer(PurchaseRequest("d", 25, where), 25, frozenset())
+    assert len(offer.candidates) == 25
+    assert len(account.app.requests("GET", "/PhoneNumber/")) == 2  # 20 + 5 of the second
+    assert not [t for t in threading.enumerate() if t.name.startswith("pager")]
+
+
+def test_a_search_walk_gives_up_after_max_search_pages(account):
+    quote = account.provider.quote(Where("US", "tollfree"), 10**6)
+    assert len(account.app.requests("GET", "/PhoneNumber/")) == MAX_SEARCH_PAGES
+    _, total = account.world.search("US", "tollfree")
+    assert quote.available == total  # not walked to the end: the search's own count stands
