@@ -213,7 +213,7 @@ def plan(
             f"\nSaved the plan to {out}. To apply exactly this plan: numbers-iac apply {out}",
             err=True,
         )
-    if detailed and the_plan.has_changes:
+    if detailed and the_plan.has_drift:
         sys.exit(EXIT_CHANGES)
 
 

@@ -64,13 +64,15 @@ class ApplyReport:
 
     apply_id: str
     results: list[ActionResult] = field(default_factory=list)
+    #: an interrupt stopped it before the end (actions not started are SKIPPED)
+    interrupted: bool = False
 
     def of_status(self, status: str) -> list[ActionResult]:
         return [r for r in self.results if r.status == status]
 
     @property
     def ok(self) -> bool:
-        return not self.of_status(FAILED)
+        return not self.of_status(FAILED) and not self.interrupted
 
 
 def check_guards(
@@ -155,6 +157,7 @@ class Executor:
         for action in plan.actions:
             if id(action) not in reported:
                 self._result(action, SKIPPED, "not started: the apply was interrupted")
+        self.report.interrupted = self._stop_requested
         return self.report
 
     @contextmanager
@@ -271,15 +274,15 @@ class Executor:
         self._short.add((action.provider, action.declaration))
 
     def _bind(self, provider: Provider, app_id: str | None, actions: list[Bind]) -> None:
-        outcome = self._batch(
+        self._batch(
             provider,
             "bind",
             actions,
             lambda owned: provider.bind(owned, app_id),
             {"app_id": app_id},
-        )
-        self._update_records(
-            actions, outcome, lambda record, action: replace(record, app=action.app)
+            lambda done: self._update_records(
+                done, lambda record, action: replace(record, app=action.app)
+            ),
         )
 
     def _set_labels(self, provider: Provider, actions: list[SetLabels]) -> None:
@@ -292,7 +295,13 @@ class Executor:
             if caps.native_labels or (caps.ownership_tag and a.tag_before != a.tag)
         ]
         local = [a for a in actions if a not in calls]
-        done: list[str] = [a.number for a in local]
+
+        def record(done: Sequence[SetLabels]) -> None:
+            self._update_records(
+                done, lambda record, action: replace(record, labels=dict(action.after))
+            )
+
+        record(local)
         for action in local:
             self._result(action, DONE, "recorded in the state")
         if calls:
@@ -301,12 +310,7 @@ class Executor:
             def call(owned: list[OwnedNumber]) -> BatchOutcome:
                 return provider.set_labels([(o, *changes[o.number]) for o in owned])
 
-            done += self._batch(provider, "labels", calls, call, {}).done
-        self._update_records(
-            actions,
-            BatchOutcome(done=tuple(done)),
-            lambda record, action: replace(record, labels=dict(action.after)),
-        )
+            self._batch(provider, "labels", calls, call, {}, record)
 
     def _release(self, provider: Provider, actions: list[Release]) -> None:
         waiting = [a for a in actions if (a.provider, a.declaration) in self._short]
@@ -320,11 +324,14 @@ class Executor:
         actions = [a for a in actions if a not in waiting]
         if not actions:
             return
-        outcome = self._batch(provider, "release", actions, provider.release, {})
-        if outcome.done:
-            self.store.forget_numbers(provider.name, list(outcome.done))
-            for number in outcome.done:
-                self._records.pop((provider.name, number), None)
+
+        def forget(done: Sequence[Release]) -> None:
+            if done:
+                self.store.forget_numbers(provider.name, [a.number for a in done])
+            for action in done:
+                self._records.pop((provider.name, action.number), None)
+
+        self._batch(provider, "release", actions, provider.release, {}, forget)
 
     # ----------------------------------------------------------------- helpers
     def _batch(
@@ -334,10 +341,12 @@ class Executor:
         actions: Sequence[Bind | SetLabels | Release],
         call: Callable[[list[OwnedNumber]], BatchOutcome],
         payload: dict,
-    ) -> BatchOutcome:
+        record: Callable[[list], None],
+    ) -> None:
         """Provider calls of at most the provider's batch size, up to its concurrency at
-        once, each journaled before it starts; per-number results reported. An interrupt
-        lets the calls in flight finish and starts no more."""
+        once, each journaled before it starts; per-number results reported, and `record`
+        called with the actions done as each call ends (a second Ctrl-C loses nothing that
+        finished). An interrupt lets the calls in flight finish and starts no more."""
         caps = provider.capabilities
         size = {"bind": caps.bind_batch_size, "release": caps.release_batch_size}.get(
             operation, caps.bind_batch_size
@@ -366,7 +375,7 @@ class Executor:
                     outcomes = list(pool.map(send, wave))
             for chunk, entry, outcome in zip(wave, entries, outcomes, strict=True):
                 self._end_chunk(chunk, entry, outcome, done, failed)
-        return BatchOutcome(done=tuple(sorted(done)), failed=failed)
+                record([a for a in chunk if a.number in done])
 
     def _journal_chunk(self, provider: Provider, operation: str, chunk: list, payload: dict):
         declarations = ",".join(sorted({a.declaration for a in chunk}))
@@ -411,15 +420,14 @@ class Executor:
     def _update_records(
         self,
         actions: Sequence[Bind | SetLabels],
-        outcome: BatchOutcome,
         change: Callable[[ManagedNumber, Bind | SetLabels], ManagedNumber],
     ) -> None:
-        done = set(outcome.done)
+        """Record what the done actions changed."""
         saves = []
         for action in actions:
             key = (action.provider, action.number)
             record = self._records.get(key)
-            if action.number not in done or record is None:
+            if record is None:
                 continue
             updated = change(record, action)
             self._records[key] = updated
@@ -436,6 +444,9 @@ class Executor:
 
 
 def _settle_detail(action: Settle) -> str:
+    if action.operation == "release":
+        kept = ", ".join(action.kept)
+        return f"release interrupted; still listed, not released: {kept}" if kept else "released"
     parts = []
     if action.adopted:
         parts.append(f"adopted {', '.join(action.adopted)}")

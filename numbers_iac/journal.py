@@ -82,14 +82,15 @@ def open_attempts(entries: Iterable[JournalEntry]) -> tuple[Attempt, ...]:
     return tuple(sorted(attempts, key=lambda a: a.entry_id))
 
 
-def interrupted_releases(entries: Iterable[JournalEntry]) -> frozenset[tuple[str, str]]:
-    """(provider, number) that an apply was releasing when it died or lost the answer."""
-    return frozenset(
-        (entry.provider, str(number))
+def interrupted_releases(entries: Iterable[JournalEntry]) -> dict[tuple[str, str], int]:
+    """(provider, number) -> the open release entry: numbers an apply was releasing when it
+    died or lost the answer."""
+    return {
+        (entry.provider, str(number)): entry.entry_id
         for entry in entries
         if entry.operation == RELEASE and is_open(entry)
         for number in entry.payload.get("numbers") or ()
-    )
+    }
 
 
 def age_seconds(started_at: str, now: datetime) -> int:

@@ -286,8 +286,8 @@ class Recorded:
 
     numbers: Mapping[tuple[str, str], ManagedNumber] = field(default_factory=dict)
     orders: tuple[PendingOrder, ...] = ()
-    #: (provider, number) an interrupted apply was releasing: its journal intent has no outcome
-    releasing: frozenset[tuple[str, str]] = frozenset()
+    #: (provider, number) an interrupted apply was releasing -> its open journal entry
+    releasing: Mapping[tuple[str, str], int] = field(default_factory=dict)
     #: purchase attempts whose outcome is unknown (see `journal.open_attempts`)
     attempts: tuple[Attempt, ...] = ()
 
@@ -414,15 +414,19 @@ class Forget(Action):
 
 @dataclass(frozen=True)
 class Settle(Action):
-    """Close a purchase attempt of unknown outcome in the journal (state only): what it
+    """Close a journal entry of unknown outcome (state only). A purchase attempt: what it
     produced is adopted by Adopt actions beside it; `not_bought` of it never arrived within
-    the provider's settle time and is counted as not bought."""
+    the provider's settle time. An interrupted release: the numbers still listed are `kept`
+    (the release did not happen), the others are forgotten by Forget actions beside it."""
 
     kind: ClassVar[str] = "settle"
     entry_id: int = 0
     adopted: tuple[str, ...] = ()
     not_bought: int = 0
     age_seconds: int = 0
+    #: what was in doubt: a "purchase", or a "release" whose numbers still listed are `kept`
+    operation: str = "purchase"
+    kept: tuple[str, ...] = ()
 
 
 ACTION_TYPES: dict[str, type[Action]] = {
@@ -454,6 +458,15 @@ class Unmanaged:
 
 
 @dataclass(frozen=True)
+class Missing:
+    """A managed number the provider no longer lists: drift, never silently replaced."""
+
+    provider: str
+    declaration: str
+    number: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """The planner's answer: what to change, what is waiting, what is left alone and why.
 
@@ -465,6 +478,8 @@ class Plan:
     pending: tuple[PendingNote, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: managed numbers missing from the listing (drift a person must look at)
+    missing: tuple[Missing, ...] = ()
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     state_fingerprint: str = ""
     config_digest: str = ""
@@ -475,6 +490,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.actions)
+
+    @property
+    def has_drift(self) -> bool:
+        """Changes to apply, or drift to look at (`plan --detailed-exitcode` exits 2)."""
+        return bool(self.actions or self.missing)
 
     def of_kind(self, kind: type[Action]) -> list[Action]:
         return [a for a in self.actions if isinstance(a, kind)]

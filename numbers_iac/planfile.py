@@ -23,6 +23,7 @@ from jsonschema.exceptions import best_match
 from numbers_iac.errors import PlanFileError
 from numbers_iac.model import (
     ACTION_TYPES,
+    Missing,
     PendingNote,
     Plan,
     Purchase,
@@ -65,6 +66,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for item in plan.unmanaged
         ],
         "warnings": list(plan.warnings),
+        "missing": [
+            {"provider": m.provider, "declaration": m.declaration, "number": m.number}
+            for m in plan.missing
+        ],
         "summary": _summary(plan),
     }
 
@@ -79,6 +84,7 @@ def _summary(plan: Plan) -> dict[str, Any]:
         "numbers_to_purchase": sum(a.count for a in plan.actions if isinstance(a, Purchase)),
         "pending_numbers": sum(note.count for note in plan.pending),
         "unmanaged_numbers": len(plan.unmanaged),
+        "missing_numbers": len(plan.missing),
         "cost": {
             "setup": {cur: str(amount) for cur, amount in sorted(cost.setup.items())},
             "monthly": {cur: str(amount) for cur, amount in sorted(cost.monthly.items())},
@@ -112,6 +118,10 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             for item in data.get("unmanaged", ())
         ),
         warnings=tuple(data.get("warnings", ())),
+        missing=tuple(
+            Missing(item["provider"], item["declaration"], item["number"])
+            for item in data.get("missing", ())
+        ),
         fingerprints=dict(data.get("fingerprints", {})),
         state_fingerprint=data.get("state_fingerprint", ""),
         config_digest=data.get("config_digest", ""),

@@ -33,6 +33,7 @@ from numbers_iac.model import (
     Desired,
     Forget,
     ManagedNumber,
+    Missing,
     OwnedNumber,
     PendingNote,
     PendingOrder,
@@ -75,6 +76,7 @@ class _ProviderPlan:
     unmanaged: list[Unmanaged] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
 
 
 def plan(
@@ -96,7 +98,8 @@ def plan(
     with a targeted declaration. `targets` limits the plan to those declaration names (removed
     declarations can be targeted by their old name). `accept_missing` names declarations whose
     vanished numbers the user confirms are gone, so they are forgotten and replaced.
-    Raises `ConfigError` for problems only the observed account reveals (an unknown app).
+    Raises `ConfigError` for problems only the observed account reveals (an unknown app);
+    its `plan` attribute holds the plan computed despite them.
     """
     target_set = frozenset(targets)
     accepted = frozenset(accept_missing)
@@ -107,14 +110,14 @@ def plan(
             [d for d in desired.declarations.values() if d.provider == provider],
             accounts[provider],
             {k: v for k, v in recorded.numbers.items() if k[0] == provider},
-            {n for p, n in recorded.releasing if p == provider},
+            {n: entry for (p, n), entry in recorded.releasing.items() if p == provider},
             tuple((settlements or {}).get(provider, ())),
             [o for o in recorded.orders if o.provider == provider],
             capabilities[provider],
             target_set,
             accepted,
         )
-        for name in ("actions", "pending", "unmanaged", "warnings", "problems"):
+        for name in ("actions", "pending", "unmanaged", "warnings", "problems", "missing"):
             getattr(result, name).extend(getattr(part, name))
     orphaned = sorted({m.provider for m in recorded.numbers.values()} - set(desired.providers))
     for provider in orphaned:
@@ -123,20 +126,26 @@ def plan(
             f"the state holds {count} number(s) of provider {provider}, which is no longer "
             "configured; they are left alone"
         )
-    if result.problems:
-        raise ConfigError(result.problems)
     actions = sorted(result.actions, key=_action_sort_key)
-    return Plan(
+    the_plan = Plan(
         actions=tuple(actions),
         pending=tuple(result.pending),
         unmanaged=tuple(result.unmanaged),
         warnings=tuple(result.warnings),
+        missing=tuple(result.missing),
         fingerprints={p: a.fingerprint() for p, a in accounts.items()},
         state_fingerprint=recorded.fingerprint(),
         config_digest=desired.config_digest,
         config_path=desired.config_path,
         targets=tuple(sorted(target_set)),
     )
+    if result.problems:
+        error = ConfigError(result.problems)
+        # The plan as far as it goes rides along, so the engine can still price it and
+        # report the problems only the providers reveal (a region, a prefix) in the same run.
+        error.plan = the_plan  # type: ignore[attr-defined]
+        raise error
+    return the_plan
 
 
 def _action_sort_key(action: Action) -> tuple:
@@ -153,7 +162,7 @@ def _plan_provider(
     declarations: list[Declaration],
     account: Account,
     recorded: Mapping[tuple[str, str], ManagedNumber],
-    releasing: set[str],
+    releasing: Mapping[str, int],
     settlements: tuple[Settlement, ...],
     orders: list[PendingOrder],
     caps: Capabilities,
@@ -205,7 +214,10 @@ def _plan_provider(
             "from the provider's listing; it is not replaced. If it was released outside "
             f"numbers-iac, plan again with --accept-missing {record.declaration}"
         )
+        out.missing.append(Missing(provider, record.declaration, number))
         members[record.declaration].append(_Member(number, None, record))
+
+    _settle_releases(provider, releasing, owned, recorded, targets, out)
 
     pending_orders: dict[str, int] = defaultdict(int, held)
     for order in orders:
@@ -342,6 +354,36 @@ def _acquired_after(acquired: str | None, started: str) -> bool:
         return datetime.fromisoformat(acquired) >= datetime.fromisoformat(started)
     except (TypeError, ValueError):
         return False
+
+
+def _settle_releases(
+    provider: str,
+    releasing: Mapping[str, int],
+    owned: Mapping[str, OwnedNumber],
+    recorded: Mapping[tuple[str, str], ManagedNumber],
+    targets: frozenset[str],
+    out: _ProviderPlan,
+) -> None:
+    """Close every interrupted release now that the listing tells: numbers still listed
+    were not released (they stay managed, so a later disappearance is drift, never a
+    silent replacement); the others are forgotten beside it."""
+    entries: dict[int, list[str]] = defaultdict(list)
+    for number, entry in releasing.items():
+        entries[entry].append(number)
+    for entry, numbers in sorted(entries.items()):
+        records = [recorded.get((provider, n)) for n in numbers]
+        declarations = sorted({r.declaration for r in records if r is not None})
+        if not all(_in_scope(d, targets) for d in declarations):
+            continue
+        out.actions.append(
+            Settle(
+                provider,
+                ",".join(declarations),
+                entry_id=entry,
+                operation="release",
+                kept=tuple(sorted(n for n in numbers if n in owned)),
+            )
+        )
 
 
 def _numbers_of(numbers: list[OwnedNumber]) -> set[str]:

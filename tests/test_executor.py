@@ -89,8 +89,9 @@ def test_numbers_an_interrupted_apply_was_releasing_are_forgotten_not_replaced(w
     world.release(gone)
     d1 = desired(Declaration("d", "lab", 1, country="FR", number_type="local"))
     plan, report = apply(d1, world, store)
-    assert [a.kind for a in plan.actions] == ["forget"] and report.ok
+    assert [a.kind for a in plan.actions] == ["settle", "forget"] and report.ok
     assert any("interrupted" in w for w in plan.warnings)
+    assert store.load().releasing == {}  # the release entry is closed
     providers = engine.Providers(d1, lambda config: SandboxProvider(config, world=world))
     assert engine.make_plan(d1, providers, store).actions == ()
     assert len(world.numbers) == 1
@@ -146,3 +147,21 @@ def test_binds_go_in_batches_of_the_providers_size_at_its_concurrency(store):
     report = executor.apply(Plan(actions=binds))
     assert sorted(len(call) for call in provider.calls) == [3, 3]  # the first wave only
     assert [r.status for r in report.results].count(SKIPPED) == 1
+
+
+def test_an_interrupted_release_of_a_number_still_listed_is_settled_and_kept(world, store):
+    """The release never happened: the entry is closed and the number stays managed, so if
+    it vanishes later that is drift (missing), never a silent replacement purchase."""
+    d = desired(Declaration("d", "lab", 2, country="FR", number_type="local"))
+    apply(d, world, store)
+    kept = sorted(world.numbers)[0]
+    store.journal_begin("dead", "release", "lab", "d", {"numbers": [kept]})
+    plan, report = apply(d, world, store)
+    (settle,) = plan.actions
+    assert (settle.kind, settle.operation, settle.kept) == ("settle", "release", (kept,))
+    assert report.ok and store.load().releasing == {}
+    world.release(kept)  # released outside numbers-iac, later
+    providers = engine.Providers(d, lambda config: SandboxProvider(config, world=world))
+    later = engine.make_plan(d, providers, store)
+    assert later.actions == () and [m.number for m in later.missing] == [kept]
+    assert later.has_drift and not later.has_changes

@@ -124,6 +124,7 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "pending",
         "unmanaged",
         "warnings",
+        "missing",
         "summary",
     }
     assert data["summary"]["actions"] == {

@@ -90,6 +90,8 @@ def _summary_table(plan: Plan) -> list[str]:
     ]
     if counts.forget:
         rows.insert(3, ("State records to forget", str(counts.forget)))
+    if plan.missing:
+        rows.insert(3, ("Managed numbers missing (drift)", str(len(plan.missing))))
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
     if unresolved:
         rows.insert(4, ("Unresolved orders (held back)", str(unresolved)))

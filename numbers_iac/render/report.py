@@ -29,10 +29,16 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
     updated = sum(1 for r in done if isinstance(r.action, Bind | SetLabels | Adopt | Forget))
     released = sum(1 for r in done if isinstance(r.action, Release))
     failed = len(report.of_status(FAILED))
+    state = "complete" if not failed else "finished with errors"
+    if report.interrupted:
+        state = "interrupted"
     summary = (
-        f"Apply {'complete' if not failed else 'finished with errors'}: {bought} purchased, "
-        f"{updated} updated, {released} released, {failed} failed."
+        f"Apply {state}: {bought} purchased, {updated} updated, {released} released, "
+        f"{failed} failed."
     )
+    skipped = len(report.of_status(SKIPPED))
+    if report.interrupted:
+        summary += f" Interrupted: {skipped} action(s) not started; plan again for the rest."
     if color:
         summary = click.style(summary, fg="green" if not failed else "red", bold=True)
     lines.append(summary)

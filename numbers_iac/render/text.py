@@ -132,7 +132,14 @@ def action_details(action: Action) -> list[str]:
 
 
 def settle_text(action: Settle) -> str:
-    """What closing an unresolved purchase attempt means, in words."""
+    """What closing an unresolved purchase attempt or release means, in words."""
+    if action.operation == "release":
+        kept = (
+            f"{', '.join(action.kept)} still on the account: not released, still managed"
+            if action.kept
+            else "the provider no longer lists its numbers: released"
+        )
+        return f"settle an interrupted release ({kept})"
     parts = []
     if action.adopted:
         parts.append(f"it bought {', '.join(action.adopted)}")
@@ -249,7 +256,17 @@ def summary_line(plan: Plan) -> str:
     ]
     if counts.forget:
         parts.append(f"{counts.forget} to forget")
-    return f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
+    text = f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
+    if plan.missing:
+        text += f" {missing_sentence(len(plan.missing))}"
+    return text
+
+
+def missing_sentence(count: int) -> str:
+    return (
+        f"{plural(count, 'managed number')} missing from the provider's listing (see the "
+        "warnings; never replaced without --accept-missing)."
+    )
 
 
 def irreversible_notice(release_count: int) -> str:
@@ -262,6 +279,8 @@ def irreversible_notice(release_count: int) -> str:
 
 def no_changes_sentence(plan: Plan) -> str:
     """What a plan without actions means: converged, or waiting on purchases in flight."""
+    if plan.missing:
+        return f"No changes to apply, but {missing_sentence(len(plan.missing))}"
     if any(note.reason == "unresolved" for note in plan.pending):
         return "No changes to apply now: purchases of unknown outcome are still being settled."
     return "No changes. Your numbers match the configuration."

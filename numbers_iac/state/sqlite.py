@@ -74,7 +74,9 @@ class SqliteStateStore(StateStore):
     """The default backend. `path` is created (with its directory) on first use."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+        # The lock belongs to the file, not to the spelling of its path: two configs that
+        # reach one state through a symlink or `..` must share one lock.
+        self.path = Path(path).resolve()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
