@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -19,10 +20,11 @@ import click
 
 from numbers_iac import __version__, engine, planfile
 from numbers_iac.config import config_path_from, load_config
-from numbers_iac.errors import NumbersIacError
+from numbers_iac.errors import ConfigError, NumbersIacError
 from numbers_iac.executor import check_guards
 from numbers_iac.model import Desired
 from numbers_iac.render import render, tables
+from numbers_iac.render.escape import for_terminal
 from numbers_iac.render.report import render_report
 from numbers_iac.state import open_store
 
@@ -79,8 +81,14 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except NumbersIacError as exc:
-            for line in str(exc).splitlines() or [exc.__class__.__name__]:
-                click.echo(f"error: {line}", err=True)
+            # messages quote names and provider text (app names in a plan-time problem): one
+            # line per problem, and nothing in it may act on the terminal
+            if isinstance(exc, ConfigError):
+                lines = [str(problem) for problem in exc.problems]
+            else:
+                lines = str(exc).splitlines()
+            for line in lines or [exc.__class__.__name__]:
+                click.echo(f"error: {for_terminal(line)}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
@@ -90,7 +98,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(
                 f"error: internal error (a bug in numbers-iac, please report it): "
-                f"{type(exc).__name__}: {exc}. Set NUMBERS_IAC_DEBUG=1 to see the traceback.",
+                f"{type(exc).__name__}: {for_terminal(str(exc))}. Set NUMBERS_IAC_DEBUG=1 to see "
+                "the traceback.",
                 err=True,
             )
             sys.exit(1)
@@ -185,6 +194,14 @@ def validate(ctx: Context) -> None:
     metavar="NAME",
     help="Forget managed numbers of NAME that vanished from the provider (released elsewhere).",
 )
+@click.option(
+    "--replace",
+    "replace_names",
+    multiple=True,
+    metavar="NAME",
+    help="Release the numbers of removed declaration NAME (and buy anew) instead of moving "
+    "them into a new declaration that fits them (IRREVERSIBLE with --allow-release).",
+)
 @pass_context
 @handle_errors
 def plan(
@@ -194,6 +211,7 @@ def plan(
     detailed: bool,
     targets: tuple[str, ...],
     accept_missing: tuple[str, ...],
+    replace_names: tuple[str, ...],
 ) -> None:
     """Show what apply would change, and what it would cost."""
     desired = ctx.load()
@@ -204,6 +222,7 @@ def plan(
             store,
             targets=targets,
             accept_missing=accept_missing,
+            replace_names=replace_names,
             progress=StderrProgress,
         )
     click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out or "plan.json"))
@@ -243,6 +262,13 @@ def plan(
 )
 @click.option("--accept-missing", multiple=True, metavar="NAME", help="As for plan.")
 @click.option(
+    "--replace",
+    "replace_names",
+    multiple=True,
+    metavar="NAME",
+    help="As for plan.",
+)
+@click.option(
     "--lock-timeout",
     default=0.0,
     type=float,
@@ -258,13 +284,19 @@ def apply(
     allow_release: bool,
     targets: tuple[str, ...],
     accept_missing: tuple[str, ...],
+    replace_names: tuple[str, ...],
     lock_timeout: float,
 ) -> None:
     """Apply the changes: from a saved PLANFILE exactly, or plan now and ask for `yes`."""
-    saved = planfile.load(planfile_path) if planfile_path else None
-    if saved and (targets or accept_missing):
+    if not math.isfinite(lock_timeout) or lock_timeout < 0:
         raise NumbersIacError(
-            "--target and --accept-missing belong to plan when applying a saved plan"
+            f"--lock-timeout must be a number of seconds, 0 or more (got {lock_timeout:g}). "
+            "Nothing was changed."
+        )
+    saved = planfile.load(planfile_path) if planfile_path else None
+    if saved and (targets or accept_missing or replace_names):
+        raise NumbersIacError(
+            "--target, --accept-missing and --replace belong to plan when applying a saved plan"
         )
     desired = ctx.load(saved.config_path if saved else None)
     holder = f"numbers-iac apply by {_user()}"
@@ -283,6 +315,7 @@ def apply(
                 store,
                 targets=targets,
                 accept_missing=accept_missing,
+                replace_names=replace_names,
                 progress=StderrProgress,
             )
         click.echo(render(the_plan, "text", color=ctx.color()))
@@ -376,6 +409,26 @@ def state_list(ctx: Context, fmt: str) -> None:
         click.echo(
             tables.state_text(recorded, desired.state.path or f"store ({desired.state.backend})")
         )
+
+
+@state.command("forget")
+@click.argument("items", nargs=-1, required=True, metavar="NAME|NUMBER...")
+@click.option("--lock-timeout", default=0.0, type=float, metavar="SECONDS")
+@pass_context
+@handle_errors
+def state_forget(ctx: Context, items: tuple[str, ...], lock_timeout: float) -> None:
+    """Stop managing numbers without releasing them: the numbers of removed declaration
+    NAME, or single NUMBERs. The next plan lists them as unmanaged (like Terraform's
+    `removed { destroy = false }`)."""
+    desired = ctx.load()
+    with open_store(desired.state) as store, store.lock(f"state forget by {_user()}", lock_timeout):
+        forgotten = engine.forget(desired, store, items)
+    for provider, number, declaration in forgotten:
+        click.echo(f"forgot {number} ({provider} / {declaration})")
+    click.echo(
+        f"{len(forgotten)} number(s) no longer managed; nothing was released. The next plan "
+        "lists them as unmanaged."
+    )
 
 
 @state.command("journal")

@@ -12,19 +12,32 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from numbers_iac import journal, planner
-from numbers_iac.errors import NumbersIacError, StalePlanError
+from numbers_iac.errors import (
+    ConfigError,
+    NumbersIacError,
+    NumberUnavailableError,
+    OutOfStockError,
+    Problem,
+    ProviderError,
+    StalePlanError,
+    UnknownAppError,
+    UnknownRegionError,
+)
 from numbers_iac.executor import ApplyReport, Executor, check_guards
 from numbers_iac.model import (
     Account,
     Action,
     Desired,
     Forget,
+    ManagedNumber,
     Plan,
+    Price,
     ProviderConfig,
     Purchase,
     Recorded,
     Settle,
     Settlement,
+    Where,
 )
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
@@ -110,6 +123,7 @@ def settle(
                 age_seconds=journal.age_seconds(r.attempt.started_at, now),
                 expired=journal.has_lapsed(r.attempt, now, provider.settle_seconds),
                 settled=r.settled,
+                uncertain=r.uncertain,
             )
             for r in provider.recover(attempts, account)
         )
@@ -123,25 +137,34 @@ def make_plan(
     *,
     targets: Iterable[str] = (),
     accept_missing: Iterable[str] = (),
+    replace_names: Iterable[str] = (),
     progress: ProgressFactory = _no_progress_factory,
 ) -> Plan:
     """List, plan, then price the purchases the plan contains."""
     targets = tuple(targets)
     recorded = store.load()  # once: at 100,000 numbers every read is a full table scan
     _check_targets(desired, recorded, targets)
+    _check_replace(desired, recorded, tuple(replace_names))
     names = providers_in_scope(desired, recorded, targets)
     accounts = observe(providers, names, progress)
     capabilities = {name: providers[name].capabilities for name in names}
-    plan = planner.plan(
-        desired,
-        accounts,
-        recorded,
-        capabilities,
-        targets=targets,
-        accept_missing=accept_missing,
-        settlements=settle(providers, recorded, accounts),
-    )
-    plan = price(plan, providers)
+    problems: list[Problem] = []
+    try:
+        plan = planner.plan(
+            desired,
+            accounts,
+            recorded,
+            capabilities,
+            targets=targets,
+            accept_missing=accept_missing,
+            settlements=settle(providers, recorded, accounts),
+            replace=replace_names,
+        )
+    except ConfigError as exc:
+        if not hasattr(exc, "plan"):
+            raise
+        plan, problems = exc.plan, exc.problems  # priced anyway: one run, every problem
+    plan = price(plan, providers, desired, problems)
     return replace(plan, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -156,29 +179,202 @@ def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...
         )
 
 
-def price(plan: Plan, providers: Providers) -> Plan:
-    """Attach provider prices to purchases; warn where stock is short. Unknown regions raise."""
-    actions = []
+def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Drop state records (by removed declaration name, or by number) without any provider
+    call; returns (provider, number, declaration) forgotten. A number whose declaration is
+    still configured is refused: the next plan would buy a replacement for it."""
+    recorded = store.load().numbers.values()
+    chosen: list[ManagedNumber] = []
+    for item in items:
+        number = item.replace(" ", "")
+        matches = [m for m in recorded if m.declaration == item or m.number == number]
+        if not matches:
+            raise NumbersIacError(
+                f"state forget {item}: the state holds no declaration or number {item}"
+            )
+        still = sorted({m.declaration for m in matches} & set(desired.declarations))
+        if still:
+            raise NumbersIacError(
+                f"state forget {item}: {', '.join(still)} is still declared, so the next plan "
+                "would buy replacements; remove it from the configuration first (or lower its "
+                "quantity). Nothing was changed."
+            )
+        chosen += [m for m in matches if m not in chosen]
+    for provider in sorted({m.provider for m in chosen}):
+        store.forget_numbers(provider, [m.number for m in chosen if m.provider == provider])
+    return [(m.provider, m.number, m.declaration) for m in chosen]
+
+
+def _check_replace(desired: Desired, recorded: Recorded, names: tuple[str, ...]) -> None:
+    """`--replace` names a removed declaration that still holds numbers."""
+    held = {m.declaration for m in recorded.numbers.values()}
+    for name in names:
+        if name in desired.declarations:
+            raise NumbersIacError(
+                f"--replace {name}: {name} is still declared; --replace names a removed "
+                "declaration whose numbers should be released instead of moved"
+            )
+        if name not in held:
+            raise NumbersIacError(f"--replace {name}: the state holds no numbers of {name}")
+
+
+def price(
+    plan: Plan,
+    providers: Providers,
+    desired: Desired | None = None,
+    problems: Iterable[Problem] = (),
+) -> Plan:
+    """Attach provider prices to purchases, and warn once per location where the purchases
+    drawing on it want more in total than is for sale there.
+
+    Every problem a provider reveals (an unknown region or prefix, a pinned number not for
+    sale) is collected, located at its declaration's field in `desired`, and raised with the
+    planner's `problems` as one `ConfigError`, so one run shows every mistake.
+    """
+    found = list(problems)
+    purchases = [a for a in plan.actions if isinstance(a, Purchase)]
+    prices: dict[tuple[str, str, bool], Price] = {}  # (provider, declaration, pinned)
     warnings = list(plan.warnings)
-    for action in plan.actions:
-        if isinstance(action, Purchase):
-            provider = providers[action.provider]
-            if action.pinned:
-                quote = provider.quote_numbers(action.pinned)
-            elif action.where is not None:
-                quote = provider.quote(action.where, action.count)
-            else:
-                quote = None
-            if quote is not None:
-                action = replace(action, price=quote.price)
-                if quote.available is not None and quote.available < action.count:
-                    warnings.append(
-                        f"{action.provider} / {action.declaration}: {action.count} wanted but only "
-                        f"{quote.available} for sale at {action.where.describe() if action.where else 'that location'}; "
-                        "apply will buy what it can and the next plan will ask for the rest"
-                    )
-        actions.append(action)
-    return replace(plan, actions=tuple(actions), warnings=tuple(warnings))
+    for (provider, _), group in _by_location(purchases, desired).items():
+        where = group[0].where
+        assert where is not None
+        wanted = sum(a.count for a in group)
+        try:
+            quote = providers[provider].quote(where, wanted)
+        except _DECLARATION_PROBLEMS as exc:
+            found.extend(
+                _problem(desired, plan, a.declaration, _where_field(where), exc) for a in group
+            )
+            continue
+        prices.update({(provider, a.declaration, False): quote.price for a in group})
+        if quote.available is not None and quote.available < wanted:
+            warnings.append(_short_stock(provider, group, where, wanted, quote.available))
+    for action in purchases:
+        if action.pinned:
+            pinned_price = _quote_pinned(providers[action.provider], action, desired, plan, found)
+            if pinned_price is not None:
+                prices[(action.provider, action.declaration, True)] = pinned_price
+    if found:
+        raise ConfigError(sorted(found, key=_problem_order))
+    actions = tuple(
+        replace(a, price=prices.get((a.provider, a.declaration, bool(a.pinned)), a.price))
+        if isinstance(a, Purchase)
+        else a
+        for a in plan.actions
+    )
+    return replace(plan, actions=actions, warnings=tuple(warnings))
+
+
+#: what a quote can say about a declaration itself (not about the provider being reachable)
+_DECLARATION_PROBLEMS = (
+    UnknownRegionError,
+    NumberUnavailableError,
+    OutOfStockError,
+    UnknownAppError,
+)
+
+
+def _by_location(
+    purchases: Iterable[Purchase], desired: Desired | None
+) -> dict[tuple[str, tuple], list[Purchase]]:
+    """Purchases that draw on the same stock: same provider and the same place, spelled
+    alike (region names compare without case, prefixes by their digits), each in the order
+    the configuration declares them."""
+    written = {name: i for i, name in enumerate(desired.declarations if desired else ())}
+    groups: dict[tuple[str, tuple], list[Purchase]] = {}
+    for action in sorted(purchases, key=lambda a: written.get(a.declaration, len(written))):
+        where = action.where
+        if action.pinned or where is None:
+            continue
+        key = (
+            where.country.upper(),
+            where.number_type,
+            where.region.strip().casefold() if where.region else None,
+            "".join(ch for ch in where.prefix if ch.isdigit()) if where.prefix else None,
+            tuple(sorted(where.capabilities)),
+        )
+        groups.setdefault((action.provider, key), []).append(action)
+    return groups
+
+
+def _short_stock(
+    provider: str, group: list[Purchase], where: Where, wanted: int, available: int
+) -> str:
+    place = where.describe()
+    then = "apply will buy what it can and the next plan will ask for the rest"
+    if len(group) == 1:
+        return (
+            f"{provider} / {group[0].declaration}: {wanted:,} wanted but only {available:,} "
+            f"for sale at {place}; {then}"
+        )
+    wants = [f"{a.declaration} {a.count:,}" for a in group]
+    wants[0] = f"{group[0].declaration} wants {group[0].count:,}"
+    who = f"{', '.join(wants[:-1])} and {wants[-1]}"
+    return f"{provider}: {who} at {place}: {wanted:,} wanted, {available:,} for sale; {then}"
+
+
+def _quote_pinned(
+    provider: Provider,
+    action: Purchase,
+    desired: Desired | None,
+    plan: Plan,
+    found: list[Problem],
+) -> Price | None:
+    """The price of a pinned purchase. When some of its numbers are not for sale, ask about
+    each one, so every number that cannot be bought is named, at its place in the list."""
+    try:
+        return provider.quote_numbers(action.pinned).price
+    except _DECLARATION_PROBLEMS as exc:
+        refused = exc
+    pinned = _pinned_of(desired, action)
+    named = len(found)
+    for number in action.pinned:
+        try:
+            provider.quote_numbers([number])
+        except _DECLARATION_PROBLEMS as exc:
+            field = f"numbers[{pinned.index(number)}]" if number in pinned else "numbers"
+            found.append(_problem(desired, plan, action.declaration, field, exc))
+    if len(found) == named:  # each number alone is for sale: report the batch's answer
+        found.append(_problem(desired, plan, action.declaration, "numbers", refused))
+    return None
+
+
+def _pinned_of(desired: Desired | None, action: Purchase) -> tuple[str, ...]:
+    declaration = desired.declarations.get(action.declaration) if desired else None
+    return declaration.pinned if declaration else ()
+
+
+def _where_field(where: Where) -> str:
+    """The field a 'nothing for sale there' answer points at: the one that narrows the
+    search, or the declaration as a whole when region and prefix both do."""
+    if where.region and where.prefix:
+        return ""
+    if where.region:
+        return "region"
+    if where.prefix:
+        return "prefix"
+    return "capabilities" if where.capabilities else "type"
+
+
+def _problem(
+    desired: Desired | None, plan: Plan, name: str, field: str, exc: ProviderError
+) -> Problem:
+    declaration = desired.declarations.get(name) if desired else None
+    source = None
+    if declaration is not None:  # `numbers[2]` falls back to `numbers`, then the declaration
+        source = declaration.field_sources.get(field) or declaration.located(field.split("[")[0])
+    path = f"numbers.{name}.{field}" if field else f"numbers.{name}"
+    return Problem(
+        source.file if source else (plan.config_path or "<config>"),
+        source.line if source else None,
+        source.column if source else None,
+        path,
+        f"provider {exc.provider}: {exc.detail}",
+    )
+
+
+def _problem_order(problem: Problem) -> tuple:
+    return (problem.file, problem.line or 0, problem.column or 0)
 
 
 def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: StateStore) -> None:
@@ -220,6 +416,7 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         {name: providers[name].capabilities for name in accounts},
         targets=plan.targets,
         accept_missing={a.declaration for a in plan.actions if isinstance(a, Forget)},
+        replace=plan.replaced,
         settlements=settle(providers, recorded, accounts),
     )
     if _comparable(expected.actions) != _comparable(plan.actions):

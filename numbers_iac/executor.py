@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from numbers_iac.errors import GuardError, ProviderError
-from numbers_iac.journal import BUY_ATTEMPT
+from numbers_iac.journal import BUY_ATTEMPT, as_instant
 from numbers_iac.model import (
     Account,
     Action,
@@ -31,6 +31,7 @@ from numbers_iac.model import (
     Desired,
     Forget,
     ManagedNumber,
+    Move,
     OwnedNumber,
     Plan,
     Purchase,
@@ -81,6 +82,7 @@ def check_guards(
     """Refuse, before anything changes, a plan whose releases were not explicitly allowed or
     that would release a protected number (the planner never plans that; this is the backstop).
     """
+    _check_moves(plan)
     releases = plan.releases
     protected = [r.number for r in releases if _is_protected(r, desired, recorded)]
     if protected:
@@ -95,6 +97,29 @@ def check_guards(
             "which is IRREVERSIBLE. Re-run with --allow-release to release them, or use "
             "--target to apply other declarations only. Nothing was changed."
         )
+
+
+def _check_moves(plan: Plan) -> None:
+    """A rename the planner only suspects is never applied either way: not as a move (the
+    user has not said so) and not as release + purchase (customers' numbers would go)."""
+    proposed: dict[tuple[str, str], int] = {}
+    for action in plan.actions:
+        if isinstance(action, Move) and action.proposed:
+            key = (action.moved_from, action.declaration)
+            proposed[key] = proposed.get(key, 0) + 1
+    lines = [
+        f"{new} looks like {old} renamed (same provider and place): add `moved_from: [{old}]` "
+        f"to {new} to keep its {count} number(s), or plan with --replace {old} to release "
+        "them and buy new ones"
+        for (old, new), count in sorted(proposed.items())
+    ]
+    lines += [
+        f"the numbers of removed declaration {old} fit {' and '.join(news)}: add "
+        f"`moved_from: [{old}]` to the one that keeps them, or plan with --replace {old}"
+        for old, news in sorted(plan.ambiguous_moves.items())
+    ]
+    if lines:
+        raise GuardError("refusing to apply: " + "; ".join(lines) + ". Nothing was changed.")
 
 
 def _is_protected(release: Release, desired: Desired | None, recorded: Mapping) -> bool:
@@ -187,7 +212,7 @@ class Executor:
 
     # ----------------------------------------------------------------- per provider
     def _apply_provider(self, provider: Provider, actions: list[Action]) -> None:
-        self._record_only([a for a in actions if isinstance(a, Adopt | Forget | Settle)])
+        self._record_only([a for a in actions if isinstance(a, Adopt | Move | Forget | Settle)])
         # Pinned purchases first: a quantity purchase in the same region could otherwise be
         # handed a number another declaration pins.
         purchases = [a for a in actions if isinstance(a, Purchase)]
@@ -210,7 +235,7 @@ class Executor:
                 return
             step()
 
-    def _record_only(self, actions: Sequence[Adopt | Forget | Settle]) -> None:
+    def _record_only(self, actions: Sequence[Adopt | Move | Forget | Settle]) -> None:
         if not actions:
             return
         settles = [a for a in actions if isinstance(a, Settle)]
@@ -228,7 +253,9 @@ class Executor:
             if isinstance(action, Forget):
                 continue
             existing = self._records.get((action.provider, action.number))
-            same = existing is not None and existing.declaration == action.declaration
+            same = existing is not None and (
+                existing.declaration == action.declaration or isinstance(action, Move)
+            )
             record = ManagedNumber(
                 provider=action.provider,
                 number=action.number,
@@ -238,7 +265,7 @@ class Executor:
                 labels=dict(existing.labels) if same else {},
                 protect=action.protect,
                 status=action.status,
-                created_at=existing.created_at if existing else "",
+                created_at=existing.created_at if existing else _acquired(action),
             )
             saves.append(record)
             self._records[(action.provider, action.number)] = record
@@ -250,6 +277,8 @@ class Executor:
         for action in actions:
             if isinstance(action, Adopt):
                 self._result(action, DONE, action.reason)
+            elif isinstance(action, Move):
+                self._result(action, DONE, f"moved from {action.moved_from}")
         for action in settles:
             self._result(action, DONE, closed[action.entry_id][1])
 
@@ -441,6 +470,12 @@ class Executor:
         self.report.results.append(ActionResult(action, status, detail, numbers))
         self._done += 1
         self._progress(self._done, self._total)
+
+
+def _acquired(action: Adopt | Move) -> str:
+    """An adopted number's age as the provider tells it ("" lets the store stamp now)."""
+    acquired = getattr(action, "acquired_on", None)
+    return as_instant(acquired) if acquired else ""
 
 
 def _settle_detail(action: Settle) -> str:

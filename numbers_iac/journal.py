@@ -124,3 +124,14 @@ def _where(raw: Any) -> Where | None:
         raw.get("prefix"),
         tuple(raw.get("capabilities") or ()),
     )
+
+
+def as_instant(moment: str) -> str:
+    """A date or an ISO time as a sortable UTC instant; a bare date counts as its last
+    second (the number is at least that new), so "newest first" never picks an older one."""
+    if len(moment) == 10:
+        return f"{moment}T23:59:59+00:00"
+    try:
+        return datetime.fromisoformat(moment).astimezone(UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError):
+        return moment

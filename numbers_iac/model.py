@@ -87,6 +87,8 @@ class Declaration:
     labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: old names whose numbers move into this declaration (renames never release)
+    moved_from: tuple[str, ...] = ()
     source: SourceRef | None = field(default=None, compare=False)
     #: where each field was written (`"app"` -> its SourceRef), for errors found after loading
     field_sources: Mapping[str, SourceRef] = field(default_factory=dict, compare=False, repr=False)
@@ -278,6 +280,8 @@ class Settlement:
     age_seconds: int = 0
     expired: bool = False
     settled: bool = False
+    #: the provider could not tell about some of its numbers: never counted as not bought
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -363,6 +367,26 @@ class Adopt(Action):
     status: str = ACTIVE
     #: the app the number is bound to now, by name (recorded; a Bind follows if it is wrong)
     app: str | None = None
+    #: when the provider says the account got it: recorded as its age, so "newest first"
+    #: releases stay right after a lost state is rebuilt
+    acquired_on: str | None = None
+
+
+@dataclass(frozen=True)
+class Move(Action):
+    """A renamed declaration keeps its numbers: the state records the number under its new
+    declaration, no provider call (a Bind or SetLabels beside it does what differs).
+    `proposed`: the planner found the rename on its own; apply refuses until the user
+    confirms it with `moved_from` (or chooses release and purchase with `--replace`)."""
+
+    kind: ClassVar[str] = "move"
+    number: str = ""
+    provider_id: str = ""
+    moved_from: str = ""
+    proposed: bool = False
+    protect: bool = False
+    status: str = ACTIVE
+    app: str | None = None
 
 
 @dataclass(frozen=True)
@@ -430,7 +454,7 @@ class Settle(Action):
 
 
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.kind: cls for cls in (Purchase, Adopt, Bind, SetLabels, Release, Forget, Settle)
+    cls.kind: cls for cls in (Purchase, Adopt, Move, Bind, SetLabels, Release, Forget, Settle)
 }
 
 
@@ -485,6 +509,11 @@ class Plan:
     config_digest: str = ""
     config_path: str = ""
     targets: tuple[str, ...] = ()
+    #: removed declarations the user chose to release and buy anew (`--replace`)
+    replaced: tuple[str, ...] = ()
+    #: removed declarations whose numbers fit more than one new declaration: apply refuses
+    #: until `moved_from` says where they go, or `--replace` says to release them
+    ambiguous_moves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     created_at: str = ""
 
     @property

@@ -45,6 +45,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "state_fingerprint": plan.state_fingerprint,
         "targets": list(plan.targets),
+        "replaced": list(plan.replaced),
+        "ambiguous_moves": {old: list(news) for old, news in plan.ambiguous_moves.items()},
         "actions": [action.to_dict() for action in plan.actions],
         "pending": [
             {
@@ -118,6 +120,10 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             for item in data.get("unmanaged", ())
         ),
         warnings=tuple(data.get("warnings", ())),
+        replaced=tuple(data.get("replaced", ())),
+        ambiguous_moves={
+            old: tuple(news) for old, news in (data.get("ambiguous_moves") or {}).items()
+        },
         missing=tuple(
             Missing(item["provider"], item["declaration"], item["number"])
             for item in data.get("missing", ())

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from numbers_iac.errors import ConfigError, Problem
+from numbers_iac.journal import as_instant
 from numbers_iac.model import (
     PENDING,
     QUANTITY,
@@ -34,6 +35,7 @@ from numbers_iac.model import (
     Forget,
     ManagedNumber,
     Missing,
+    Move,
     OwnedNumber,
     PendingNote,
     PendingOrder,
@@ -46,9 +48,10 @@ from numbers_iac.model import (
     Settlement,
     Unmanaged,
 )
-from numbers_iac.providers.base import Capabilities
+from numbers_iac.providers.base import Capabilities, may_come_from
 
 _KIND_ORDER = {
+    "move": 0,
     "adopt": 0,
     "settle": 1,
     "forget": 2,
@@ -67,6 +70,9 @@ class _Member:
     owned: OwnedNumber | None  # None: recorded but missing from the listing
     record: ManagedNumber | None
     adopt_reason: str | None = None
+    #: the old declaration a rename moves it from; `proposed` when no moved_from says so
+    moved_from: str | None = None
+    proposed: bool = False
 
 
 @dataclass
@@ -77,6 +83,7 @@ class _ProviderPlan:
     warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
+    ambiguous_moves: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def plan(
@@ -88,6 +95,7 @@ def plan(
     targets: Iterable[str] = (),
     accept_missing: Iterable[str] = (),
     settlements: Mapping[str, Sequence[Settlement]] | None = None,
+    replace: Iterable[str] = (),
 ) -> Plan:
     """Compute the changes that make the accounts match the declarations.
 
@@ -98,11 +106,14 @@ def plan(
     with a targeted declaration. `targets` limits the plan to those declaration names (removed
     declarations can be targeted by their old name). `accept_missing` names declarations whose
     vanished numbers the user confirms are gone, so they are forgotten and replaced.
+    `replace` names removed declarations whose numbers the user chose to release (and buy
+    anew) rather than move into a new declaration that fits them.
     Raises `ConfigError` for problems only the observed account reveals (an unknown app);
     its `plan` attribute holds the plan computed despite them.
     """
     target_set = frozenset(targets)
     accepted = frozenset(accept_missing)
+    replaced = frozenset(replace)
     result = _ProviderPlan()
     for provider in sorted(accounts):
         part = _plan_provider(
@@ -116,9 +127,11 @@ def plan(
             capabilities[provider],
             target_set,
             accepted,
+            replaced,
         )
         for name in ("actions", "pending", "unmanaged", "warnings", "problems", "missing"):
             getattr(result, name).extend(getattr(part, name))
+        result.ambiguous_moves.update(part.ambiguous_moves)
     orphaned = sorted({m.provider for m in recorded.numbers.values()} - set(desired.providers))
     for provider in orphaned:
         count = sum(1 for m in recorded.numbers.values() if m.provider == provider)
@@ -133,6 +146,8 @@ def plan(
         unmanaged=tuple(result.unmanaged),
         warnings=tuple(result.warnings),
         missing=tuple(result.missing),
+        replaced=tuple(sorted(replaced)),
+        ambiguous_moves=dict(sorted(result.ambiguous_moves.items())),
         fingerprints={p: a.fingerprint() for p, a in accounts.items()},
         state_fingerprint=recorded.fingerprint(),
         config_digest=desired.config_digest,
@@ -168,6 +183,7 @@ def _plan_provider(
     caps: Capabilities,
     targets: frozenset[str],
     accepted: frozenset[str],
+    replaced: frozenset[str] = frozenset(),
 ) -> _ProviderPlan:
     out = _ProviderPlan()
     by_name = {d.name: d for d in declarations}
@@ -225,6 +241,8 @@ def _plan_provider(
         if waiting > 0:
             pending_orders[order.declaration] += waiting
             out.pending.append(PendingNote(provider, order.declaration, waiting, order.numbers))
+
+    _move_renamed(provider, declarations, members, pending_orders, replaced, out)
 
     for declaration in declarations:
         if not _in_scope(declaration.name, targets):
@@ -288,7 +306,8 @@ def _settle_attempts(
         doubt = attempt.count - len(produced)
         if not _in_scope(attempt.declaration, targets):
             continue
-        if doubt > 0 and not (settlement.expired or settlement.settled):
+        lapsed = settlement.expired and not settlement.uncertain
+        if doubt > 0 and not (lapsed or settlement.settled):
             # A pinned number in doubt holds back its own purchase, not the quantity's.
             pins = {n for n in attempt.numbers if n in pinned_by} - _numbers_of(produced)
             doubtful_pins |= pins
@@ -354,6 +373,73 @@ def _acquired_after(acquired: str | None, started: str) -> bool:
         return datetime.fromisoformat(acquired) >= datetime.fromisoformat(started)
     except (TypeError, ValueError):
         return False
+
+
+def _move_renamed(
+    provider: str,
+    declarations: list[Declaration],
+    members: dict[str, list[_Member]],
+    pending_orders: Mapping[str, int],
+    replaced: frozenset[str],
+    out: _ProviderPlan,
+) -> None:
+    """Renaming is not releasing. A declaration's `moved_from` takes the old name's
+    numbers. Without it, a removed declaration whose numbers all fit exactly one new
+    declaration that needs numbers (same place), and no other removed one fits it, is
+    proposed as a move (apply refuses until it is confirmed); where several fit, nothing is
+    guessed and apply refuses until `moved_from` or `--replace` says which."""
+    by_name = {d.name: d for d in declarations}
+    for declaration in declarations:
+        for old in declaration.moved_from:
+            if old not in by_name and old in members:
+                moved = members.pop(old)
+                members[declaration.name].extend(_moved(m, old, False) for m in moved)
+    fits: dict[str, list[str]] = {}
+    for old, claimed in members.items():
+        listed = [m.owned for m in claimed if m.owned is not None]
+        if old in by_name or old in replaced or not listed:
+            continue
+        fits[old] = sorted(
+            d.name
+            for d in declarations
+            if (where := d.where()) is not None
+            and _needs_numbers(d, members.get(d.name, []), pending_orders)
+            and all(may_come_from(n, where) for n in listed)
+        )
+    claimants: dict[str, list[str]] = defaultdict(list)
+    for old, news in fits.items():
+        for new in news:
+            claimants[new].append(old)
+    for old, news in sorted(fits.items()):
+        if len(news) == 1 and claimants[news[0]] == [old]:
+            members[news[0]].extend(_moved(m, old, True) for m in members.pop(old))
+        elif news:
+            others = sorted({o for n in news for o in claimants[n]} - {old})
+            out.ambiguous_moves[old] = tuple(news)
+            out.warnings.append(
+                f"{provider} / {old} was removed and its numbers fit "
+                f"{' and '.join(news)}"
+                + (f" (as do those of {', '.join(others)})" if others else "")
+                + ": numbers-iac does not guess. Add `moved_from: ["
+                + old
+                + "]` to the "
+                "declaration that should keep them, or plan with --replace " + old + " to "
+                "release them and buy new ones"
+            )
+
+
+def _moved(member: _Member, old: str, proposed: bool) -> _Member:
+    return _Member(
+        member.number, member.owned, member.record, None, moved_from=old, proposed=proposed
+    )
+
+
+def _needs_numbers(
+    declaration: Declaration, members: list[_Member], pending_orders: Mapping[str, int]
+) -> bool:
+    floating = [m for m in members if m.number not in declaration.pinned]
+    wanted = declaration.quantity - len(declaration.pinned)
+    return wanted - len(floating) - pending_orders.get(declaration.name, 0) > 0
 
 
 def _settle_releases(
@@ -543,12 +629,17 @@ def _purchase(
 
 
 def _release_order(member: _Member) -> tuple:
-    """Newest first: long-held numbers are the ones customers know. A number the state has
-    not recorded yet (being adopted now) is dated by the provider, else newest of all."""
-    if member.record is not None:
-        return (member.record.created_at, member.number)
-    acquired = member.owned.acquired_on if member.owned else None
-    return (acquired or "9999", member.number)
+    """Newest first: long-held numbers are the ones customers know. A number is as old as
+    the earliest of its record and the provider's acquisition date; one with neither (being
+    adopted now, undated) counts as the newest of all."""
+    moments = []
+    if member.record is not None and member.record.created_at:
+        moments.append(as_instant(member.record.created_at))
+    if member.owned is not None and member.owned.acquired_on:
+        moments.append(as_instant(member.owned.acquired_on))
+    # the earliest known: a record written when a lost state was rebuilt is younger
+    # than the number itself
+    return (min(moments) if moments else "9999", member.number)
 
 
 def _release_surplus(
@@ -621,7 +712,21 @@ def _converge_member(
     provider, name = declaration.provider, declaration.name
     record, owned = member.record, member.owned
     delivered = record and owned and record.status == PENDING and owned.status != PENDING
-    if member.adopt_reason or delivered or (record and record.protect != declaration.protect):
+    if member.moved_from is not None:
+        out.actions.append(
+            Move(
+                provider,
+                name,
+                number=member.number,
+                provider_id=owned.provider_id if owned else record.provider_id,
+                moved_from=member.moved_from,
+                proposed=member.proposed,
+                protect=declaration.protect,
+                status=owned.status if owned else record.status,
+                app=_app_name(owned.app_id, apps) if owned else record.app,
+            )
+        )
+    elif member.adopt_reason or delivered or (record and record.protect != declaration.protect):
         if member.adopt_reason:
             reason = member.adopt_reason
         elif delivered:
@@ -638,6 +743,7 @@ def _converge_member(
                 protect=declaration.protect,
                 status=owned.status if owned else record.status,
                 app=_app_name(owned.app_id, apps) if owned else record.app,
+                acquired_on=owned.acquired_on if owned and record is None else None,
             )
         )
     if owned is None or owned.status == PENDING:
@@ -657,7 +763,11 @@ def _converge_member(
     current = (
         dict(owned.labels or {})
         if caps.native_labels
-        else (dict(record.labels) if record and record.declaration == name else {})
+        else (
+            dict(record.labels)
+            if record and (record.declaration == name or member.moved_from is not None)
+            else {}
+        )
     )
     desired = dict(declaration.labels)
     tag_wrong = caps.ownership_tag and owned.tag != name

@@ -119,7 +119,7 @@ class PurchaseRun:
         refused_in_a_row = 0
         while self.need > 0 and not self.should_stop():
             offer = self.provider.offer(self.request, self.need, frozenset(tried))
-            fresh = [c for c in offer.candidates if c.number not in tried]
+            fresh = list({c.number: c for c in offer.candidates if c.number not in tried}.values())
             if not fresh:
                 return
             while fresh and self.need > 0 and not self.should_stop():
@@ -189,9 +189,13 @@ class PurchaseRun:
         entry = self._journal(attempt_payload(QUANTITY, offer.count, where=self.request.where))
         bought = self._commit(offer)
         if isinstance(bought, Exception):
-            self._failed_commit(entry, bought, f"{offer.count} numbers")
+            self._failed_commit(entry, bought, f"{offer.count} numbers", single=False)
             return
-        self._record(bought, entry, f"bought {len(bought)} of {offer.count}", offer.count)
+        rest = offer.count - len(bought)
+        in_doubt = None
+        if rest > 0 and not self.provider.capabilities.short_commit_final:
+            in_doubt = attempt_payload(QUANTITY, rest, where=self.request.where)
+        self._record(bought, entry, f"bought {len(bought)} of {offer.count}", offer.count, in_doubt)
 
     # ----------------------------------------------------------------- reservations
     def _reserve(self) -> None:
@@ -221,10 +225,16 @@ class PurchaseRun:
                 tried.update(numbers)
                 continue
             if isinstance(bought, Exception):
-                self._failed_commit(entry, bought, ", ".join(numbers))
+                self._failed_commit(entry, bought, ", ".join(numbers), single=False)
                 return
             detail = f"bought {len(bought)} of {len(numbers)} reserved"
-            self._record(bought, entry, detail, len(numbers))
+            missing = [n for n in numbers if n not in {o.number for o in bought}]
+            in_doubt = None
+            if missing and not self.provider.capabilities.short_commit_final:
+                in_doubt = attempt_payload(
+                    RESERVE, len(missing), missing, offer.handle, offer.expires_at
+                )
+            self._record(bought, entry, detail, len(numbers), in_doubt)
             return
         self.result.error = self._error(
             f"reservations lapsed {MAX_RESERVE_ROUNDS} times before the buy"
@@ -261,10 +271,11 @@ class PurchaseRun:
             self.apply_id, BUY_ATTEMPT, self.provider.name, self.action.declaration, payload
         )
 
-    def _failed_commit(self, entry: int, exc: Exception, what: str) -> None:
+    def _failed_commit(self, entry: int, exc: Exception, what: str, single: bool = True) -> None:
         """Sort a failed commit into "surely not bought" and "may have been bought"; what
-        the core cannot prove was refused stays open."""
-        if isinstance(exc, NumberUnavailableError):
+        the core cannot prove was refused stays open. A refusal proves nothing was bought
+        only for one specific number: a commit of several may have bought some first."""
+        if isinstance(exc, NumberUnavailableError) and single:
             self.store.journal_end(entry, "refused", str(exc))
             self.refused.append(what)
             return
@@ -281,10 +292,18 @@ class PurchaseRun:
         self.store.journal_end(entry, "failed", str(exc))
         self.result.error = exc if isinstance(exc, ProviderError) else self._error(str(exc))
 
-    def _record(self, bought: Sequence[OwnedNumber], entry: int, detail: str, asked: int) -> None:
+    def _record(
+        self,
+        bought: Sequence[OwnedNumber],
+        entry: int,
+        detail: str,
+        asked: int,
+        in_doubt: dict | None = None,
+    ) -> None:
         """Save what was bought and close its attempt in one transaction, then tag it.
         More than asked is recorded all the same (it is on the account and costs money) and
-        reported; the next plan shows the surplus."""
+        reported; the next plan shows the surplus. `in_doubt`: what a short answer leaves
+        unknown, kept open in the same transaction (the provider may deliver it later)."""
         action = self.action
         records = [
             ManagedNumber(
@@ -300,7 +319,17 @@ class PurchaseRun:
             )
             for owned in bought
         ]
-        self.store.record_bought(records, {entry: ("done", detail)})
+        if in_doubt is None:
+            self.store.record_bought(records, {entry: ("done", detail)})
+        else:
+            note = f"{detail}; {in_doubt['count']} more may still arrive"
+            self.store.record_bought(records, {}, {entry: (in_doubt, note)})
+            self.result.unresolved.append(f"{in_doubt['count']} more")
+            self.result.error = self._error(
+                f"{note}: held open until the provider's listing shows them (at most "
+                f"{_duration(self.provider.settle_seconds)}) instead of buying again",
+                OutcomeUnknownError,
+            )
         self.result.bought.extend(records)
         self.result.owned.extend(bought)
         if len(bought) > asked:

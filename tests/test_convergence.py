@@ -117,8 +117,11 @@ def make_world(start: dict) -> World:
 
 def plan_and_apply(d: Desired, world: World, store: SqliteStateStore):
     factory = lambda config: SandboxProvider(config, world=world)  # noqa: E731
+    # Removed declarations go: the convergence under test is "release and buy", chosen
+    # explicitly (a rename that should keep its numbers is tests/test_planner_moves.py).
+    removed = {m.declaration for m in store.load().numbers.values()} - set(d.declarations)
     with engine.Providers(d, factory) as providers:
-        plan = engine.make_plan(d, providers, store)
+        plan = engine.make_plan(d, providers, store, replace_names=sorted(removed))
         report = engine.apply_plan(plan, d, providers, store, allow_release=True)
     return plan, report
 

@@ -18,6 +18,7 @@ from numbers_iac.model import (
     Adopt,
     Bind,
     Forget,
+    Move,
     PendingNote,
     Plan,
     Price,
@@ -63,6 +64,7 @@ def full_plan() -> Plan:
             Release("lab", "old", number="+33322000015", reason="removed"),
             Forget("lab", "old", number="+33322000016"),
             Settle("lab", "support-fr", entry_id=7, adopted=("+33322000018",), age_seconds=30),
+            Move("lab", "support-fr", number="+33322000020", moved_from="support", proposed=True),
         ),
         pending=(
             PendingNote("lab", "support-fr", 2, ("+33322000017",)),
@@ -120,6 +122,8 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "fingerprints",
         "state_fingerprint",
         "targets",
+        "replaced",
+        "ambiguous_moves",
         "actions",
         "pending",
         "unmanaged",
@@ -135,6 +139,7 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "release": 2,
         "forget": 1,
         "settle": 1,
+        "move": 1,
     }
     assert data["summary"]["numbers_to_purchase"] == 3
     assert data["summary"]["cost"] == {

@@ -215,3 +215,44 @@ def test_a_short_reservation_is_cancelled_when_partial_is_forbidden(store):
     assert provider.owned == [] and provider.aborted == ["R0"]
     assert "partial: false" in str(result.error)
     assert [e.outcome for e in attempts(store)] == ["aborted"]
+
+
+def test_a_refusal_of_a_multi_number_commit_is_not_proof_nothing_was_bought(store):
+    """A reservation's buy refused half way may have bought its first numbers: the attempt
+    stays open (only a refusal of one specific number closes it)."""
+    refused = NumberUnavailableError("fake", "buy", "one of them was taken")
+    provider = Scripted(RESERVE, **{FOR_SALE[2]: refused})
+    result = buy(provider, store, 3)
+    assert isinstance(result.error, OutcomeUnknownError)
+    (attempt,) = store.load().attempts
+    assert attempt.mode == RESERVE and attempt.numbers == tuple(FOR_SALE[:3])
+
+
+def test_a_short_blind_order_keeps_the_rest_open_unless_the_provider_says_it_is_final(store):
+    class Short(Scripted):
+        def commit(self, offer):
+            return super().commit(replace(offer, count=offer.count - 1))
+
+    provider = Short(QUANTITY)
+    result = buy(provider, store, 3)
+    assert len(result.bought) == 2 and isinstance(result.error, OutcomeUnknownError)
+    (attempt,) = store.load().attempts
+    assert (attempt.mode, attempt.count) == (QUANTITY, 1)  # the one still in doubt
+    assert len(store.load().numbers) == 2  # the two delivered are recorded
+
+    final = Short(QUANTITY)
+    final.capabilities = replace(final.capabilities, short_commit_final=True)
+    store2 = SqliteStateStore(store.path.with_name("other.sqlite"))
+    result = buy(final, store2, 3)
+    assert len(result.bought) == 2 and store2.load().attempts == ()
+    assert "no more numbers for sale" in str(result.error)
+
+
+def test_a_reserved_number_cannot_be_taken_by_someone_else():
+    from numbers_iac.simulation import NotForSale, World
+
+    world = World.from_seed({})
+    (free,), _ = world.search("FR", "local", region="AMIENS, FRANCE", limit=1)
+    world.reserve([free.number], ttl=60, now=time.time())
+    with pytest.raises(NotForSale, match="reserved"):
+        world.take(free.number)

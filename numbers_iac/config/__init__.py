@@ -13,20 +13,23 @@ from numbers_iac.config.checks import DEFAULT_NUMBER_TYPE, DEFAULT_STATE_PATH
 from numbers_iac.config.files import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
+    MAX_CONFIG_BYTES,
     SCHEMA_FILE,
     config_path_from,
     load_schema,
     schema_path,
 )
 from numbers_iac.config.loader import load_config
-from numbers_iac.config.yaml_marks import MAX_EXPANDED_NODES
+from numbers_iac.config.yaml_marks import MAX_EXPANDED_NODES, MAX_NESTING
 
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "DEFAULT_NUMBER_TYPE",
     "DEFAULT_STATE_PATH",
+    "MAX_CONFIG_BYTES",
     "MAX_EXPANDED_NODES",
+    "MAX_NESTING",
     "SCHEMA_FILE",
     "config_path_from",
     "load_config",

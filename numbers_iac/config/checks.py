@@ -93,6 +93,7 @@ class Checker:
             name: self.declaration(name, _mapping(raw), infos)
             for name, raw in _mapping(data.get("numbers")).items()
         }
+        self.moves(declarations)
         state = self.state(_mapping(data.get("state")))
         if self.problems.items:
             return None
@@ -139,9 +140,28 @@ class Checker:
         if isinstance(settle, float) and not math.isfinite(settle):  # the schema lets NaN by
             message = "must be a finite duration: seconds, or like 90s, 15m, 1h"
             self.add(("providers", name, "settle_time"), message)
+        self.base_url(name, raw.get("base_url"), info)
         settings = {k: v for k, v in raw.items() if k != "type"}
         source = self.source(("providers", name))
         return ProviderConfig(name, info.type or "", settings, source, self.base_dir)
+
+    def base_url(self, name: str, url: Any, info: _ProviderInfo) -> None:
+        """A URL httpx cannot parse, or a host IDNA refuses, is reported here with its line,
+        before anything connects (the schema only checks the scheme)."""
+        if info.type in LOCAL_TYPES or not isinstance(url, str):
+            return
+        if not url.startswith(("http://", "https://")):  # the schema's pattern reports it
+            return
+        # imported here: loading a configuration must not load httpx until one needs it
+        from numbers_iac.providers.http import base_url_problem
+
+        problem = base_url_problem(url)
+        if problem is None:
+            return
+        path = ("providers", name, "base_url")
+        if path in self.doc.from_env:
+            problem = "the value read from the environment is not a usable URL"
+        self.add(path, problem)
 
     # ----------------------------------------------------------------- declarations
 
@@ -183,6 +203,7 @@ class Checker:
             labels=_labels(raw.get("labels")),
             protect=raw.get("protect") is True,
             options=options,
+            moved_from=tuple(n for n in _list(raw.get("moved_from")) if isinstance(n, str)),
             source=self.source(at),
             field_sources=self.field_sources(at, raw),
         )
@@ -190,6 +211,24 @@ class Checker:
             for problem in info.cls.validate_declaration(declaration):
                 self.problems.add_located(problem)
         return declaration
+
+    def moves(self, declarations: Mapping[str, Declaration]) -> None:
+        """`moved_from` names an old declaration: not one still declared, and one old name
+        moves into one declaration only."""
+        claimed: dict[str, str] = {}
+        for name, declaration in declarations.items():
+            for old in declaration.moved_from:
+                at = ("numbers", name, "moved_from")
+                if old == name:
+                    self.add(at, f"'{old}' is this declaration's own name")
+                elif old in declarations:
+                    self.add(
+                        at, f"'{old}' is still declared: remove it, or drop it from moved_from"
+                    )
+                elif old in claimed:
+                    self.add(at, f"'{old}' already moves into '{claimed[old]}'")
+                else:
+                    claimed[old] = name
 
     def quantity(self, at: FieldPath, written: Any, pinned_count: int) -> int:
         """The total wanted: as written, else the pinned count, else 1."""

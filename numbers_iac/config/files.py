@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,57 @@ from typing import Any
 CONFIG_ENV = "NUMBERS_IAC_CONFIG"
 DEFAULT_CONFIG = "numbers.yaml"
 SCHEMA_FILE = "numbers.schema.json"
+#: 100,000 pinned numbers with labels take a few MB; `-c /dev/zero` must not fill the memory
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+class UnreadableConfigError(Exception):
+    """The configuration file cannot be read; `str()` says why, for the person running it."""
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing what is not a regular file (a directory, a device such as
+    /dev/zero, a named pipe that would block) and anything over `MAX_CONFIG_BYTES`. Opened
+    without blocking and checked on the open file, so a path swapped after a check cannot
+    slip through; read no further than the limit, whatever the file's size claims."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise UnreadableConfigError("no such configuration file") from None
+    except OSError as exc:
+        message = f"cannot read the configuration file: {exc.strerror or exc}"
+        raise UnreadableConfigError(message) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UnreadableConfigError(
+            f"not a regular file ({_file_kind(mode)}): the configuration must be a YAML file"
+        )
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise UnreadableConfigError(
+                f"cannot read the configuration file: {exc.strerror or exc}"
+            ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UnreadableConfigError(
+            f"the file is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB, the most a "
+            "configuration may be (100,000 pinned numbers take about 3 MB)"
+        )
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def config_path_from(option_value: str | None, environ: Mapping[str, str] | None = None) -> Path:

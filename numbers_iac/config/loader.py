@@ -3,7 +3,8 @@
 Three passes, each adding located `Problem`s rather than stopping at the first:
 
 1. YAML is composed with line marks, duplicate keys are caught and `${VAR}` references are
-   replaced from the environment (`yaml_marks`).
+   replaced from the environment (`yaml_marks`); then control characters in names and text
+   are refused (`text_checks`).
 2. The JSON Schema (`schemas/numbers.schema.json`, the single source of what is structurally
    valid and the file editors point at) is applied and each error is worded for people and
    mapped back to its mark (`schema_errors`).
@@ -22,11 +23,12 @@ from pathlib import Path
 import jsonschema
 
 from numbers_iac.config.checks import Checker
-from numbers_iac.config.files import load_schema
+from numbers_iac.config.files import UnreadableConfigError, load_schema, read_config_bytes
 from numbers_iac.config.problems import Problems
 from numbers_iac.config.schema_errors import explain_schema_error
+from numbers_iac.config.text_checks import check_control_characters
 from numbers_iac.config.yaml_marks import read_yaml
-from numbers_iac.errors import ConfigError, Problem
+from numbers_iac.errors import ConfigError
 from numbers_iac.model import Desired
 
 
@@ -38,18 +40,17 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Desir
     """
     shown = str(path)
     absolute = Path(os.path.abspath(os.path.expanduser(path)))
-    try:
-        raw = absolute.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([Problem(shown, None, None, "", "no such configuration file")]) from None
-    except OSError as exc:
-        message = f"cannot read the configuration file: {exc.strerror or exc}"
-        raise ConfigError([Problem(shown, None, None, "", message)]) from None
-
     problems = Problems(shown)
+    try:
+        raw = read_config_bytes(absolute)
+    except UnreadableConfigError as exc:
+        problems.add(None, (), str(exc))
+        raise ConfigError(problems.sorted()) from None
+
     doc = read_yaml(raw, problems, os.environ if env is None else env)
     if doc is None:
         raise ConfigError(problems.sorted())
+    check_control_characters(doc, problems)
     schema = load_schema()
     for error in jsonschema.Draft202012Validator(schema).iter_errors(doc.data):
         explain_schema_error(error, doc, problems)

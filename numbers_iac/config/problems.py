@@ -11,6 +11,7 @@ import difflib
 import yaml
 
 from numbers_iac.errors import Problem
+from numbers_iac.render.escape import for_terminal
 
 #: where a value sits in the document: keys and list indexes from the top
 FieldPath = tuple[str | int, ...]
@@ -55,7 +56,16 @@ class Problems:
         self.add_located(Problem(self.file, line, column, dotted(path), message))
 
     def add_located(self, problem: Problem) -> None:
-        """Add a problem someone else located (a provider's own declaration checks)."""
+        """Add a problem someone else located (a provider's own declaration checks). Keys and
+        values quoted in it may hold control characters: they are shown escaped, so that each
+        problem stays one line and nothing in it acts on the terminal."""
+        problem = Problem(
+            for_terminal(problem.file),
+            problem.line,
+            problem.column,
+            for_terminal(problem.path),
+            for_terminal(problem.message),
+        )
         if problem not in self.items:
             self.items.append(problem)
 

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from numbers_iac.config.problems import FieldPath, Problems, did_you_mean
+from numbers_iac.config.text_checks import has_control_character
 from numbers_iac.config.yaml_marks import Document
 
 _TYPE_NAMES = {
@@ -60,6 +61,8 @@ def explain_schema_error(
     path: FieldPath = tuple(error.absolute_path)
     kind = error.validator
     if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
+        if has_control_character(error.instance):  # reported, located, by `text_checks`
+            return
         key_path = (*path, error.instance)
         rule = error.schema.get("description", "") if isinstance(error.schema, Mapping) else ""
         what = "label key" if path and path[-1] == "labels" else "name"
@@ -73,7 +76,7 @@ def explain_schema_error(
     elif kind == "additionalProperties":
         known = list(error.schema.get("properties", {}))
         for key in error.instance:
-            if key not in known:
+            if key not in known and not has_control_character(key):
                 where = "top-level key" if not path else "key"
                 problems.add(
                     doc.key_mark((*path, key)),
@@ -98,7 +101,8 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
     if kind == "const":
         return f"{shown} is not supported: expected {expected!r}"
     if kind == "type":
-        return _type_error_text(value, expected, doc.texts.get(path))
+        written = None if doc.is_secret(path) else doc.texts.get(path)
+        return _type_error_text(value, expected, written, secret=doc.is_secret(path))
     if kind == "minimum":
         return f"{shown} is too small: the minimum is {expected}"
     if kind == "maximum":
@@ -112,15 +116,22 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
         return "lists the same item more than once"
     if path in doc.from_env:
         return f"the value read from the environment is invalid ({kind})"
+    if doc.is_secret(path):  # jsonschema's own words repeat the value
+        return f"the secret value is invalid ({kind})"
     return error.message
 
 
-def _type_error_text(value: Any, expected: str | list[str], written: str | None) -> str:
+def _type_error_text(
+    value: Any, expected: str | list[str], written: str | None, secret: bool = False
+) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = _either([_TYPE_NAMES.get(n, n) for n in names])
     message = f"expected {wanted}, got {_kind_of(value)}"
-    if "string" in names and written is not None and not isinstance(value, (list, Mapping)):
-        message += f' (write "{written}" in quotes to keep it as text)'
+    if "string" in names and not isinstance(value, (list, Mapping)):
+        if secret:  # a token written as a number is still a token: never repeat it
+            message += " (write it in quotes to keep it as text)"
+        elif written is not None:
+            message += f' (write "{written}" in quotes to keep it as text)'
     return message
 
 

@@ -16,12 +16,42 @@ from typing import Any
 import yaml
 
 from numbers_iac.config.problems import FieldPath, Problems
+from numbers_iac.config.secrets import is_secret_path
 from numbers_iac.model import SourceRef
+from numbers_iac.render.escape import describe_control
+
+#: lists and mappings inside each other: a configuration needs about five levels; PyYAML's
+#: composer (and every pass after it) recurses once per level, so 20,000 brackets would
+#: exhaust Python's stack
+MAX_NESTING = 100
+
+
+class NestingError(yaml.MarkedYAMLError):
+    """The document nests deeper than `MAX_NESTING`."""
 
 
 class Loader(yaml.SafeLoader):
     """A SafeLoader used only to compose nodes and build scalars; mappings and sequences are
-    built by `Reader` so that each value keeps its mark and duplicate keys are caught."""
+    built by `Reader` so that each value keeps its mark and duplicate keys are caught.
+    Composing stops at `MAX_NESTING` levels, before the recursion can run out of stack."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                mark = self.peek_event().start_mark
+                raise NestingError(None, None, _nesting_text(), mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _nesting_text() -> str:
+    return f"values are nested more than {MAX_NESTING} levels deep; refusing to read the file"
 
 
 @dataclass
@@ -52,26 +82,34 @@ class Document:
         return SourceRef(file, mark.line + 1, mark.column + 1) if mark else None
 
     def shown(self, value: Any, path: FieldPath) -> str:
-        """A value for a message, or a stand-in when it came from the environment."""
-        return "the value read from the environment" if path in self.from_env else repr(value)
+        """A value for a message, or a stand-in when it came from the environment or is a
+        secret (whatever its type: a token written as a number is still a token)."""
+        if path in self.from_env:
+            return "the value read from the environment"
+        return "the secret value" if is_secret_path(path) else repr(value)
+
+    def is_secret(self, path: FieldPath) -> bool:
+        """Whether the value at `path` must never be repeated."""
+        return path in self.from_env or is_secret_path(path)
 
 
 #: a configuration of 100,000 numbers stays far below this; alias bombs go far above it
 MAX_EXPANDED_NODES = 1_000_000
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """How many nodes the document has once aliases are expanded, without expanding them:
-    aliases reuse node objects, so sizes are memoised per object (an anchored node must be
-    complete before an alias can name it, so the graph is acyclic)."""
-    sizes: dict[int, int] = {}
+def _expanded_size_and_depth(root: yaml.Node) -> tuple[int, int]:
+    """How many nodes the document has once aliases are expanded, and how deeply they nest,
+    without expanding them: aliases reuse node objects, so both are memoised per object (an
+    anchored node must be complete before an alias can name it, so the graph is acyclic).
+    Composing bounds the depth as written; aliases to nested anchors can still stack up."""
+    sizes: dict[int, tuple[int, int]] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if id(node) in sizes:
             continue
         if isinstance(node, yaml.ScalarNode):
-            sizes[id(node)] = 1
+            sizes[id(node)] = (1, 1)
             continue
         children = (
             [c for pair in node.value for c in pair]
@@ -79,9 +117,9 @@ def _expanded_size(root: yaml.Node) -> int:
             else list(node.value)
         )
         if children_done:
-            sizes[id(node)] = min(
-                1 + sum(sizes.get(id(c), 0) for c in children), MAX_EXPANDED_NODES + 1
-            )
+            measured = [sizes.get(id(c), (0, 0)) for c in children]
+            size = min(1 + sum(m[0] for m in measured), MAX_EXPANDED_NODES + 1)
+            sizes[id(node)] = (size, 1 + max((m[1] for m in measured), default=0))
             continue
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
@@ -95,9 +133,16 @@ def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Documen
     except UnicodeDecodeError as exc:
         problems.add(None, (), f"the file is not UTF-8 text (byte {exc.start})")
         return None
-    loader = Loader(text)
+    try:
+        loader = Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
+        problems.add(_mark_at(text, exc.position), (), _reader_error_text(exc))
+        return None
     try:
         node = loader.get_single_node()
+    except NestingError as exc:
+        problems.add(exc.problem_mark, (), _nesting_text())
+        return None
     except yaml.MarkedYAMLError as exc:
         problems.add(_yaml_error_mark(exc), (), _yaml_error_text(exc))
         return None
@@ -109,12 +154,21 @@ def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Documen
             None, (), "the file is empty: expected a mapping with version, providers and numbers"
         )
         return None
-    if _expanded_size(node) > MAX_EXPANDED_NODES:
+    size, depth = _expanded_size_and_depth(node)
+    if size > MAX_EXPANDED_NODES:
         problems.add(
             None,
             (),
             f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values; refusing to read "
             "the file (an alias bomb?)",
+        )
+        return None
+    if depth > MAX_NESTING:
+        problems.add(
+            None,
+            (),
+            f"YAML aliases nest values more than {MAX_NESTING} levels deep; refusing to read "
+            "the file",
         )
         return None
     if not isinstance(node, yaml.MappingNode):
@@ -131,6 +185,25 @@ def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Documen
     finally:
         loader.dispose()
     return doc
+
+
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _mark_at(text: str, position: int) -> yaml.Mark:
+    """The mark of a character position, counting line breaks as PyYAML does."""
+    line, start = 0, 0
+    for match in _LINE_BREAK.finditer(text, 0, position):
+        line, start = line + 1, match.end()
+    return yaml.Mark("<file>", position, line, position - start, None, None)
+
+
+def _reader_error_text(exc: yaml.reader.ReaderError) -> str:
+    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return (
+        f"the file contains the character {describe_control(char)}, which YAML does not "
+        "allow in a file"
+    )
 
 
 def _runs_off_the_end(exc: yaml.MarkedYAMLError) -> bool:

@@ -70,6 +70,9 @@ class Capabilities:
     mutation_concurrency: int = 1
     max_labels: int | None = None
     prices_known: bool = True
+    #: a quantity or reserve commit that delivers fewer numbers than asked has bought no
+    #: more (a partial sale); otherwise the rest is held open as possibly still coming
+    short_commit_final: bool = False
 
     @property
     def purchase_specific(self) -> bool:
@@ -157,6 +160,9 @@ class Recovery:
     attempt: Attempt
     produced: tuple[OwnedNumber, ...] = ()
     settled: bool = False
+    #: the provider could not be asked about some of its numbers (a 5xx on a read-back):
+    #: absent from the answer is not absent from the account, so it is held past its time
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,7 +320,7 @@ def recover_from_listing(attempt: Attempt, account: Account) -> Recovery:
             n
             for n in account.numbers
             if where is not None
-            and _at(n, where)
+            and may_come_from(n, where)
             and (
                 n.tag == attempt.declaration
                 or (not n.tag and _acquired_since(n.acquired_on, attempt.started_at))
@@ -326,7 +332,7 @@ def recover_from_listing(attempt: Attempt, account: Account) -> Recovery:
     return Recovery(attempt, produced, settled=len(produced) == len(wanted))
 
 
-def _at(number: OwnedNumber, where: Where) -> bool:
+def may_come_from(number: OwnedNumber, where: Where) -> bool:
     """Whether a listed number may come from a purchase at `where` (fields the listing
     does not carry do not rule it out)."""
     if number.country and number.country != where.country:
@@ -385,3 +391,37 @@ def settle_seconds(config: ProviderConfig) -> float:
             f"settle_time {value!r} is not a duration (seconds, or like 90s, 15m, 1h)",
         )
     return seconds
+
+
+def for_sale_hint(where: Where, rows: Sequence[InventoryRow], limit: int = 12) -> str:
+    """What could be written instead, as a sentence, for a search that found nothing at
+    `where`, from the inventory `rows` of its country and type: the capabilities offered when
+    none sells all those asked, the prefixes for sale when a prefix was asked (within the
+    region, when the region itself sells), else the regions.
+    Items are separated by "; " because region names hold commas ("AMIENS, FRANCE").
+    Empty when nothing sells there."""
+    rows = [r for r in rows if r.available != 0]  # sold out is not for sale
+    wanted = set(where.capabilities)
+    if wanted and rows and not any(wanted <= set(r.capabilities) for r in rows):
+        offered = sorted({c for r in rows for c in r.capabilities})
+        return f"Capabilities for sale: {'; '.join(offered)}" if offered else ""
+    in_region = [r for r in rows if where.region and _same_region(r.region, where.region)]
+    regions = sorted({r.region for r in rows if r.region})
+    if (where.prefix and (in_region or not where.region)) or not regions:
+        found = {(r.prefix, r.region or "") for r in in_region or rows if r.prefix}
+        label = "Prefixes for sale"
+        items = [f"{prefix} ({region})" if region else prefix for prefix, region in sorted(found)]
+    else:
+        label, items = "Regions for sale", regions
+    if not items:
+        return ""
+    more = f"; and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{label}: {'; '.join(items[:limit])}{more}"
+
+
+def _same_region(listed: str | None, asked: str) -> bool:
+    """Whether a region name as written means the listed one: "Amiens" means "AMIENS, FRANCE"."""
+    if not listed:
+        return False
+    asked, full = asked.strip().casefold(), listed.casefold()
+    return asked in (full, full.split(",")[0].strip())

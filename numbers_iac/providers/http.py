@@ -11,6 +11,7 @@ many pages goes through `numbers_iac.providers.paging`.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import random
 import re
 import sys
@@ -33,6 +34,7 @@ from numbers_iac.errors import (
     TransientError,
 )
 from numbers_iac.providers.auth import BasicAuth, basic_auth_header
+from numbers_iac.render.escape import for_terminal
 
 __all__ = [
     "BodyFault",
@@ -40,6 +42,7 @@ __all__ = [
     "RateLimiter",
     "Redactor",
     "RetryNotice",
+    "base_url_problem",
     "basic_auth_header",
     "default_error_text",
     "retry_after_seconds",
@@ -141,6 +144,39 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     wall = time.time() if now is None else now
     return max(when.timestamp() - wall, 0.0)
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be an API root, in words (without repeating the URL); None when it
+    can. The loader asks first, with the line of `base_url`; `HttpClient` asks again, so a
+    URL httpx cannot parse or a host name IDNA refuses fails before any socket is opened."""
+    try:
+        parsed = httpx.URL(url)
+        host_name = parsed.host  # decoding an `xn--` host may raise here
+    except httpx.InvalidURL as exc:
+        if "IDNA" in str(exc):
+            return "the host name is not a valid internationalised domain name"
+        return f"not a valid URL ({exc})"
+    except UnicodeError as exc:  # the idna package refusing the host
+        return f"the host name is not a valid domain name ({exc})"
+    if parsed.scheme not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    if not host_name:
+        return "the URL has no host name"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return f"the port {parsed.port} is not between 1 and 65535"
+    host = parsed.raw_host.decode("ascii")
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")  # what the socket layer does with the host at connect time
+    except UnicodeError as exc:
+        reason = exc.args[0] if exc.args else type(exc).__name__
+        return f"the host name is not a valid domain name ({reason})"
+    return None
 
 
 def default_error_text(response: httpx.Response) -> str | None:
@@ -311,6 +347,9 @@ class HttpClient:
         if isinstance(auth, tuple):
             auth = BasicAuth(*auth)
         self.redact = Redactor([*secrets, *getattr(auth, "secrets", ())], [JWT_PATTERN])
+        problem = base_url_problem(base_url)
+        if problem is not None:
+            raise ProviderError(provider_name, "use base_url", self.shown(problem))
         self.limiter = (
             RateLimiter(rate_limit[0], rate_limit[1], clock=clock, sleep=sleep)
             if rate_limit
@@ -408,13 +447,21 @@ class HttpClient:
         """Decode a response body as JSON, or raise a ProviderError saying it was not JSON."""
         body = _decoded(response)
         if body is _NOT_JSON:
+            excerpt = self.shown(response.text, limit=200)
             raise ProviderError(
                 self.provider_name,
                 operation,
-                self.redact(f"the response was not JSON: {response.text[:200]!r}"),
+                f"the response was not JSON: '{excerpt}'",
                 response.status_code,
             )
         return body
+
+    def shown(self, text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+        """Provider (or exception) text fit for a message: secrets redacted first, then
+        control characters made visible (one line, nothing a terminal acts on), and only
+        then shortened, so no secret is ever cut in half and left unrecognised."""
+        visible = for_terminal(self.redact(text))
+        return visible if len(visible) <= limit else visible[: limit - 1] + "…"
 
     def close(self) -> None:
         self._client.close()
@@ -434,6 +481,8 @@ class HttpClient:
         except httpx.TransportError as exc:  # timeouts, refused/dropped connections
             return _Attempt(failure=exc)
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            raise ProviderError(self.provider_name, operation, self._describe(exc)) from None
+        except UnicodeError as exc:  # a host IDNA refuses, should one get past the checks
             raise ProviderError(self.provider_name, operation, self._describe(exc)) from None
         fault = None
         if self._body_error is not None:
@@ -473,7 +522,7 @@ class HttpClient:
             return self._redacted(attempt.fault)
         status = attempt.status
         if isinstance(attempt.fault, BodyFault):
-            detail, cls = self.redact(attempt.fault.detail), attempt.fault.error
+            detail, cls = self.shown(attempt.fault.detail), attempt.fault.error
         else:
             detail = self._detail(attempt.response)
             cls = {401: AuthError, 403: AuthError, 404: NotFoundError}.get(status, ProviderError)
@@ -485,8 +534,10 @@ class HttpClient:
         return cls(name, operation, detail + tries, shown_status)
 
     def _redacted(self, error: ProviderError) -> ProviderError:
-        error.detail = self.redact(error.detail)
-        error.args = tuple(self.redact(a) if isinstance(a, str) else a for a in error.args)
+        error.detail = self.shown(error.detail)
+        error.args = tuple(
+            for_terminal(self.redact(a)) if isinstance(a, str) else a for a in error.args
+        )
         return error
 
     def _reason(self, attempt: _Attempt) -> str:
@@ -499,7 +550,7 @@ class HttpClient:
         if failure is not None:
             return f"connection failed ({type(failure).__name__})"
         if isinstance(attempt.fault, BodyFault | ProviderError):
-            return self.redact(attempt.fault.detail)
+            return self.shown(attempt.fault.detail)
         return f"HTTP {attempt.status}"
 
     def _detail(self, response: httpx.Response) -> str:
@@ -509,7 +560,7 @@ class HttpClient:
             text = None
         if not text:
             text = response.reason_phrase or "no error text"
-        return self.redact(str(text))[:ERROR_TEXT_LIMIT]
+        return self.shown(str(text))
 
     def _describe(self, exc: Exception) -> str:
         kind = type(exc).__name__
@@ -523,7 +574,7 @@ class HttpClient:
             what = f"timed out ({kind}: {text})"
         else:
             what = f"connection failed ({kind}: {text})"
-        return self.redact(what)
+        return self.shown(what, limit=1000)
 
     def _address(self, exc: httpx.HTTPError) -> str:
         """`scheme://host:port` the failed request went to (never a path, query or userinfo)."""

@@ -228,6 +228,11 @@ class _Walk:
                 if not pending:
                     return index
                 yield from self.record(pending.popleft().result())
+                if self.last_length == 0 and self.done < (self.expected or 0):
+                    # An empty page before the promised total: the total was wrong (or the
+                    # list shrank); walking every page it promised could take days.
+                    self.check()
+                    return index
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

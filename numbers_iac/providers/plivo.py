@@ -50,6 +50,7 @@ from numbers_iac.providers.base import (
     PurchaseRequest,
     Quote,
     Recovery,
+    for_sale_hint,
     no_progress,
 )
 from numbers_iac.providers.http import HttpClient
@@ -90,11 +91,12 @@ UNAVAILABLE_STATUSES = frozenset({400, 404, 409, 410, 422})
 
 
 def plivo_error_text(response: httpx.Response) -> str | None:
-    """Plivo's own error text: `error` (sometimes `message`) of the JSON body."""
+    """Plivo's own error text: `error` (sometimes `message`) of the JSON body. Never cut
+    here: the client shortens it after redaction, so no token is left half-hidden."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300] or None
+        return response.text.strip() or None
     if isinstance(body, dict):
         text = body.get("error") or body.get("message") or body.get("detail")
         if isinstance(text, dict):
@@ -485,17 +487,26 @@ class PlivoProvider(Provider):
             if first is not None and matching >= count:
                 break
         if first is None:
-            raise UnknownRegionError(
-                self.name,
-                operation,
-                f"no numbers for sale matching {where.describe()} (Plivo cannot tell an unknown "
-                "region from one that is sold out)",
-            )
+            raise UnknownRegionError(self.name, operation, self._nothing_for_sale(where))
         if exhausted:
             available: int | None = matching
         else:
             available = None if mixed or not isinstance(total, int) else total
         return Quote(self._price(first), available)
+
+    def _nothing_for_sale(self, where: Where) -> str:
+        """Why a search found nothing, with what is for sale in that country and type."""
+        try:
+            rows = self.inventory(where.country, where.number_type)
+        except ProviderError:  # the hint is a courtesy: the answer stands without it
+            rows = []
+        hint = for_sale_hint(where, rows)
+        return (
+            f"no numbers for sale matching {where.describe()} (Plivo cannot tell an unknown "
+            f"region from one that is sold out){f'. {hint}' if hint else ''}. Run "
+            f"`numbers-iac inventory {self.name} --country {where.country.upper()}` to see "
+            "what is for sale"
+        )
 
     def _search_number(self, number: str, operation: str) -> dict[str, Any] | None:
         """The search record of one specific number, or None when it is not for sale."""
@@ -659,6 +670,9 @@ class PlivoProvider(Provider):
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 499):
                 raise
             return self._read_back_or_unknown(digits, operation, exc)
+        if not 200 <= response.status_code < 300:  # a redirect is not a purchase
+            odd = ProviderError(self.name, operation, f"unexpected HTTP {response.status_code}")
+            return self._read_back_or_unknown(digits, operation, odd)
         return (self._bought(digits, app_id, _bought_status(response, digits), candidate.record),)
 
     def _read_back_or_unknown(
@@ -675,8 +689,16 @@ class PlivoProvider(Provider):
         """The number as the account holds it (pending included), or None when Plivo does
         not show it or cannot be asked: only a sighting is conclusive."""
         try:
-            record = self._get(f"Number/{digits}/", f"check whether {to_e164(digits)} was bought")
+            return self._look_up(digits)
         except ProviderError:
+            return None
+
+    def _look_up(self, digits: str) -> OwnedNumber | None:
+        """The number as the account holds it, None on a 404; raises when Plivo cannot be
+        asked (then nobody knows)."""
+        try:
+            record = self._get(f"Number/{digits}/", f"check whether {to_e164(digits)} was bought")
+        except NotFoundError:
             return None
         return self._owned_number(record)
 
@@ -686,13 +708,23 @@ class PlivoProvider(Provider):
         recoveries = []
         for recovery in super().recover(attempts, account):
             seen = {n.number for n in recovery.produced}
-            missing = [n for n in recovery.attempt.numbers if n not in seen]
-            found = [o for o in (self._read_back(to_digits(n)) for n in missing) if o]
+            found: list[OwnedNumber] = []
+            uncertain = False
+            for number in (n for n in recovery.attempt.numbers if n not in seen):
+                try:
+                    owned = self._look_up(to_digits(number))
+                except ProviderError:
+                    uncertain = True  # a 5xx or timeout is not "absent"
+                    continue
+                if owned is not None:
+                    found.append(owned)
             produced = recovery.produced + tuple(found)
             settled = bool(recovery.attempt.numbers) and len(produced) == len(
                 recovery.attempt.numbers
             )
-            recoveries.append(replace(recovery, produced=produced, settled=settled))
+            recoveries.append(
+                replace(recovery, produced=produced, settled=settled, uncertain=uncertain)
+            )
         return recoveries
 
     def _bought(

@@ -52,6 +52,7 @@ from numbers_iac.providers.base import (
     Provider,
     PurchaseRequest,
     Quote,
+    for_sale_hint,
     no_progress,
 )
 from numbers_iac.simulation import world as w
@@ -81,6 +82,7 @@ class SandboxProvider(Provider):
         apps=True,
         purchase_modes=(SPECIFIC,),
         pending_orders=True,
+        short_commit_final=True,  # the simulated account sells synchronously
         list_page_size=DEFAULT_PAGE_SIZE,
         bind_batch_size=100,
         release_batch_size=100,
@@ -423,15 +425,10 @@ class SandboxProvider(Provider):
 
     def _no_region(self, where: Where, exc: w.UnknownRegion) -> str:
         country = where.country.upper()
-        try:
-            known = self.world.find_groups(country, where.number_type)
-        except w.UnknownRegion:
-            known = []
-        regions = sorted({g.region for g in known if g.region})
-        hint = f"; regions for sale: {', '.join(regions)}" if regions else ""
+        hint = for_sale_hint(where, self.inventory(country, where.number_type))
         return (
-            f"{exc}{hint}. Run `numbers-iac inventory {self.name} --country {country}` "
-            "to see what is for sale"
+            f"{exc}{f'. {hint}' if hint else ''}. Run `numbers-iac inventory "
+            f"{self.name} --country {country}` to see what is for sale"
         )
 
 

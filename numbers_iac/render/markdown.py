@@ -8,6 +8,7 @@ listed by number, because a reviewer must be able to see each number that will b
 from __future__ import annotations
 
 from numbers_iac.model import Action, Plan, Purchase, Release
+from numbers_iac.render.escape import for_html, for_markdown, for_markdown_code
 from numbers_iac.render.text import (
     Counts,
     action_details,
@@ -34,8 +35,8 @@ _ICONS = {
     "release": "⚠️",
     "forget": "🗑️",
     "settle": "📒",
+    "move": "🔀",
 }
-_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<|#"})
 
 
 def render_markdown(plan: Plan, plan_file: str = "plan.json") -> str:
@@ -54,16 +55,17 @@ def render_markdown(plan: Plan, plan_file: str = "plan.json") -> str:
 
 
 def escape(text: str) -> str:
-    """Free text (names, reasons, warnings) must not turn into markup or break a table."""
-    return text.translate(_SPECIAL)
+    """Free text (names, reasons, warnings) must not turn into markup, start a block, break
+    a table or a line: it may come from a provider (see `render.escape`)."""
+    return for_markdown(text)
 
 
 def _heading(plan: Plan) -> list[str]:
     lines = ["## numbers-iac plan"]
     if plan.config_path:
-        lines.append(f"Configuration: `{plan.config_path}`")
+        lines.append(f"Configuration: {for_markdown_code(plan.config_path)}")
     if plan.targets:
-        lines.append("Limited to: " + ", ".join(f"`{t}`" for t in plan.targets))
+        lines.append("Limited to: " + ", ".join(for_markdown_code(t) for t in plan.targets))
     return lines
 
 
@@ -85,11 +87,13 @@ def _summary_table(plan: Plan) -> list[str]:
             "Pending with the provider",
             str(sum(n.count for n in plan.pending if n.reason == "pending")),
         ),
-        ("Monthly cost change", monthly or "none"),
-        ("One-off setup", setup or "none"),
+        ("Monthly cost change", escape(monthly) or "none"),
+        ("One-off setup", escape(setup) or "none"),
     ]
     if counts.forget:
         rows.insert(3, ("State records to forget", str(counts.forget)))
+    if counts.move:
+        rows.insert(3, ("Numbers to move (renames)", str(counts.move)))
     if plan.missing:
         rows.insert(3, ("Managed numbers missing (drift)", str(len(plan.missing))))
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
@@ -115,14 +119,14 @@ def _release_section(releases: list[Release]) -> list[str]:
     if len(releases) <= RELEASES_IN_FULL:
         return lines + [_release_line(release) for release in releases]
     for (provider, declaration), group in group_actions(releases):
-        numbers = ", ".join(f"`{getattr(r, 'number', '')}`" for r in group)
+        numbers = ", ".join(for_markdown_code(getattr(r, "number", "")) for r in group)
         lines.append(f"- **{escape(provider)} / {escape(declaration)}** ({len(group)}): {numbers}")
     return lines
 
 
 def _release_line(release: Release) -> str:
-    line = f"- **IRREVERSIBLE** `{release.number}` on {escape(release.provider)} / "
-    line += escape(release.declaration)
+    line = f"- **IRREVERSIBLE** {for_markdown_code(release.number)} on "
+    line += f"{escape(release.provider)} / {escape(release.declaration)}"
     if release.reason:
         line += f": {escape(release.reason)}"
     if release.monthly is not None:
@@ -176,6 +180,7 @@ def _details_block(provider: str, declaration: str, group: list[Action]) -> list
             (counts.update, "update"),
             (counts.release, "release"),
             (counts.forget, "forget"),
+            (counts.move, "move"),
         )
         if n
     )
@@ -183,7 +188,7 @@ def _details_block(provider: str, declaration: str, group: list[Action]) -> list
     lines = [
         "",
         "<details>",
-        f"<summary><b>{escape(provider)} / {escape(declaration)}</b>: {tally}{flag}</summary>",
+        f"<summary><b>{for_html(provider)} / {for_html(declaration)}</b>: {tally}{flag}</summary>",
         "",
     ]
     lines += [
@@ -194,8 +199,7 @@ def _details_block(provider: str, declaration: str, group: list[Action]) -> list
 
 def _action_text(action: Action) -> str:
     subject = action_subject(action)
-    if subject.startswith("+"):
-        subject = f"`{subject}`"
+    subject = for_markdown_code(subject) if subject.startswith("+") else escape(subject)
     details = [
         "**IRREVERSIBLE**" if part == "IRREVERSIBLE" else escape(part)
         for part in action_details(action)
@@ -223,7 +227,7 @@ def _warning_section(plan: Plan) -> list[str]:
 def _unmanaged_section(plan: Plan) -> list[str]:
     lines: list[str] = []
     for provider, items in unmanaged_by_provider(plan.unmanaged):
-        shown = ", ".join(f"`{item.number}`" for item in items[:10])
+        shown = ", ".join(for_markdown_code(item.number) for item in items[:10])
         extra = f" and {len(items) - 10} more" if len(items) > 10 else ""
         lines += [
             "",

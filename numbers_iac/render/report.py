@@ -6,6 +6,7 @@ import click
 
 from numbers_iac.executor import DONE, FAILED, SKIPPED, ApplyReport
 from numbers_iac.model import Action, Adopt, Bind, Forget, Purchase, Release, SetLabels
+from numbers_iac.render.escape import for_terminal
 
 
 def _subject(action: Action) -> str:
@@ -21,9 +22,9 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
     lines = []
     for result in report.of_status(FAILED):
         label = click.style("failed:", fg="red", bold=True) if color else "failed:"
-        lines.append(f"{label} {_subject(result.action)}: {result.detail}")
+        lines.append(f"{label} {for_terminal(f'{_subject(result.action)}: {result.detail}')}")
     for result in report.of_status(SKIPPED):
-        lines.append(f"skipped: {_subject(result.action)}: {result.detail}")
+        lines.append(f"skipped: {for_terminal(f'{_subject(result.action)}: {result.detail}')}")
     done = report.of_status(DONE)
     bought = sum(len(r.numbers) for r in report.results if isinstance(r.action, Purchase))
     updated = sum(1 for r in done if isinstance(r.action, Bind | SetLabels | Adopt | Forget))

@@ -11,6 +11,7 @@ from dataclasses import fields
 from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, is_open
 from numbers_iac.model import JournalEntry, ManagedNumber, Price, Recorded
 from numbers_iac.providers.base import InventoryRow
+from numbers_iac.render.escape import for_terminal as visible
 
 # --------------------------------------------------------------------------- state
 
@@ -23,17 +24,21 @@ def state_text(recorded: Recorded, store: str) -> str:
     lines = [
         f"{'PROVIDER':<12} {'NUMBER':<16} {'DECLARATION':<24} {'APP':<16} {'STATUS':<8} LABELS"
     ]
+    # every field may have come from a provider: escaped before it is padded
     for m in rows:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(m.labels.items()))
+        labels = visible(",".join(f"{k}={v}" for k, v in sorted(m.labels.items())))
         flag = " (protected)" if m.protect else ""
         row = (
-            f"{m.provider:<12} {m.number:<16} {m.declaration:<24} {m.app or '-':<16} "
-            f"{m.status:<8} {labels}{flag}"
+            f"{visible(m.provider):<12} {visible(m.number):<16} {visible(m.declaration):<24} "
+            f"{visible(m.app or '-'):<16} {visible(m.status):<8} {labels}{flag}"
         )
         lines.append(row.rstrip())
     for o in recorded.orders:
         lines.append(
-            f"pending order {o.order_id}: {o.provider} / {o.declaration}, {o.quantity} number(s)"
+            visible(
+                f"pending order {o.order_id}: {o.provider} / {o.declaration}, "
+                f"{o.quantity} number(s)"
+            )
         )
     lines.append(f"{len(rows)} managed number(s), {len(recorded.orders)} pending order(s).")
     return "\n".join(lines)
@@ -108,11 +113,13 @@ def journal_text(entries: Sequence[JournalEntry]) -> str:
     lines = []
     for e in entries:
         lines.append(
-            f"{e.started_at}  apply {e.apply_id}  {e.provider} / {e.declaration}  "
-            f"{e.operation}: {journal_outcome(e)}"
+            visible(
+                f"{e.started_at}  apply {e.apply_id}  {e.provider} / {e.declaration}  "
+                f"{e.operation}: {journal_outcome(e)}"
+            )
         )
         if e.detail:
-            lines.append(f"    {e.detail}")
+            lines.append(f"    {visible(e.detail)}")
     shown = {journal_outcome(e) for e in entries}
     notes = [f"{outcome}: {note}." for outcome, note in _NOTES.items() if outcome in shown]
     if notes:
@@ -139,7 +146,7 @@ def inventory_text(
     """Regions and prefixes for sale; "?" where the provider gives no stock or price."""
     if not rows:
         of_type = f" of type {number_type}" if number_type else ""
-        return f"{provider} sells no numbers in {country}{of_type}"
+        return visible(f"{provider} sells no numbers in {country}{of_type}")
     lines = [
         f"{'TYPE':<9} {'REGION':<28} {'PREFIX':<8} {'STOCK':>7} {'SETUP':>9} {'MONTHLY':>9} "
         "CAPABILITIES"
@@ -148,14 +155,14 @@ def inventory_text(
         stock = "?" if r.available is None else str(r.available)
         setup, monthly = _amounts(r.price)
         lines.append(
-            f"{r.number_type:<9} {r.region or '-':<28} {r.prefix or '-':<8} {stock:>7} "
-            f"{setup:>9} {monthly:>9} {','.join(r.capabilities)}"
+            f"{visible(r.number_type):<9} {visible(r.region or '-'):<28} {visible(r.prefix or '-'):<8} "
+            f"{stock:>7} {setup:>9} {monthly:>9} {visible(','.join(r.capabilities))}"
         )
     currencies = sorted({r.price.currency for r in rows if r.price is not None})
     if currencies:
-        lines.append(f"Prices in {', '.join(currencies)}.")
+        lines.append(visible(f"Prices in {', '.join(currencies)}."))
     else:
-        lines.append(f"{provider} publishes no prices.")
+        lines.append(visible(f"{provider} publishes no prices."))
     return "\n".join(lines)
 
 

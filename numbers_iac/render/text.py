@@ -18,6 +18,7 @@ from numbers_iac.model import (
     Bind,
     CostSummary,
     Forget,
+    Move,
     PendingNote,
     Plan,
     Purchase,
@@ -26,6 +27,7 @@ from numbers_iac.model import (
     Settle,
     Unmanaged,
 )
+from numbers_iac.render.escape import for_terminal
 
 #: Symbol, colour and legend text per action kind. Updates share `~` like Terraform's
 #: "update in place"; `forget` only touches the state store, so it gets a quiet symbol.
@@ -37,6 +39,7 @@ SYMBOLS: dict[str, str] = {
     "release": "-",
     "forget": ".",
     "settle": ".",
+    "move": "~",
 }
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", ".": "cyan"}
 _LEGEND = {
@@ -48,6 +51,7 @@ _LEGEND = {
 #: Order of actions inside a declaration: what is added, then changed, then removed.
 KIND_ORDER = {
     "purchase": 0,
+    "move": 1,
     "adopt": 1,
     "settle": 2,
     "bind": 3,
@@ -115,6 +119,14 @@ def action_details(action: Action) -> list[str]:
     if isinstance(action, Adopt):
         parts = [f"adopt ({action.reason})" if action.reason else "adopt"]
         return parts + (["protected"] if action.protect else [])
+    if isinstance(action, Move):
+        if action.proposed:
+            return [
+                f"move from {action.moved_from} (proposed: looks like a rename; confirm with "
+                f"moved_from: [{action.moved_from}] on {action.declaration}, or plan with "
+                f"--replace {action.moved_from} to release and buy anew)"
+            ]
+        return [f"moved from {action.moved_from} (state only)"]
     if isinstance(action, Bind):
         return [f"app: {action.app_before or '(none)'} -> {action.app or '(none)'}"]
     if isinstance(action, SetLabels):
@@ -202,21 +214,29 @@ class Counts:
     update: int
     release: int
     forget: int
+    move: int = 0
 
     @classmethod
     def of(cls, actions: Iterable[Action]) -> Counts:
         purchase = release = forget = 0
         updated: set[tuple[str, str]] = set()
+        moved: set[tuple[str, str]] = set()
+        tag_only: set[tuple[str, str]] = set()  # a moved number's tag rewrite is its move
         for action in actions:
             if isinstance(action, Purchase):
                 purchase += action.count
+            elif isinstance(action, Move):
+                moved.add((action.provider, action.number))
+            elif isinstance(action, SetLabels) and dict(action.before) == dict(action.after):
+                tag_only.add((action.provider, action.number))
             elif isinstance(action, UPDATE_KINDS):
                 updated.add((action.provider, action.number))
             elif isinstance(action, Release):
                 release += 1
             elif isinstance(action, Forget):
                 forget += 1
-        return cls(purchase, len(updated), release, forget)
+        updated |= tag_only - moved
+        return cls(purchase, len(updated), release, forget, len(moved))
 
 
 def group_actions(actions: Iterable[Action]) -> list[tuple[tuple[str, str], list[Action]]]:
@@ -254,6 +274,8 @@ def summary_line(plan: Plan) -> str:
         f"{counts.update} to update",
         f"{counts.release} to release",
     ]
+    if counts.move:
+        parts.append(f"{counts.move} to move")
     if counts.forget:
         parts.append(f"{counts.forget} to forget")
     text = f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
@@ -329,7 +351,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         releases = sum(1 for a in plan.actions if isinstance(a, Release))
         if releases:
             lines += ["", paint(irreversible_notice(releases), fg="red", bold=True)]
-        lines += ["", paint(summary_line(plan), bold=True)]
+        lines += ["", paint(for_terminal(summary_line(plan)), bold=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -351,13 +373,14 @@ def _legend(actions: tuple[Action, ...], paint: Paint) -> list[str]:
 
 def _group_lines(key: tuple[str, str], actions: list[Action], paint: Paint) -> list[str]:
     provider, declaration = key
-    subjects = [action_subject(a) for a in actions]
+    # names, numbers, apps, labels and reasons may come from a provider (`render.escape`)
+    subjects = [for_terminal(action_subject(a)) for a in actions]
     width = max(len(s) for s in subjects)
-    lines = ["", paint(f"  # {provider} / {declaration}", bold=True)]
+    lines = ["", paint(for_terminal(f"  # {provider} / {declaration}"), bold=True)]
     for action, subject in zip(actions, subjects, strict=True):
         symbol = SYMBOLS.get(action.kind, "~")
         details = [
-            paint(part, fg="red", bold=True) if part == "IRREVERSIBLE" else part
+            paint(part, fg="red", bold=True) if part == "IRREVERSIBLE" else for_terminal(part)
             for part in action_details(action)
         ]
         row = "   ".join([subject.ljust(width), *details])
@@ -373,14 +396,14 @@ def _pending_lines(plan: Plan) -> list[str]:
         line = f"… {pending_sentence(note)}"
         if note.numbers:
             line += ": " + ", ".join(note.numbers)
-        lines.append(line)
+        lines.append(for_terminal(line))
     return lines
 
 
 def _warning_lines(warnings: tuple[str, ...], paint: Paint) -> list[str]:
     lines: list[str] = []
     for warning in warnings:
-        lines += ["", f"{paint('Warning:', fg='yellow', bold=True)} {warning}"]
+        lines += ["", f"{paint('Warning:', fg='yellow', bold=True)} {for_terminal(warning)}"]
     return lines
 
 
@@ -390,13 +413,13 @@ def _unmanaged_lines(unmanaged: tuple[Unmanaged, ...]) -> list[str]:
         verb = "is" if len(items) == 1 else "are"
         lines += [
             "",
-            f"{plural(len(items), 'number')} on {provider} {verb} not managed by this "
+            f"{plural(len(items), 'number')} on {for_terminal(provider)} {verb} not managed by this "
             "configuration and will not be touched:",
         ]
         for item in items[:UNMANAGED_SHOWN]:
             # Unmanaged carries no currency, so the amount is shown without a symbol.
             price = f"   {item.monthly:.2f}/month" if item.monthly is not None else ""
-            lines.append(f"    {item.number}{price}")
+            lines.append(f"    {for_terminal(item.number)}{price}")
         if len(items) > UNMANAGED_SHOWN:
             lines.append(f"    … and {len(items) - UNMANAGED_SHOWN} more")
     return lines

@@ -586,8 +586,11 @@ class World:
         """Buy one specific number. Raises `NotForSale` or `UnknownApp`."""
         self._check_app(app_id)
         group = self.group_for_sale(number)
-        nsn = number[len(str(phonenumbers.country_code_for_region(group.country))) + 1 :]
-        return self._acquire(group, nsn, app_id)
+        return self._acquire(group, self._nsn(number, group), app_id)
+
+    @staticmethod
+    def _nsn(number: str, group: NumberGroup) -> str:
+        return number[len(str(phonenumbers.country_code_for_region(group.country))) + 1 :]
 
     def buy_from_groups(
         self,
@@ -614,9 +617,12 @@ class World:
         return bought
 
     def take(self, number: str) -> None:
-        """Another customer buys `number` (tests: "taken between search and buy")."""
+        """Another customer buys `number` (tests: "taken between search and buy"). A number
+        reserved for this account cannot be taken meanwhile."""
         if number in self.numbers:
             raise NotForSale(f"{number} is owned by this account")
+        if number in self._reserved():
+            raise NotForSale(f"{number} is reserved for this account")
         group = self._group_of(number)
         if number not in self.taken and group is not None and group.stock > 0:
             group.stock -= 1
@@ -645,7 +651,9 @@ class World:
         self._check_app(app_id)
         del self.reservations[token]
         self._changed()
-        return [self.buy(number, app_id=app_id) for number in reservation["numbers"]]
+        # All or nothing: check every number before buying any.
+        groups = [(number, self.group_for_sale(number)) for number in reservation["numbers"]]
+        return [self._acquire(group, self._nsn(number, group), app_id) for number, group in groups]
 
     def cancel_reservation(self, token: str) -> None:
         if self.reservations.pop(token, None) is not None:

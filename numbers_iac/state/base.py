@@ -32,10 +32,15 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def record_bought(
-        self, numbers: Sequence[ManagedNumber], closed: Mapping[int, tuple[str, str | None]]
+        self,
+        numbers: Sequence[ManagedNumber],
+        closed: Mapping[int, tuple[str, str | None]],
+        still_open: Mapping[int, tuple[Mapping[str, Any], str]] | None = None,
     ) -> None:
         """Save bought numbers and close their journal entries (entry id -> outcome,
-        detail) in one transaction: a crash can never leave one without the other."""
+        detail) in one transaction: a crash can never leave one without the other.
+        `still_open` (entry id -> new payload, detail) keeps entries open as "unknown" with
+        what is still in doubt (a commit that delivered fewer numbers than it paid for)."""
 
     @abc.abstractmethod
     def forget_numbers(self, provider: str, numbers: Sequence[str]) -> None:

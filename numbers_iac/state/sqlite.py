@@ -185,7 +185,10 @@ class SqliteStateStore(StateStore):
             self._save_numbers(db, numbers)
 
     def record_bought(
-        self, numbers: Sequence[ManagedNumber], closed: Mapping[int, tuple[str, str | None]]
+        self,
+        numbers: Sequence[ManagedNumber],
+        closed: Mapping[int, tuple[str, str | None]],
+        still_open: Mapping[int, tuple[Mapping[str, Any], str]] | None = None,
     ) -> None:
         now = utc_now()
         with self._transaction() as db:
@@ -193,6 +196,14 @@ class SqliteStateStore(StateStore):
             db.executemany(
                 "UPDATE journal SET outcome = ?, detail = ?, finished_at = ? WHERE entry_id = ?",
                 [(outcome, detail, now, entry) for entry, (outcome, detail) in closed.items()],
+            )
+            db.executemany(
+                "UPDATE journal SET outcome = ?, detail = ?, payload = ?, finished_at = ? "
+                "WHERE entry_id = ?",
+                [
+                    (journal_reading.UNKNOWN, detail, json.dumps(dict(payload)), now, entry)
+                    for entry, (payload, detail) in (still_open or {}).items()
+                ],
             )
 
     @staticmethod

@@ -1,0 +1,96 @@
+"""Renaming is not releasing: moves on plain data (no provider, no state file)."""
+
+from __future__ import annotations
+
+import pytest
+
+from numbers_iac.errors import GuardError
+from numbers_iac.executor import check_guards
+from numbers_iac.model import Move, Purchase, Release
+from tests.test_planner import N1, N2, N3, TAG_CAPS, decl, desired, owned, record, run
+
+
+def moves(plan) -> list[tuple[str, str, str, bool]]:
+    return [
+        (a.number, a.moved_from, a.declaration, a.proposed)
+        for a in plan.actions
+        if isinstance(a, Move)
+    ]
+
+
+def kinds(plan) -> set[str]:
+    return {a.kind for a in plan.actions}
+
+
+AMIENS = {"region": "AMIENS, FRANCE"}
+
+
+def listed(number: str, tag: str | None = None):
+    return owned(number, tag=tag).__class__(
+        **{**owned(number, tag=tag).__dict__, "number_type": "local", "region": "AMIENS, FRANCE"}
+    )
+
+
+def test_moved_from_moves_the_numbers_with_no_release_and_no_purchase():
+    d = desired(decl("support-fr", moved_from=("support",), labels={"team": "a"}, **AMIENS))
+    p = run(
+        d,
+        [listed(N1), listed(N2)],
+        [record(N1, "support", labels={"team": "a"}), record(N2, "support", labels={"team": "a"})],
+    )
+    assert moves(p) == [(N1, "support", "support-fr", False), (N2, "support", "support-fr", False)]
+    assert kinds(p) == {"move"}  # labels travel with the numbers: nothing else to do
+    check_guards(p, None, {}, allow_release=False)  # nothing to refuse
+
+
+def test_a_rename_without_moved_from_is_proposed_and_apply_refuses_it():
+    d = desired(decl("support-fr", **AMIENS))
+    p = run(d, [listed(N1), listed(N2)], [record(N1, "support"), record(N2, "support")])
+    assert moves(p) == [(N1, "support", "support-fr", True), (N2, "support", "support-fr", True)]
+    assert not [a for a in p.actions if isinstance(a, Release | Purchase)]
+    with pytest.raises(GuardError, match=r"support-fr looks like support renamed.*moved_from"):
+        check_guards(p, None, {}, allow_release=True)
+
+
+def test_replace_chooses_release_and_purchase_explicitly():
+    d = desired(decl("support-fr", **AMIENS))
+    p = run(
+        d,
+        [listed(N1), listed(N2)],
+        [record(N1, "support"), record(N2, "support")],
+        replace=("support",),
+    )
+    assert moves(p) == []
+    assert sorted(a.kind for a in p.actions) == ["purchase", "release", "release"]
+    check_guards(p, None, {}, allow_release=True)
+
+
+def test_two_candidates_are_never_guessed_between():
+    d = desired(decl("support-fr", **AMIENS), decl("sales-fr", **AMIENS))
+    p = run(d, [listed(N1)], [record(N1, "support")])
+    assert moves(p) == []
+    assert p.ambiguous_moves == {"support": ("sales-fr", "support-fr")}
+    assert any("does not guess" in w for w in p.warnings)
+    with pytest.raises(GuardError, match="fit sales-fr and support-fr"):
+        check_guards(p, None, {}, allow_release=True)
+
+
+def test_numbers_from_another_place_are_not_a_rename():
+    d = desired(decl("support-de", country="DE", region="Berlin"))
+    p = run(d, [listed(N1)], [record(N1, "support")])
+    assert moves(p) == [] and p.ambiguous_moves == {}
+    assert {"release", "purchase"} <= kinds(p)
+
+
+def test_a_declaration_that_has_its_numbers_takes_no_proposal():
+    d = desired(decl("support-fr", quantity=1, **AMIENS))
+    p = run(d, [listed(N1), listed(N3)], [record(N1, "old"), record(N3, "support-fr")])
+    assert moves(p) == [] and [a.number for a in p.actions if isinstance(a, Release)] == [N1]
+
+
+def test_the_ownership_tag_follows_a_confirmed_move():
+    d = desired(decl("support-fr", quantity=1, moved_from=("support",), **AMIENS))
+    p = run(d, [listed(N1, tag="support")], [record(N1, "support")], caps=TAG_CAPS)
+    assert moves(p) == [(N1, "support", "support-fr", False)]
+    (labels,) = [a for a in p.actions if a.kind == "labels"]
+    assert (labels.tag_before, labels.tag) == ("support", "support-fr")
