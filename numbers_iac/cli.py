@@ -2,16 +2,22 @@
 
 Exit codes follow Terraform: 0 success (no changes with --detailed-exitcode), 1 error,
 2 changes present (--detailed-exitcode), and 3 when a safety rule refused an apply (needs a
-human, not a retry). User errors print `error: ...` lines on stderr, never a traceback.
+human, not a retry). User errors print `error: ...` lines on stderr, never a traceback; a
+usage error (an unknown flag, a bad choice) is one of them and exits 1, never click's 2, which
+`--detailed-exitcode` gives to "changes". Every long option may be spelt with one dash, as
+Terraform spells them (`-target=NAME`, `-no-color`); `-c/--config` and `--no-color` are taken
+before or after the command.
 """
 
 from __future__ import annotations
 
 import functools
 import getpass
+import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,16 +25,20 @@ from typing import Any
 import click
 
 from numbers_iac import __version__, engine, planfile
-from numbers_iac.config import config_path_from, load_config
+from numbers_iac.config import config_path_from, load_config, load_schema
 from numbers_iac.errors import ConfigError, NumbersIacError
-from numbers_iac.executor import check_guards
-from numbers_iac.model import Desired
+from numbers_iac.executor import ApplyReport, check_guards
+from numbers_iac.model import Desired, Plan, Recorded
 from numbers_iac.render import render, tables
 from numbers_iac.render.escape import for_terminal
-from numbers_iac.render.report import render_report
+from numbers_iac.render.report import render_report, report_json
+from numbers_iac.render.text import plural
 from numbers_iac.state import open_store
 
 EXIT_CHANGES = 2
+#: what a shell reports for a process killed by SIGPIPE (128 + 13): the reader of our output
+#: went away, as in `numbers-iac state list | head -1`
+EXIT_CLOSED_PIPE = 141
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -43,34 +53,108 @@ def use_color(stream: Any = None, no_color: bool = False) -> bool:
 
 
 class StderrProgress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    """Progress on stderr, counted in numbers (listed, bought, released...).
 
-    def __init__(self, label: str):
+    On a terminal: a one-line bar, cleared when done. With `TERM=dumb`, or without a
+    terminal (CI logs): no bar, but a plain line every `INTERVAL` seconds or every tenth of
+    the work ("buying: 1,200 of 3,000 numbers"), so a log shows life; work under `SMALL`
+    numbers that ends within the interval prints nothing. `clock` and `stream` are for tests.
+    """
+
+    INTERVAL = 10.0
+    SMALL = 100
+    WIDTH = 30
+
+    def __init__(
+        self,
+        label: str,
+        stream: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        term: str | None = None,
+    ):
         self.label = label
-        self.active = sys.stderr.isatty()
-        self._drawn = False
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        term = os.environ.get("TERM", "") if term is None else term
+        self.bar = bool(getattr(self.stream, "isatty", lambda: False)()) and term != "dumb"
+        self._drawn = 0  # characters of the bar on screen
+        self._printed_at = clock()
+        self._printed_step = 0  # tenths of the work the last plain line reported
+        self._printed: int | None = None  # `done` the last plain line reported
+        self._last: tuple[int, int | None] = (0, None)
+
+    @classmethod
+    def for_apply(cls, plan: Plan) -> StderrProgress:
+        """The apply's progress, named after what it does: buying, releasing or applying."""
+        kinds = {action.kind for action in plan.actions}
+        label = {"purchase": "buying", "release": "releasing"}.get(
+            next(iter(kinds)) if len(kinds) == 1 else "", "applying"
+        )
+        return cls(label)
 
     def __call__(self, done: int, total: int | None) -> None:
-        if not self.active:
-            return
-        if total:
-            width = 30
-            filled = int(width * min(done, total) / total)
-            bar = "#" * filled + "-" * (width - filled)
-            text = f"\r{self.label} [{bar}] {done}/{total}"
+        self._last = (done, total)
+        if self.bar:
+            self._draw(done, total)
         else:
-            text = f"\r{self.label} {done}"
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        self._drawn = True
+            self._plain(done, total)
         if total and done >= total:
             self.finish()
 
+    def _draw(self, done: int, total: int | None) -> None:
+        if total:
+            filled = int(self.WIDTH * min(done, total) / total)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            text = f"{self.label} [{bar}] {done:,}/{total:,}"
+        else:
+            text = f"{self.label} {done:,}"
+        self._write("\r" + text.ljust(self._drawn))
+        self._drawn = max(self._drawn, len(text))
+
+    def _plain(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        step = done * 10 // total if total else 0
+        due = now - self._printed_at >= self.INTERVAL
+        if total and total >= self.SMALL and step > self._printed_step:
+            due = True
+        if due and done != self._printed:
+            self._line(done, total)
+            self._printed_at, self._printed_step = now, step
+
+    def _line(self, done: int, total: int | None) -> None:
+        of = f"{done:,} of {total:,} numbers" if total else f"{done:,} numbers so far"
+        self._write(f"{self.label}: {of}\n")
+        self._printed = done
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
     def finish(self) -> None:
+        """Clear the bar; in plain lines, say where the work ended if a line was printed."""
         if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._drawn = False
+            self._write("\r" + " " * self._drawn + "\r")
+            self._drawn = 0
+        done, total = self._last
+        if not self.bar and self._printed is not None and done != self._printed:
+            self._line(done, total)
+
+
+def echo_error(line: str, no_color: bool | None = None) -> None:
+    """One `error: ...` line on stderr; "error:" in bold red, as Terraform shows it, when
+    stderr is a terminal and colour is on (`no_color` None: as the command line asked)."""
+    if no_color is None:
+        no_color = _no_color_requested()
+    label = (
+        click.style("error:", fg="red", bold=True) if use_color(sys.stderr, no_color) else "error:"
+    )
+    click.echo(f"{label} {line}", err=True)
+
+
+def _no_color_requested() -> bool:
+    ctx = click.get_current_context(silent=True)
+    options = ctx.find_object(Context) if ctx is not None else None
+    return bool(options is not None and options.no_color)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,19 +172,24 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             else:
                 lines = str(exc).splitlines()
             for line in lines or [exc.__class__.__name__]:
-                click.echo(f"error: {for_terminal(line)}", err=True)
+                echo_error(for_terminal(line))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
+            echo_error("interrupted")
             sys.exit(130)
+        except click.exceptions.Abort:  # Ctrl-C or end of input at the `yes` prompt
+            echo_error("cancelled. Nothing was changed.")
+            sys.exit(1)
+        except BrokenPipeError:  # whoever read our output went away (`| head`): end quietly
+            _silence_stdout()
+            sys.exit(EXIT_CLOSED_PIPE)
         except Exception as exc:  # noqa: BLE001 - a bug must still end in one readable line
             if os.environ.get("NUMBERS_IAC_DEBUG"):
                 raise
-            click.echo(
-                f"error: internal error (a bug in numbers-iac, please report it): "
+            echo_error(
+                f"internal error (a bug in numbers-iac, please report it): "
                 f"{type(exc).__name__}: {for_terminal(str(exc))}. Set NUMBERS_IAC_DEBUG=1 to see "
-                "the traceback.",
-                err=True,
+                "the traceback."
             )
             sys.exit(1)
 
@@ -121,8 +210,12 @@ class Context:
             return Path(fallback)
         return config_path_from(self.config_option)
 
-    def load(self, fallback: str | None = None) -> Desired:
-        return load_config(self.config_path(fallback))
+    def load(
+        self, fallback: str | None = None, resolve_env: bool | frozenset[str] = True
+    ) -> Desired:
+        """The configuration; `resolve_env` as for `load_config`: commands that call no
+        provider need not have its credentials."""
+        return load_config(self.config_path(fallback), resolve_env=resolve_env)
 
     def color(self, stream: Any = None) -> bool:
         return use_color(stream, self.no_color)
@@ -131,19 +224,195 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-c",
-    "--config",
-    metavar="FILE",
-    default=None,
-    help="Declarations file (default: $NUMBERS_IAC_CONFIG, else ./numbers.yaml).",
-)
-@click.option("--no-color", is_flag=True, help="Plain output (also when NO_COLOR is set).")
+# --------------------------------------------------------------------------- parsing
+
+
+def terraform_spelling(command: click.Command, ctx: click.Context, args: list[str]) -> list[str]:
+    """`args` with Terraform's single-dash spelling of long options made click's:
+    `-target=x` -> `--target=x`, `-no-color` -> `--no-color`, `-out f` -> `--out f`.
+
+    Short options (`-c FILE`, `-cFILE`, `-h`), option values (`--target -x`), arguments and
+    everything after `--` are left as they are; a group stops at its subcommand, which reads
+    its own options. A single-dash word that is no option at all is respelt too, so that
+    click's error names it and suggests the option meant (`-tagret` -> "Did you mean
+    '--target'?") instead of complaining about `-t`."""
+    long_options: set[str] = set()
+    short_options: set[str] = set()
+    value_options: set[str] = set()
+    for param in command.get_params(ctx):
+        if isinstance(param, click.Option):
+            names = [*param.opts, *param.secondary_opts]
+            long_options.update(name for name in names if name.startswith("--"))
+            short_options.update(name for name in names if not name.startswith("--"))
+            if not param.is_flag and not param.count:
+                value_options.update(names)
+    spelt: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            spelt.extend([token, *tokens])
+            break
+        name, equals, _ = token.partition("=")
+        if _single_dash_long(name, long_options, short_options):
+            token, name = "-" + token, "-" + name
+        spelt.append(token)
+        if not token.startswith("-") or token == "-":  # an argument
+            if isinstance(command, click.Group):
+                spelt.extend(tokens)
+                break
+        elif name in value_options and not equals:
+            value = next(tokens, None)  # the option's value, whatever it looks like
+            if value is not None:
+                spelt.append(value)
+    return spelt
+
+
+def _single_dash_long(name: str, long_options: set[str], short_options: set[str]) -> bool:
+    """Whether `name` (a token up to its `=`) is a long option written with one dash."""
+    if not name.startswith("-") or name.startswith("--") or len(name) < 3:
+        return False
+    if "-" + name in long_options:
+        return True
+    return name[:2] not in short_options and name[1].isalpha()
+
+
+class TerraformSpelling:
+    """Parses a command's arguments after `terraform_spelling`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        assert isinstance(self, click.Command)
+        return super().parse_args(ctx, terraform_spelling(self, ctx, args))  # type: ignore[misc]
+
+
+class NumbersIacCommand(TerraformSpelling, click.Command):
+    """A subcommand: Terraform's spelling of its options."""
+
+
+class NumbersIacGroup(TerraformSpelling, click.Group):
+    """The `numbers-iac` group (and `state`): Terraform's spelling of options, and the
+    command line's contract whatever click's version does by default: a usage error is one
+    `error:` line and exit 1, and a reader that goes away (`| head`) ends it quietly."""
+
+    command_class = NumbersIacCommand
+    group_class = type  # subgroups are NumbersIacGroup too
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # a caller that handles click's exceptions itself
+            return super().main(args, prog_name, complete_var, False, **extra)
+        args = sys.argv[1:] if args is None else list(args)
+        try:
+            try:
+                code = self._run(args, prog_name, complete_var, **extra)
+            finally:
+                sys.stdout.flush()  # here, while a closed pipe can still be caught
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_CLOSED_PIPE)
+        sys.exit(code)
+
+    def _run(
+        self, args: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> int:
+        no_color = any(arg in ("--no-color", "-no-color") for arg in args)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `numbers-iac` alone: its help
+                click.echo(exc.format_message())
+                return 0
+            echo_error(_usage_error_text(exc), no_color=no_color or _no_color_requested())
+            return 1
+        except click.ClickException as exc:  # e.g. a file option that cannot be opened
+            echo_error(for_terminal(exc.format_message()), no_color=no_color)
+            return 1
+        except click.exceptions.Abort:
+            echo_error("interrupted", no_color=no_color)
+            return 130
+        return result if isinstance(result, int) else 0
+
+
+def _usage_error_text(exc: click.exceptions.UsageError) -> str:
+    """click's message on one line, with where to read the options (its own suggestion, such
+    as "Did you mean '--target'?", stays in the message)."""
+    text = " ".join(for_terminal(exc.format_message()).split())
+    if exc.ctx is not None:
+        text += f" See '{exc.ctx.command_path} --help'."
+    return text
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is left at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        _options(ctx).config_option = value
+
+
+def _remember_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _options(ctx).no_color = True
+
+
+def _options(ctx: click.Context) -> Context:
+    options = ctx.find_object(Context)
+    if options is None:  # a subcommand invoked on its own, as tests may
+        options = ctx.obj = Context(None, False)
+    return options
+
+
+_CONFIG_HELP = "Declarations file (default: $NUMBERS_IAC_CONFIG, else ./numbers.yaml)."
+_NO_COLOR_HELP = "Plain output (also when NO_COLOR is set)."
+
+
+def no_color_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--no-color`, taken after the command as well as before it."""
+    return click.option(
+        "--no-color",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_no_color,
+        help=_NO_COLOR_HELP,
+    )(command)
+
+
+def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`-c/--config` and `--no-color`, taken after the command as well as before it
+    (`numbers-iac plan -c f.yaml`); given in both places, the later one counts."""
+    command = click.option(
+        "-c",
+        "--config",
+        metavar="FILE",
+        expose_value=False,
+        callback=_remember_config,
+        help=_CONFIG_HELP,
+    )(command)
+    return no_color_option(command)
+
+
+@click.group(cls=NumbersIacGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", metavar="FILE", default=None, help=_CONFIG_HELP)
+@click.option("--no-color", is_flag=True, help=_NO_COLOR_HELP)
 @click.version_option(__version__, prog_name="numbers-iac")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, no_color: bool) -> None:
-    """Phone numbers as code: declare numbers in YAML, plan, apply."""
+    """Phone numbers as code: declare numbers in YAML, plan, apply.
+
+    Every long option may also be spelt with one dash, as in Terraform: -out FILE,
+    -target=NAME, -auto-approve, -no-color. A usage error exits 1.
+    """
     ctx.obj = Context(config, no_color)
 
 
@@ -151,14 +420,18 @@ def main(ctx: click.Context, config: str | None, no_color: bool) -> None:
 
 
 @main.command()
+@config_options
 @pass_context
 @handle_errors
 def validate(ctx: Context) -> None:
-    """Check the declarations file; exit 0 if valid, 1 with one line per problem if not."""
-    desired = ctx.load()
+    """Check the declarations file; exit 0 if valid, 1 with one line per problem if not.
+
+    Needs no credentials: a ${VAR} that is not set is not read (plan, apply, import and
+    inventory report it), so pull requests from forks validate in CI."""
+    desired = ctx.load(resolve_env=False)
     click.echo(
-        f"{desired.config_path}: valid ({len(desired.declarations)} declarations, "
-        f"{len(desired.providers)} providers)"
+        f"{desired.config_path}: valid ({plural(len(desired.declarations), 'declaration')}, "
+        f"{plural(len(desired.providers), 'provider')})"
     )
 
 
@@ -166,7 +439,7 @@ def validate(ctx: Context) -> None:
 
 
 @main.command()
-@click.option("-out", "--out", "out", metavar="FILE", help="Save the plan for `apply FILE`.")
+@click.option("--out", "out", metavar="FILE", help="Save the plan for `apply FILE`.")
 @click.option(
     "--format",
     "fmt",
@@ -175,7 +448,6 @@ def validate(ctx: Context) -> None:
     show_default=True,
 )
 @click.option(
-    "-detailed-exitcode",
     "--detailed-exitcode",
     "detailed",
     is_flag=True,
@@ -202,6 +474,7 @@ def validate(ctx: Context) -> None:
     help="Release the numbers of removed declaration NAME (and buy anew) instead of moving "
     "them into a new declaration that fits them (IRREVERSIBLE with --allow-release).",
 )
+@config_options
 @pass_context
 @handle_errors
 def plan(
@@ -225,7 +498,7 @@ def plan(
             replace_names=replace_names,
             progress=StderrProgress,
         )
-    click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out or "plan.json"))
+    click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
         planfile.save(the_plan, out)
         click.echo(
@@ -242,7 +515,6 @@ def plan(
 @main.command()
 @click.argument("planfile_path", metavar="[PLANFILE]", required=False)
 @click.option(
-    "-auto-approve",
     "--auto-approve",
     "auto_approve",
     is_flag=True,
@@ -275,6 +547,16 @@ def plan(
     metavar="SECONDS",
     help="Wait this long for the state lock.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print a machine-readable report of every action's result and numbers on "
+    "stdout (the plan goes to stderr).",
+)
+@config_options
 @pass_context
 @handle_errors
 def apply(
@@ -286,6 +568,7 @@ def apply(
     accept_missing: tuple[str, ...],
     replace_names: tuple[str, ...],
     lock_timeout: float,
+    fmt: str,
 ) -> None:
     """Apply the changes: from a saved PLANFILE exactly, or plan now and ask for `yes`."""
     if not math.isfinite(lock_timeout) or lock_timeout < 0:
@@ -318,19 +601,28 @@ def apply(
                 replace_names=replace_names,
                 progress=StderrProgress,
             )
-        click.echo(render(the_plan, "text", color=ctx.color()))
+        # with --format json, stdout holds the report alone: the plan is for the log
+        plan_stream = sys.stderr if fmt == "json" else sys.stdout
+        click.echo(render(the_plan, "text", color=ctx.color(plan_stream)), file=plan_stream)
         if not the_plan.has_changes:
+            if fmt == "json":
+                click.echo(report_json(ApplyReport("")))
             return
         check_guards(the_plan, desired, store.load().numbers, allow_release)
         if not saved and not auto_approve:
             _confirm()
-        progress = StderrProgress("applying")
-        report = engine.apply_plan(
-            the_plan, desired, providers, store, allow_release=allow_release, progress=progress
-        )
-        progress.finish()
-    click.echo("")
-    click.echo(render_report(report, color=ctx.color()))
+        progress = StderrProgress.for_apply(the_plan)
+        try:
+            report = engine.apply_plan(
+                the_plan, desired, providers, store, allow_release=allow_release, progress=progress
+            )
+        finally:  # an error line must not land on the bar
+            progress.finish()
+    if fmt == "json":
+        click.echo(report_json(report))
+    else:
+        click.echo("")
+        click.echo(render_report(report, color=ctx.color()))
     if not report.ok:
         sys.exit(1)
 
@@ -360,6 +652,7 @@ def _user() -> str:
 @main.command("import")
 @click.argument("provider_name", metavar="PROVIDER")
 @click.option("--print", "print_only", is_flag=True, help="Only print the YAML; change nothing.")
+@config_options
 @pass_context
 @handle_errors
 def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
@@ -378,7 +671,8 @@ def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
     click.echo(result.yaml_text, nl=False)
     if not print_only:
         click.echo(
-            f"Imported {result.count} number(s) into {len(result.declarations)} declaration(s) "
+            f"Imported {plural(result.count, 'number')} into "
+            f"{plural(len(result.declarations), 'declaration')} "
             f"in {desired.config_path}.",
             err=True,
         )
@@ -388,19 +682,41 @@ def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
 
 
 @main.group()
+@config_options
 def state() -> None:
     """Inspect the state store."""
+
+
+#: the state commands call no provider: only the state's own variables must be set
+_STATE_ONLY = frozenset({"state"})
+
+
+def _no_state_file(desired: Desired) -> str | None:
+    """Where the state file would be, when it does not exist yet: reading it must not
+    create it (only apply, import and state forget write state)."""
+    path = desired.state.path
+    if desired.state.backend == "sqlite" and path and not os.path.lexists(path):
+        return path
+    return None
 
 
 @state.command("list")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@config_options
 @pass_context
 @handle_errors
 def state_list(ctx: Context, fmt: str) -> None:
     """What the state store holds: managed numbers and pending orders."""
-    desired = ctx.load()
+    desired = ctx.load(resolve_env=_STATE_ONLY)
+    missing = _no_state_file(desired)
+    if missing is not None:
+        if fmt == "json":
+            click.echo(tables.state_json(Recorded()))
+        else:
+            click.echo(f"No state file at {missing}: nothing is managed yet (apply creates it).")
+        return
     with open_store(desired.state) as store:
         recorded = store.load()
     if fmt == "json":
@@ -414,21 +730,29 @@ def state_list(ctx: Context, fmt: str) -> None:
 @state.command("forget")
 @click.argument("items", nargs=-1, required=True, metavar="NAME|NUMBER...")
 @click.option("--lock-timeout", default=0.0, type=float, metavar="SECONDS")
+@config_options
 @pass_context
 @handle_errors
 def state_forget(ctx: Context, items: tuple[str, ...], lock_timeout: float) -> None:
     """Stop managing numbers without releasing them: the numbers of removed declaration
     NAME, or single NUMBERs. The next plan lists them as unmanaged (like Terraform's
     `removed { destroy = false }`)."""
-    desired = ctx.load()
+    desired = ctx.load(resolve_env=_STATE_ONLY)
     with open_store(desired.state) as store, store.lock(f"state forget by {_user()}", lock_timeout):
         forgotten = engine.forget(desired, store, items)
     for provider, number, declaration in forgotten:
         click.echo(f"forgot {number} ({provider} / {declaration})")
     click.echo(
-        f"{len(forgotten)} number(s) no longer managed; nothing was released. The next plan "
+        f"{plural(len(forgotten), 'number')} no longer managed; nothing was released. The next plan "
         "lists them as unmanaged."
     )
+    names = sorted({declaration for _, _, declaration in forgotten})
+    if forgotten:
+        click.echo(
+            f"Note: where the provider carries the ownership tag (Plivo's alias), it still "
+            f"says {', '.join(names)}: a declaration given that name later adopts them again.",
+            err=True,
+        )
 
 
 @state.command("journal")
@@ -445,6 +769,7 @@ def state_forget(ctx: Context, items: tuple[str, ...], lock_timeout: float) -> N
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@config_options
 @pass_context
 @handle_errors
 def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
@@ -454,9 +779,12 @@ def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
     apply stopped before the provider answered, "unknown (open)" when the answer was
     ambiguous. The next plan settles open entries from the provider's listing.
     """
-    desired = ctx.load()
-    with open_store(desired.state) as store:
-        entries = store.journal(limit if show_all else None)
+    desired = ctx.load(resolve_env=_STATE_ONLY)
+    if _no_state_file(desired) is not None:
+        entries = []
+    else:
+        with open_store(desired.state) as store:
+            entries = store.journal(limit if show_all else None)
     shown = tables.journal_shown(entries, limit, show_all)
     click.echo(tables.journal_json(shown) if fmt == "json" else tables.journal_text(shown))
 
@@ -473,6 +801,7 @@ def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@config_options
 @pass_context
 @handle_errors
 def inventory(
@@ -498,13 +827,32 @@ def inventory(
 
 @main.command()
 @click.argument("provider_type", metavar="PROVIDER")
-@click.option("--port", default=0, type=int, help="Port on 127.0.0.1 (0: pick a free one).")
+@click.option(
+    "--port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0: pick a free one).",
+)
 @click.option(
     "--seed-file", type=click.Path(exists=True, dir_okay=False), help="World seed (JSON or YAML)."
 )
+@no_color_option
 @handle_errors
 def emulator(provider_type: str, port: int, seed_file: str | None) -> None:
     """Serve a provider emulator on 127.0.0.1 to rehearse offline without spending money."""
     from numbers_iac.emulators.serve import main_emulator
 
     main_emulator(provider_type, port, seed_file, click.echo)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@main.command()
+@no_color_option
+@handle_errors
+def schema() -> None:
+    """Print the configuration's JSON Schema, for editors:
+    `numbers-iac schema > numbers.schema.json`, then
+    `# yaml-language-server: $schema=numbers.schema.json` at the top of numbers.yaml."""
+    click.echo(json.dumps(load_schema(), indent=2, ensure_ascii=False))

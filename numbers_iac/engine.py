@@ -28,7 +28,6 @@ from numbers_iac.model import (
     Account,
     Action,
     Desired,
-    Forget,
     ManagedNumber,
     Plan,
     Price,
@@ -182,17 +181,24 @@ def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...
 def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tuple[str, str, str]]:
     """Drop state records (by removed declaration name, or by number) without any provider
     call; returns (provider, number, declaration) forgotten. A number whose declaration is
-    still configured is refused: the next plan would buy a replacement for it."""
-    recorded = store.load().numbers.values()
+    still configured is refused: the next plan would buy a replacement for it. Purchase
+    attempts and releases still open for what is forgotten are closed first, so the next
+    plan cannot take the numbers back through them."""
+    recorded = store.load()
     chosen: list[ManagedNumber] = []
+    entries: set[int] = set()
     for item in items:
         number = item.replace(" ", "")
-        matches = [m for m in recorded if m.declaration == item or m.number == number]
-        if not matches:
+        matches = [m for m in recorded.numbers.values() if item in (m.declaration, number)]
+        attempts = [a for a in recorded.attempts if a.declaration == item or number in a.numbers]
+        if not matches and not attempts:
             raise NumbersIacError(
                 f"state forget {item}: the state holds no declaration or number {item}"
             )
-        still = sorted({m.declaration for m in matches} & set(desired.declarations))
+        still = sorted(
+            ({m.declaration for m in matches} | {a.declaration for a in attempts})
+            & set(desired.declarations)
+        )
         if still:
             raise NumbersIacError(
                 f"state forget {item}: {', '.join(still)} is still declared, so the next plan "
@@ -200,6 +206,13 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
                 "quantity). Nothing was changed."
             )
         chosen += [m for m in matches if m not in chosen]
+        entries |= {a.entry_id for a in attempts}
+        entries |= {
+            entry
+            for (provider, n), entry in recorded.releasing.items()
+            if any(m.provider == provider and m.number == n for m in matches)
+        }
+    store.journal_end_many(sorted(entries), "forgotten")
     for provider in sorted({m.provider for m in chosen}):
         store.forget_numbers(provider, [m.number for m in chosen if m.provider == provider])
     return [(m.provider, m.number, m.declaration) for m in chosen]
@@ -406,7 +419,8 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
     unknown = {a.provider for a in plan.actions} - set(accounts)
     if unknown:
         raise StalePlanError(
-            f"the plan acts on provider(s) {', '.join(sorted(unknown))} it never listed; "
+            f"the plan acts on provider{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(sorted(unknown))} it never listed; "
             "it was not made by numbers-iac plan. Nothing was changed."
         )
     expected = planner.plan(
@@ -415,10 +429,19 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         recorded,
         {name: providers[name].capabilities for name in accounts},
         targets=plan.targets,
-        accept_missing={a.declaration for a in plan.actions if isinstance(a, Forget)},
+        accept_missing=plan.accepted,
         replace=plan.replaced,
         settlements=settle(providers, recorded, accounts),
     )
+    if (expected.ambiguous_moves, expected.unmovable) != (
+        plan.ambiguous_moves,
+        plan.unmovable,
+    ):
+        raise StalePlanError(
+            "the plan file's refusals of unconfirmed renames differ from what its "
+            "configuration, state and accounts give (was the file edited?); run plan again. "
+            "Nothing was changed."
+        )
     if _comparable(expected.actions) != _comparable(plan.actions):
         settles = {a.entry_id for a in expected.actions if isinstance(a, Settle)}
         if settles != {a.entry_id for a in plan.actions if isinstance(a, Settle)}:

@@ -42,6 +42,7 @@ from numbers_iac.model import (
 )
 from numbers_iac.providers.base import BatchOutcome, Provider
 from numbers_iac.purchase import PurchaseRun
+from numbers_iac.render.text import first_of, plural
 from numbers_iac.state.base import StateStore
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
@@ -87,13 +88,13 @@ def check_guards(
     protected = [r.number for r in releases if _is_protected(r, desired, recorded)]
     if protected:
         raise GuardError(
-            f"refusing to apply: the plan would release protected number(s) {', '.join(protected)}"
+            f"refusing to apply: the plan would release protected "
+            f"{'number' if len(protected) == 1 else 'numbers'} {first_of(protected)}"
         )
     if releases and not allow_release:
-        numbers = ", ".join(r.number for r in releases[:5])
-        more = f" and {len(releases) - 5} more" if len(releases) > 5 else ""
+        numbers = first_of([r.number for r in releases])
         raise GuardError(
-            f"refusing to apply: the plan releases {len(releases)} number(s) ({numbers}{more}), "
+            f"refusing to apply: the plan releases {plural(len(releases), 'number')} ({numbers}), "
             "which is IRREVERSIBLE. Re-run with --allow-release to release them, or use "
             "--target to apply other declarations only. Nothing was changed."
         )
@@ -109,8 +110,8 @@ def _check_moves(plan: Plan) -> None:
             proposed[key] = proposed.get(key, 0) + 1
     lines = [
         f"{new} looks like {old} renamed (same provider and place): add `moved_from: [{old}]` "
-        f"to {new} to keep its {count} number(s), or plan with --replace {old} to release "
-        "them and buy new ones"
+        f"to {new} to keep its {plural(count, 'number')}, or plan with --replace {old} to "
+        "release them and buy new ones"
         for (old, new), count in sorted(proposed.items())
     ]
     lines += [
@@ -118,6 +119,7 @@ def _check_moves(plan: Plan) -> None:
         f"`moved_from: [{old}]` to the one that keeps them, or plan with --replace {old}"
         for old, news in sorted(plan.ambiguous_moves.items())
     ]
+    lines += [reason for _, reason in sorted(plan.unmovable.items())]
     if lines:
         raise GuardError("refusing to apply: " + "; ".join(lines) + ". Nothing was changed.")
 
@@ -158,9 +160,12 @@ class Executor:
         }
         self.apply_id = uuid.uuid4().hex[:12]
         self.report = ApplyReport(self.apply_id)
+        #: progress counts numbers, not actions: a purchase of 3,000 advances as each is bought
         self._progress = progress or (lambda done, total: None)
         self._done = 0
         self._total = 0
+        #: numbers already reported as done for an action still running (its purchases)
+        self._reported: dict[int, int] = {}
         self._records: dict[tuple[str, str], ManagedNumber] = {}
         #: (provider, declaration) whose purchase fell short: their releases must wait
         self._short: set[tuple[str, str]] = set()
@@ -172,7 +177,7 @@ class Executor:
         by_provider: dict[str, list[Action]] = defaultdict(list)
         for action in plan.actions:
             by_provider[action.provider].append(action)
-        self._total = len(plan.actions)
+        self._total = sum(_numbers_in(action) for action in plan.actions)
         with self._graceful_interrupts():
             for provider_name, actions in by_provider.items():
                 if self._stop_requested:
@@ -287,7 +292,14 @@ class Executor:
         entry = self.store.journal_begin(
             self.apply_id, "purchase", action.provider, action.declaration, action.to_dict()
         )
-        run = PurchaseRun(provider, self.store, self.apply_id, action, lambda: self._stop_requested)
+        run = PurchaseRun(
+            provider,
+            self.store,
+            self.apply_id,
+            action,
+            lambda: self._stop_requested,
+            on_bought=functools.partial(self._bought, action),
+        )
         outcome = run.run()
         for record in outcome.bought:
             self._records[(record.provider, record.number)] = record
@@ -403,8 +415,7 @@ class Executor:
                 with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                     outcomes = list(pool.map(send, wave))
             for chunk, entry, outcome in zip(wave, entries, outcomes, strict=True):
-                self._end_chunk(chunk, entry, outcome, done, failed)
-                record([a for a in chunk if a.number in done])
+                self._end_chunk(chunk, entry, outcome, done, failed, record)
 
     def _journal_chunk(self, provider: Provider, operation: str, chunk: list, payload: dict):
         declarations = ",".join(sorted({a.declaration for a in chunk}))
@@ -417,10 +428,19 @@ class Executor:
         )
 
     def _end_chunk(
-        self, chunk: list, entry: int, outcome: BatchOutcome, done: set[str], failed: dict
+        self,
+        chunk: list,
+        entry: int,
+        outcome: BatchOutcome,
+        done: set[str],
+        failed: dict,
+        record: Callable[[list], None],
     ) -> None:
+        """Record what a call did, then close its journal entry: an abort in between
+        leaves the entry open, which the next plan settles from the listing."""
         chunk_failed = {n: why for n, why in outcome.failed.items()}
         chunk_done = set(outcome.done) - set(chunk_failed)
+        record([a for a in chunk if a.number in chunk_done])
         self.store.journal_end(
             entry,
             "ok" if not chunk_failed else ("partial" if chunk_done else "failed"),
@@ -468,8 +488,25 @@ class Executor:
         self, action: Action, status: str, detail: str = "", numbers: tuple[str, ...] = ()
     ) -> None:
         self.report.results.append(ActionResult(action, status, detail, numbers))
-        self._done += 1
-        self._progress(self._done, self._total)
+        self._advance(_numbers_in(action) - self._reported.pop(id(action), 0))
+
+    def _bought(self, action: Purchase, count: int) -> None:
+        """Progress as a purchase goes: `count` more of its numbers were just bought."""
+        reported = self._reported.get(id(action), 0)
+        step = min(count, action.count - reported)
+        self._reported[id(action)] = reported + step
+        self._advance(step)
+
+    def _advance(self, count: int) -> None:
+        if count > 0:
+            self._done += count
+            self._progress(self._done, self._total)
+
+
+def _numbers_in(action: Action) -> int:
+    """How many numbers an action accounts for in the progress: a purchase its count, any
+    other action the one number (or journal entry) it touches."""
+    return action.count if isinstance(action, Purchase) else 1
 
 
 def _acquired(action: Adopt | Move) -> str:

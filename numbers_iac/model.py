@@ -479,6 +479,8 @@ class Unmanaged:
     provider: str
     number: str
     monthly: Decimal | None = None
+    #: the currency of `monthly`, as the listing gives it
+    currency: str = "USD"
 
 
 @dataclass(frozen=True)
@@ -511,6 +513,10 @@ class Plan:
     targets: tuple[str, ...] = ()
     #: removed declarations the user chose to release and buy anew (`--replace`)
     replaced: tuple[str, ...] = ()
+    #: declarations whose vanished numbers the user accepted as gone (`--accept-missing`)
+    accepted: tuple[str, ...] = ()
+    #: old name -> why its numbers cannot move where `moved_from` says: apply refuses
+    unmovable: Mapping[str, str] = field(default_factory=dict)
     #: removed declarations whose numbers fit more than one new declaration: apply refuses
     #: until `moved_from` says where they go, or `--replace` says to release them
     ambiguous_moves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from numbers_iac.config.files import UnreadableFileError, read_bounded
 from numbers_iac.errors import PlanFileError
 from numbers_iac.model import (
     ACTION_TYPES,
@@ -33,6 +34,8 @@ from numbers_iac.model import (
 
 FORMAT_VERSION = 1
 SCHEMA_NAME = "plan.schema.json"
+#: a plan releasing 100,000 numbers takes about 26 MB; `apply /dev/zero` must not fill memory
+MAX_PLAN_BYTES = 128 * 1024 * 1024
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -46,7 +49,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "state_fingerprint": plan.state_fingerprint,
         "targets": list(plan.targets),
         "replaced": list(plan.replaced),
+        "accepted": list(plan.accepted),
         "ambiguous_moves": {old: list(news) for old, news in plan.ambiguous_moves.items()},
+        "unmovable": dict(plan.unmovable),
         "actions": [action.to_dict() for action in plan.actions],
         "pending": [
             {
@@ -64,6 +69,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "provider": item.provider,
                 "number": item.number,
                 "monthly": None if item.monthly is None else str(item.monthly),
+                "currency": item.currency,
             }
             for item in plan.unmanaged
         ],
@@ -116,11 +122,14 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                 provider=item["provider"],
                 number=item["number"],
                 monthly=None if item.get("monthly") is None else Decimal(item["monthly"]),
+                currency=item.get("currency", "USD"),
             )
             for item in data.get("unmanaged", ())
         ),
         warnings=tuple(data.get("warnings", ())),
         replaced=tuple(data.get("replaced", ())),
+        accepted=tuple(data.get("accepted", ())),
+        unmovable=dict(data.get("unmovable") or {}),
         ambiguous_moves={
             old: tuple(news) for old, news in (data.get("ambiguous_moves") or {}).items()
         },
@@ -171,7 +180,13 @@ def load(path: str | os.PathLike[str]) -> Plan:
     source = Path(path)
     data = _read_json(source)
     _check_version(source, data)
-    error = best_match(_validator().iter_errors(data))
+    try:
+        error = best_match(_validator().iter_errors(data))
+    except RecursionError:  # nesting the parser took but the validator cannot walk
+        raise PlanFileError(
+            f"plan file {source} is not a numbers-iac plan: its values are nested too deeply "
+            "to check"
+        ) from None
     if error is not None:
         raise PlanFileError(f"plan file {source} is invalid: {_describe(error)}")
     try:
@@ -181,20 +196,38 @@ def load(path: str | os.PathLike[str]) -> Plan:
 
 
 def _read_json(source: Path) -> Any:
+    """The file's JSON, read like a configuration is (`read_bounded`): `apply /dev/zero`, a
+    directory or a named pipe is refused rather than read forever, and nesting too deep for
+    the parser is one error line, not a crash."""
     try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise PlanFileError(f"plan file {source} does not exist") from exc
+        raw = read_bounded(source, MAX_PLAN_BYTES)
+    except UnreadableFileError as exc:
+        if exc.problem == "too-large":
+            raise PlanFileError(
+                f"plan file {source} {exc}, the most a saved plan may be (a plan releasing "
+                "100,000 numbers takes about 26 MB)"
+            ) from None
+        hint = (
+            ": a saved plan is the JSON file `plan -out` writes"
+            if exc.problem == "not-regular"
+            else ""
+        )
+        raise PlanFileError(f"plan file {source} {exc}{hint}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PlanFileError(f"plan file {source} is not JSON (it is not even UTF-8 text)") from exc
-    except OSError as exc:
-        raise PlanFileError(f"cannot read plan file {source}: {exc.strerror}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanFileError(
             f"plan file {source} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from exc
+    except RecursionError:
+        raise PlanFileError(
+            f"plan file {source} is not a numbers-iac plan: its values are nested too deeply "
+            "to read"
+        ) from None
 
 
 def _check_version(source: Path, data: Any) -> None:

@@ -49,6 +49,7 @@ from numbers_iac.model import (
     Unmanaged,
 )
 from numbers_iac.providers.base import Capabilities, may_come_from
+from numbers_iac.render.text import plural
 
 _KIND_ORDER = {
     "move": 0,
@@ -84,6 +85,7 @@ class _ProviderPlan:
     problems: list[Problem] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
     ambiguous_moves: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unmovable: dict[str, str] = field(default_factory=dict)
 
 
 def plan(
@@ -115,6 +117,17 @@ def plan(
     accepted = frozenset(accept_missing)
     replaced = frozenset(replace)
     result = _ProviderPlan()
+    renames = _Renames(
+        frozenset(desired.declarations),
+        {old: d for d in desired.declarations.values() for old in d.moved_from},
+    )
+    held = {m.declaration for m in recorded.numbers.values()}
+    for old, new in sorted(renames.moved_into.items()):
+        if old not in held:
+            result.warnings.append(
+                f"{new.name} has moved_from: [{old}], but the state holds no numbers of {old} "
+                "(a typo?); nothing moves"
+            )
     for provider in sorted(accounts):
         part = _plan_provider(
             provider,
@@ -128,15 +141,17 @@ def plan(
             target_set,
             accepted,
             replaced,
+            renames,
         )
         for name in ("actions", "pending", "unmanaged", "warnings", "problems", "missing"):
             getattr(result, name).extend(getattr(part, name))
         result.ambiguous_moves.update(part.ambiguous_moves)
+        result.unmovable.update(part.unmovable)
     orphaned = sorted({m.provider for m in recorded.numbers.values()} - set(desired.providers))
     for provider in orphaned:
         count = sum(1 for m in recorded.numbers.values() if m.provider == provider)
         result.warnings.append(
-            f"the state holds {count} number(s) of provider {provider}, which is no longer "
+            f"the state holds {plural(count, 'number')} of provider {provider}, which is no longer "
             "configured; they are left alone"
         )
     actions = sorted(result.actions, key=_action_sort_key)
@@ -147,7 +162,9 @@ def plan(
         warnings=tuple(result.warnings),
         missing=tuple(result.missing),
         replaced=tuple(sorted(replaced)),
+        accepted=tuple(sorted(accepted)),
         ambiguous_moves=dict(sorted(result.ambiguous_moves.items())),
+        unmovable=dict(sorted(result.unmovable.items())),
         fingerprints={p: a.fingerprint() for p, a in accounts.items()},
         state_fingerprint=recorded.fingerprint(),
         config_digest=desired.config_digest,
@@ -184,10 +201,15 @@ def _plan_provider(
     targets: frozenset[str],
     accepted: frozenset[str],
     replaced: frozenset[str] = frozenset(),
+    renames: _Renames | None = None,
 ) -> _ProviderPlan:
     out = _ProviderPlan()
+    renames = renames or _Renames(frozenset(d.name for d in declarations), {})
     by_name = {d.name: d for d in declarations}
     pinned_by = {n: d.name for d in declarations for n in d.pinned}
+    tags_moved = {
+        old: new.name for old, new in renames.moved_into.items() if new.provider == provider
+    }
     owned = {n.number: n for n in account.numbers}
     members: dict[str, list[_Member]] = defaultdict(list)
     attempted, held, doubtful_pins = _settle_attempts(
@@ -196,11 +218,13 @@ def _plan_provider(
 
     for number, owned_number in owned.items():
         record = recorded.get((provider, number))
-        owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps)
+        owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps, tags_moved)
         if owner is None and number in attempted:
             owner, reason = attempted[number], "bought by an interrupted apply (journal)"
         if owner is None:
-            out.unmanaged.append(Unmanaged(provider, number, owned_number.monthly))
+            out.unmanaged.append(
+                Unmanaged(provider, number, owned_number.monthly, owned_number.currency)
+            )
             continue
         members[owner].append(_Member(number, owned_number, record, reason))
         if owned_number.status == PENDING:
@@ -242,7 +266,7 @@ def _plan_provider(
             pending_orders[order.declaration] += waiting
             out.pending.append(PendingNote(provider, order.declaration, waiting, order.numbers))
 
-    _move_renamed(provider, declarations, members, pending_orders, replaced, out)
+    _move_renamed(provider, declarations, members, pending_orders, replaced, renames, targets, out)
 
     for declaration in declarations:
         if not _in_scope(declaration.name, targets):
@@ -357,7 +381,7 @@ def _blind_order_numbers(
         else:
             shown = ", ".join(n.number for n in unsure[:5])
             out.warnings.append(
-                f"{provider} / {attempt.declaration}: an order for {attempt.count} number(s) "
+                f"{provider} / {attempt.declaration}: an order for {plural(attempt.count, 'number')} "
                 f"placed {attempt.started_at} has no clear outcome, and {len(unsure)} untagged "
                 f"numbers at its place appeared since that day ({shown}); numbers-iac cannot "
                 "tell which are the order's and adopts none. Pin the ones to keep."
@@ -375,29 +399,49 @@ def _acquired_after(acquired: str | None, started: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Renames:
+    """What every provider's planning must know of the whole configuration."""
+
+    declared: frozenset[str]
+    #: old name -> the declaration whose moved_from names it (any provider)
+    moved_into: Mapping[str, Declaration]
+
+
 def _move_renamed(
     provider: str,
     declarations: list[Declaration],
     members: dict[str, list[_Member]],
     pending_orders: Mapping[str, int],
     replaced: frozenset[str],
+    renames: _Renames,
+    targets: frozenset[str],
     out: _ProviderPlan,
 ) -> None:
     """Renaming is not releasing. A declaration's `moved_from` takes the old name's
-    numbers. Without it, a removed declaration whose numbers all fit exactly one new
-    declaration that needs numbers (same place), and no other removed one fits it, is
-    proposed as a move (apply refuses until it is confirmed); where several fit, nothing is
-    guessed and apply refuses until `moved_from` or `--replace` says which."""
-    by_name = {d.name: d for d in declarations}
-    for declaration in declarations:
-        for old in declaration.moved_from:
-            if old not in by_name and old in members:
-                moved = members.pop(old)
-                members[declaration.name].extend(_moved(m, old, False) for m in moved)
+    numbers (on the same provider: numbers cannot move between providers, so apply refuses
+    until `--replace` or `state forget` says what becomes of them). Without it, a removed
+    declaration whose numbers all fit exactly one new declaration that needs numbers (same
+    place), and no other removed one fits it, is proposed as a move (apply refuses until it
+    is confirmed); where several fit, nothing is guessed and apply refuses until
+    `moved_from` or `--replace` says which."""
+    for old, new in renames.moved_into.items():
+        if old not in members or old in renames.declared:
+            continue
+        if new.provider == provider:
+            members[new.name].extend(_moved(m, old, False) for m in members.pop(old))
+        elif old not in replaced:
+            count = len(members.pop(old))
+            out.unmovable[old] = (
+                f"{new.name} (on {new.provider}) has moved_from: [{old}], but {old}'s "
+                f"{plural_numbers(count)} are on {provider}: numbers cannot move between "
+                f"providers; plan with --replace {old} to release them, or run "
+                f"`numbers-iac state forget {old}` to keep them unmanaged"
+            )
     fits: dict[str, list[str]] = {}
     for old, claimed in members.items():
         listed = [m.owned for m in claimed if m.owned is not None]
-        if old in by_name or old in replaced or not listed:
+        if old in renames.declared or old in replaced or not listed:
             continue
         fits[old] = sorted(
             d.name
@@ -408,24 +452,26 @@ def _move_renamed(
         )
     claimants: dict[str, list[str]] = defaultdict(list)
     for old, news in fits.items():
-        for new in news:
-            claimants[new].append(old)
+        for new_name in news:
+            claimants[new_name].append(old)
     for old, news in sorted(fits.items()):
         if len(news) == 1 and claimants[news[0]] == [old]:
             members[news[0]].extend(_moved(m, old, True) for m in members.pop(old))
-        elif news:
+        elif news and any(_in_scope(name, targets) for name in (old, *news)):
             others = sorted({o for n in news for o in claimants[n]} - {old})
             out.ambiguous_moves[old] = tuple(news)
             out.warnings.append(
                 f"{provider} / {old} was removed and its numbers fit "
                 f"{' and '.join(news)}"
                 + (f" (as do those of {', '.join(others)})" if others else "")
-                + ": numbers-iac does not guess. Add `moved_from: ["
-                + old
-                + "]` to the "
-                "declaration that should keep them, or plan with --replace " + old + " to "
+                + f": numbers-iac does not guess. Add `moved_from: [{old}]` to the "
+                f"declaration that should keep them, or plan with --replace {old} to "
                 "release them and buy new ones"
             )
+
+
+def plural_numbers(count: int) -> str:
+    return f"{count} number{'' if count == 1 else 's'}"
 
 
 def _moved(member: _Member, old: str, proposed: bool) -> _Member:
@@ -504,6 +550,7 @@ def _claim(
     pinned_by: Mapping[str, str],
     declarations: Mapping[str, Declaration],
     caps: Capabilities,
+    tags_moved: Mapping[str, str] | None = None,
 ) -> tuple[str | None, str | None]:
     """Which declaration claims an owned number, and why it must be adopted (None: known)."""
     pinned_owner = pinned_by.get(number)
@@ -517,6 +564,9 @@ def _claim(
         return record.declaration, None
     if caps.ownership_tag and owned.tag and owned.tag in declarations:
         return owned.tag, f"tagged {owned.tag!r} on the provider"
+    if caps.ownership_tag and owned.tag and owned.tag in (tags_moved or {}):
+        new = (tags_moved or {})[owned.tag]
+        return new, f"tagged {owned.tag!r} on the provider, which moved to {new}"
     return None, None
 
 
@@ -550,7 +600,19 @@ def _plan_declaration(
     listed = [m for m in floating if m.owned is not None]
     surplus = len(listed) - wanted
     if surplus > 0:
-        released = _release_surplus(declaration, listed, surplus, wanted, out)
+        # A rename never releases: numbers moving in now are kept this time, and a surplus
+        # they make is released by a later plan, once the move is recorded.
+        releasable = [m for m in listed if m.moved_from is None]
+        if len(releasable) < surplus:
+            out.warnings.append(
+                f"{declaration.provider} / {declaration.name} takes in more numbers than its "
+                f"quantity ({len(listed)} for {wanted}); none that moves in is released in "
+                "the plan that moves it: lower the old declaration first, or release the "
+                "surplus in a later plan"
+            )
+        surplus = min(surplus, len(releasable))
+        if surplus > 0:
+            released = _release_surplus(declaration, releasable, surplus, wanted, out)
 
     for member in members:
         if member.number in released:
@@ -571,7 +633,7 @@ def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _Prov
     if elsewhere:
         out.warnings.append(
             f"{declaration.provider} / {declaration.name} declares country {declaration.country} "
-            f"but holds {len(elsewhere)} number(s) elsewhere ({', '.join(elsewhere[:3])}"
+            f"but holds {plural(len(elsewhere), 'number')} elsewhere ({', '.join(elsewhere[:3])}"
             f"{', ...' if len(elsewhere) > 3 else ''}); numbers-iac never swaps numbers on its "
             "own: pin the ones to keep, or lower the quantity to release them"
         )
@@ -652,7 +714,7 @@ def _release_surplus(
     listed = [m for m in floating if m.owned is not None and m.owned.status != PENDING]
     if declaration.protect:
         out.warnings.append(
-            f"{declaration.provider} / {declaration.name} holds {surplus} number(s) more than "
+            f"{declaration.provider} / {declaration.name} holds {plural(surplus, 'number')} more than "
             f"its quantity ({wanted} unpinned wanted) but is protected: nothing is released"
         )
         return set()
@@ -670,12 +732,16 @@ def _release_surplus(
     return {m.number for m in chosen}
 
 
+def _protected_of(count: int) -> str:
+    return f"{count:,} of its numbers {'is' if count == 1 else 'are'} protected"
+
+
 def _release_all(provider: str, name: str, claimed: list[_Member], out: _ProviderPlan) -> None:
     """Release the numbers of a declaration that is no longer in the configuration."""
     protected = [m.number for m in claimed if m.record and m.record.protect]
     if protected:
         out.warnings.append(
-            f"declaration {name} was removed but {len(protected)} of its numbers are protected "
+            f"declaration {name} was removed but {_protected_of(len(protected))} "
             f"({', '.join(sorted(protected)[:5])}); they are kept and left alone"
         )
     for member in claimed:
@@ -713,6 +779,11 @@ def _converge_member(
     record, owned = member.record, member.owned
     delivered = record and owned and record.status == PENDING and owned.status != PENDING
     if member.moved_from is not None:
+        if record is not None and record.protect and not declaration.protect:
+            out.warnings.append(
+                f"{member.number} was protected under {member.moved_from}; {name} does not "
+                "set protect: true, so it will no longer be protected once moved"
+            )
         out.actions.append(
             Move(
                 provider,

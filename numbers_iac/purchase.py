@@ -72,12 +72,15 @@ class PurchaseRun:
         apply_id: str,
         action: Purchase,
         should_stop: Callable[[], bool],
+        on_bought: Callable[[int], None] | None = None,
     ):
         self.provider = provider
         self.store = store
         self.apply_id = apply_id
         self.action = action
         self.should_stop = should_stop
+        #: told how many numbers were just bought, as each is recorded (progress)
+        self.on_bought = on_bought or (lambda count: None)
         caps = provider.capabilities
         tagged = caps.ownership_tag or caps.native_labels
         self.request = PurchaseRequest(
@@ -189,7 +192,8 @@ class PurchaseRun:
         entry = self._journal(attempt_payload(QUANTITY, offer.count, where=self.request.where))
         bought = self._commit(offer)
         if isinstance(bought, Exception):
-            self._failed_commit(entry, bought, f"{offer.count} numbers", single=False)
+            what = f"{offer.count} number" + ("s" if offer.count != 1 else "")
+            self._failed_commit(entry, bought, what, single=False)
             return
         rest = offer.count - len(bought)
         in_doubt = None
@@ -332,6 +336,8 @@ class PurchaseRun:
             )
         self.result.bought.extend(records)
         self.result.owned.extend(bought)
+        if records:
+            self.on_bought(len(records))
         if len(bought) > asked:
             self.notes.append(
                 f"the provider sold {len(bought)} numbers for {asked} asked; the surplus is "

@@ -1,9 +1,15 @@
-"""Generate the provider part of `schemas/numbers.schema.json` from the provider registry.
+"""Generate the provider parts of `schemas/numbers.schema.json` from the provider registry.
 
-The file stays the one editors point at and the loader validates against; only its
-`$defs.provider` is generated, from `providers.registry` (the types, the settings every
-provider takes) and each adapter's `settings_schema`. The rest (declarations, state) is
-written by hand in the file. After changing a provider's settings or the registry, run
+The file stays the one editors point at and the loader validates against, and it is as strict
+as the loader: no key the loader would refuse. Two parts are generated, from
+`providers.registry` (the types, the settings every provider takes) and each adapter class:
+`$defs.provider` (one closed set of settings per type, from its `settings_schema`) and the
+provider options in `$defs.declaration` (every adapter's `declaration_options`: a declaration
+names its provider account, not its type, so the schema lists every option and the loader
+refuses one its provider does not take). Only the types this version ships are offered;
+`PLANNED_TYPES` are refused by the loader with "not available in this version". The rest
+(the declaration's common keys, state) is written by hand in the file. After changing a
+provider's settings or options or the registry, run
 
     python -m numbers_iac.schema_gen           # rewrite the file
     python -m numbers_iac.schema_gen --check   # exit 1 if the file is out of date
@@ -20,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from numbers_iac.config.checks import DECLARATION_OPTION_PREFIX, is_declaration_option
 from numbers_iac.config.files import load_schema, schema_path
 from numbers_iac.providers.registry import (
     COMMON_SETTINGS_SCHEMA,
     HTTP_SETTINGS_SCHEMA,
-    PLANNED_TYPES,
+    LOCAL_TYPES,
     REGISTRY,
 )
 
@@ -36,24 +43,17 @@ PROVIDER_DESCRIPTION = (
 
 
 def provider_schema() -> dict[str, Any]:
-    """`$defs.provider`: the type, the settings every provider takes, then each type's own."""
-    types = [*REGISTRY, *PLANNED_TYPES]
-    shipped = _either(list(REGISTRY))
-    planned = ", ".join(PLANNED_TYPES)
+    """`$defs.provider`: the type and the settings every provider takes, then for each type
+    a closed set: its own settings and the shared ones (`base_url` only for HTTP types)."""
     type_property = {
-        "description": f"The provider: {shipped}. Planned, not available in this version yet: {planned}.",
-        "enum": types,
+        "description": f"The provider: {_either(list(REGISTRY))}.",
+        "enum": list(REGISTRY),
     }
     return {
         "description": PROVIDER_DESCRIPTION,
         "type": "object",
         "required": ["type"],
-        "properties": {
-            "type": type_property,
-            **_plain(HTTP_SETTINGS_SCHEMA),
-            **_plain(COMMON_SETTINGS_SCHEMA),
-        },
-        "additionalProperties": True,
+        "properties": {"type": type_property, **_plain(COMMON_SETTINGS_SCHEMA)},
         "allOf": [
             _settings_of(type_name, entry.settings_schema())
             for type_name, entry in REGISTRY.items()
@@ -61,9 +61,44 @@ def provider_schema() -> dict[str, Any]:
     }
 
 
+def declaration_schema(declaration: Mapping[str, Any]) -> dict[str, Any]:
+    """`$defs.declaration` (written by hand: the keys every declaration takes) with every
+    provider option added, each naming the types that take it, and nothing else allowed."""
+    common = {
+        key: value
+        for key, value in declaration["properties"].items()
+        if not is_declaration_option(value)
+    }
+    takers: dict[str, list[str]] = {}
+    for type_name, entry in REGISTRY.items():
+        for option in entry.adapter_class().declaration_options:
+            takers.setdefault(option, []).append(type_name)
+    options = {
+        option: {
+            "description": f"{DECLARATION_OPTION_PREFIX}: taken by {_either(types)} "
+            "providers only (the others refuse it)."
+        }
+        for option, types in takers.items()
+        if option not in common
+    }
+    return {
+        **declaration,
+        "properties": {**common, **options},
+        "additionalProperties": False,
+    }
+
+
 def generated_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """`schema` (the whole configuration schema) with its provider part generated."""
-    return {**schema, "$defs": {**schema["$defs"], "provider": provider_schema()}}
+    """`schema` (the whole configuration schema) with its provider parts generated."""
+    definitions = schema["$defs"]
+    return {
+        **schema,
+        "$defs": {
+            **definitions,
+            "provider": provider_schema(),
+            "declaration": declaration_schema(definitions["declaration"]),
+        },
+    }
 
 
 def render(schema: Mapping[str, Any]) -> str:
@@ -89,17 +124,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings_of(type_name: str, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The type's own settings, applied when `type` is `type_name`. Each description is
-    prefixed with the type, as an editor shows it without the surrounding `if`."""
-    properties = {
+    """The settings a type takes, and no others, applied when `type` is `type_name`: `type`
+    and the common settings (described once, at the top), `base_url` for a type that speaks
+    HTTP, then its own. Each of its own descriptions is prefixed with the type, as an editor
+    shows it without the surrounding `if`."""
+    own = {
         key: {**_plain(value), "description": f"{type_name}: {value['description']}"}
         if "description" in value
         else _plain(value)
         for key, value in settings.items()
     }
+    shared: dict[str, Any] = {key: {} for key in ("type", *COMMON_SETTINGS_SCHEMA)}
+    if type_name not in LOCAL_TYPES:
+        shared.update(_plain(HTTP_SETTINGS_SCHEMA))
     return {
         "if": {"properties": {"type": {"const": type_name}}, "required": ["type"]},
-        "then": {"properties": properties},
+        "then": {"properties": {**shared, **own}, "additionalProperties": False},
     }
 
 

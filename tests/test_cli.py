@@ -78,7 +78,7 @@ def test_plan_apply_plan_converges_with_terraform_exit_codes(project):
     assert "3 to purchase" in first.stdout
     applied = run(project, "apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
-    assert "Apply complete: 3 purchased" in applied.stdout
+    assert "Apply complete. Numbers: 3 purchased" in applied.stdout
     second = run(project, "plan", "--detailed-exitcode")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "No changes" in second.stdout

@@ -55,8 +55,9 @@ def with_numbers(tmp_path: Path, body: str) -> Path:
 
 
 # --------------------------------------------------------------------------- fake providers
-# Registered under type names the schema accepts, to exercise what the loader reads from a
-# provider class without depending on any real adapter's capabilities.
+# Registered under planned type names (the loader leaves a registered or planned type to its
+# checks, which read the adapter class), to exercise what the loader reads from a provider
+# class without depending on any real adapter's capabilities.
 
 
 class NoAppsProvider(Provider):
@@ -673,25 +674,26 @@ def test_absolute_state_path_is_kept(tmp_path: Path) -> None:
     assert load_config(path, env={}).state.path == str(target)
 
 
-def test_postgres_needs_a_dsn_and_no_path(tmp_path: Path) -> None:
+def test_a_planned_state_backend_is_not_available_in_this_version(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "version: 1\nstate:\n  backend: postgres\n  path: x.db\nproviders: {}\nnumbers: {}\n",
+        "version: 1\nstate:\n  backend: postgres\n  dsn: x\nproviders: {}\nnumbers: {}\n",
     )
-    messages = {(p.path, p.message) for p in problems_of(path)}
+    messages = {(p.path, p.line, p.message) for p in problems_of(path)}
     assert messages == {
-        ("state", "missing required key 'dsn' (backend postgres needs a connection string)"),
-        ("state.path", "path applies to the sqlite backend only; postgres uses dsn"),
+        (
+            "state.backend",
+            3,
+            "state backend 'postgres' is not available in this version of numbers-iac "
+            "(available: sqlite)",
+        )
     }
 
 
-def test_postgres_dsn_comes_from_the_environment(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        "version: 1\nstate: {backend: postgres, dsn: '${DSN}'}\nproviders: {}\nnumbers: {}\n",
-    )
-    state = load_config(path, env={"DSN": "postgresql://u:p@db/n"}).state
-    assert (state.backend, state.path, state.dsn) == ("postgres", None, "postgresql://u:p@db/n")
+def test_a_sqlite_state_takes_no_dsn(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nstate:\n  dsn: x\nproviders: {}\nnumbers: {}\n")
+    messages = {(p.path, p.line, p.message) for p in problems_of(path)}
+    assert messages == {("state", 3, "unknown key 'dsn'")}
 
 
 # --------------------------------------------------------------------------- config path

@@ -167,14 +167,17 @@ def test_validate_never_shows_a_numeric_token(tmp_path: Path):
     assert "987654321" not in result.stderr + result.stdout
 
 
-def test_a_state_dsn_written_as_a_number_is_never_echoed(tmp_path: Path):
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_a_state_dsn_written_as_a_number_is_never_echoed(tmp_path: Path, backend: str):
+    """postgres is planned, not shipped, and sqlite takes no dsn: refused either way, without
+    repeating the connection string."""
     path = tmp_path / "numbers.yaml"
     path.write_text(
-        PLIVO.format(token="${T}") + "state:\n  backend: postgres\n  dsn: 55512345678\n"
+        PLIVO.format(token="${T}") + f"state:\n  backend: {backend}\n  dsn: 55512345678\n"
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={"T": "x"})
-    assert "state.dsn" in str(caught.value) and "55512345678" not in str(caught.value)
+    assert "state" in str(caught.value) and "55512345678" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

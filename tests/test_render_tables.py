@@ -42,8 +42,8 @@ def test_state_lists_numbers_sorted_with_orders_and_a_count() -> None:
     assert lines[0].split() == ["PROVIDER", "NUMBER", "DECLARATION", "APP", "STATUS", "LABELS"]
     assert lines[1].split() == ["lab", "+33322000001", "hotline", "ivr", "active", "(protected)"]
     assert lines[2].split() == ["lab", "+33322000002", "support-fr", "-", "active", "team=support"]
-    assert lines[3] == "pending order o-7: lab / support-de, 2 number(s)"
-    assert lines[4] == "2 managed number(s), 1 pending order(s)."
+    assert lines[3] == "pending order o-7: lab / support-de, 2 numbers"
+    assert lines[4] == "2 managed numbers, 1 pending order."
     data = json.loads(tables.state_json(recorded))
     assert [n["number"] for n in data["numbers"]] == ["+33322000001", "+33322000002"]
     assert data["pending_orders"] == [

@@ -24,13 +24,11 @@ def provider_def() -> dict:
 def schema_settings(type_name: str) -> set[str]:
     """The settings the schema describes for a provider type, besides `type`."""
     definition = provider_def()
-    described = set(definition["properties"]) - {"type"}
+    described = set(definition["properties"])
     for branch in definition["allOf"]:
         if branch["if"]["properties"]["type"]["const"] == type_name:
             described |= set(branch["then"]["properties"])
-    if type_name in LOCAL_TYPES:
-        described -= set(HTTP_PROVIDER_SETTINGS)
-    return described
+    return described - {"type"}
 
 
 def test_the_committed_schema_is_the_generated_one() -> None:
@@ -63,9 +61,18 @@ def test_check_mode_runs_as_a_module() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_the_type_enum_is_the_registry_then_the_planned_types() -> None:
-    assert provider_def()["properties"]["type"]["enum"] == [*REGISTRY, *PLANNED_TYPES]
+def test_the_type_enum_offers_only_the_types_this_version_has() -> None:
+    assert provider_def()["properties"]["type"]["enum"] == list(REGISTRY)
     assert not set(REGISTRY) & set(PLANNED_TYPES)
+
+
+@pytest.mark.parametrize("type_name", list(REGISTRY))
+def test_each_type_takes_no_setting_the_schema_does_not_describe(type_name: str) -> None:
+    (branch,) = [
+        b for b in provider_def()["allOf"] if b["if"]["properties"]["type"]["const"] == type_name
+    ]
+    assert branch["then"]["additionalProperties"] is False
+    assert ("base_url" in branch["then"]["properties"]) == (type_name not in LOCAL_TYPES)
 
 
 def test_every_registered_type_has_exactly_one_settings_branch() -> None:
@@ -92,6 +99,6 @@ def test_the_loader_accepts_exactly_the_settings_the_schema_describes(type_name:
 def test_every_provider_setting_has_a_description() -> None:
     definition = provider_def()
     settings = {k: v for k, v in definition["properties"].items() if k != "type"}
-    for branch in definition["allOf"]:
-        settings.update(branch["then"]["properties"])
+    for branch in definition["allOf"]:  # `type` and common settings: described at the top
+        settings.update({k: v for k, v in branch["then"]["properties"].items() if v != {}})
     assert [k for k, v in settings.items() if not v.get("description")] == []

@@ -3,7 +3,7 @@
 - `yaml_marks`: YAML with line marks and `${VAR}` interpolation,
 - `schema_errors`: JSON Schema errors worded for people,
 - `checks`: the semantic checks that build `Desired`,
-- `files`: which configuration file and schema to read,
+- `files`: which configuration file and schema to read, and `read_bounded` to read them,
 - `loader`: `load_config`, the three passes in order.
 """
 

@@ -31,12 +31,20 @@ from numbers_iac.providers.registry import (
     COMMON_SETTINGS_SCHEMA,
     HTTP_SETTINGS_SCHEMA,
     LOCAL_TYPES,
+    PLANNED_TYPES,
     PROVIDER_TYPES,
     provider_class,
 )
 
 DEFAULT_STATE_PATH = ".numbers-iac/state.sqlite"
 DEFAULT_NUMBER_TYPE = "local"
+#: the state backends this version has, and those planned (refused with "not available in
+#: this version" rather than "not one of"; the schema offers only the first)
+STATE_BACKENDS = ("sqlite",)
+PLANNED_STATE_BACKENDS = ("postgres",)
+#: how the schema's generated provider options (`numbers_iac.schema_gen`) are described, to
+#: tell them from the keys every declaration takes
+DECLARATION_OPTION_PREFIX = "Provider option"
 
 #: settings every provider accepts besides its class's `settings_keys` (their form is
 #: checked by the schema, where they are described)
@@ -63,8 +71,7 @@ class Checker:
         self.problems = problems
         self.path = path
         self.base_dir = str(path.parent)
-        self.common_keys = tuple(schema["$defs"]["declaration"]["properties"])
-        self.known_types = tuple(schema["$defs"]["provider"]["properties"]["type"]["enum"])
+        self.common_keys = common_declaration_keys(schema)
         self.pinned_by: dict[str, tuple[str, FieldPath]] = {}
 
     def add(self, path: FieldPath, message: str, *, at_key: bool = False) -> None:
@@ -113,7 +120,7 @@ class Checker:
 
     def provider_class(self, type_name: str, path: FieldPath) -> type[Provider] | None:
         if type_name not in PROVIDER_TYPES:
-            if type_name in self.known_types:  # listed in the schema, adapter not shipped yet
+            if type_name in PLANNED_TYPES:  # adapter not shipped yet
                 available = ", ".join(sorted(PROVIDER_TYPES))
                 self.add(
                     path,
@@ -235,7 +242,8 @@ class Checker:
         if not isinstance(written, int) or isinstance(written, bool):
             return pinned_count or 1  # not written, or the schema reported it
         if 0 <= written < pinned_count:
-            message = f"quantity {written} is lower than the {pinned_count} pinned numbers"
+            numbers = "number" if pinned_count == 1 else "numbers"
+            message = f"quantity {written} is lower than the {pinned_count} pinned {numbers}"
             self.add((*at, "quantity"), message)
         return written
 
@@ -401,24 +409,31 @@ class Checker:
     # ----------------------------------------------------------------- state
 
     def state(self, raw: Mapping[str, Any]) -> StateConfig:
-        backend = raw.get("backend", "sqlite")
-        if backend == "postgres":
-            if "path" in raw:
-                self.add(
-                    ("state", "path"),
-                    "path applies to the sqlite backend only; postgres uses dsn",
-                    at_key=True,
-                )
-            return StateConfig("postgres", None, _text(raw.get("dsn")))
-        if "dsn" in raw:
+        backend = raw.get("backend")
+        if backend in PLANNED_STATE_BACKENDS:
+            available = ", ".join(STATE_BACKENDS)
             self.add(
-                ("state", "dsn"),
-                "dsn applies to the postgres backend only; sqlite uses path",
-                at_key=True,
+                ("state", "backend"),
+                f"state backend '{backend}' is not available in this version of numbers-iac (available: {available})",
             )
         written = _text(raw.get("path")) or DEFAULT_STATE_PATH
         path = os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(written)))
         return StateConfig("sqlite", path, None)
+
+
+# --------------------------------------------------------------------------- the schema's parts
+
+
+def is_declaration_option(property_schema: Mapping[str, Any]) -> bool:
+    """Whether a property of `$defs.declaration` is a generated provider option."""
+    description = property_schema.get("description", "")
+    return isinstance(description, str) and description.startswith(DECLARATION_OPTION_PREFIX)
+
+
+def common_declaration_keys(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys every declaration takes, whatever its provider."""
+    properties = schema["$defs"]["declaration"]["properties"]
+    return tuple(key for key, value in properties.items() if not is_declaration_option(value))
 
 
 # --------------------------------------------------------------------------- small readers

@@ -1,4 +1,5 @@
-"""Which files the loader reads: the configuration (flag, environment, default) and the schema."""
+"""Which files the loader reads: the configuration (flag, environment, default) and the schema;
+and `read_bounded`, the one way a file a user names is read (configurations, saved plans)."""
 
 from __future__ import annotations
 
@@ -21,38 +22,69 @@ class UnreadableConfigError(Exception):
     """The configuration file cannot be read; `str()` says why, for the person running it."""
 
 
-def read_config_bytes(path: Path) -> bytes:
+class UnreadableFileError(Exception):
+    """A file `read_bounded` refused or could not read. `problem` is one of "missing",
+    "unreadable", "not-regular" or "too-large"; `detail` is the system's reason, the kind of
+    file, or the limit; `str()` ends a sentence about the file ("is not a regular file (a
+    directory)")."""
+
+    def __init__(self, problem: str, detail: str = ""):
+        sentence = {
+            "missing": "does not exist",
+            "unreadable": f"cannot be read: {detail}",
+            "not-regular": f"is not a regular file ({detail})",
+            "too-large": f"is larger than {detail}",
+        }[problem]
+        super().__init__(sentence)
+        self.problem = problem
+        self.detail = detail
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     """The file's bytes, refusing what is not a regular file (a directory, a device such as
-    /dev/zero, a named pipe that would block) and anything over `MAX_CONFIG_BYTES`. Opened
+    /dev/zero, a named pipe that would block) and anything over `limit` bytes. Opened
     without blocking and checked on the open file, so a path swapped after a check cannot
     slip through; read no further than the limit, whatever the file's size claims."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise UnreadableConfigError("no such configuration file") from None
+        raise UnreadableFileError("missing") from None
     except OSError as exc:
-        message = f"cannot read the configuration file: {exc.strerror or exc}"
-        raise UnreadableConfigError(message) from None
+        raise UnreadableFileError("unreadable", exc.strerror or str(exc)) from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise UnreadableConfigError(
-            f"not a regular file ({_file_kind(mode)}): the configuration must be a YAML file"
-        )
+        raise UnreadableFileError("not-regular", _file_kind(mode))
     with os.fdopen(fd, "rb") as handle:
         try:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+            data = handle.read(limit + 1)
         except OSError as exc:
-            raise UnreadableConfigError(
-                f"cannot read the configuration file: {exc.strerror or exc}"
-            ) from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise UnreadableConfigError(
-            f"the file is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB, the most a "
-            "configuration may be (100,000 pinned numbers take about 3 MB)"
-        )
+            raise UnreadableFileError("unreadable", exc.strerror or str(exc)) from None
+    if len(data) > limit:
+        raise UnreadableFileError("too-large", _size(limit))
     return data
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The configuration's bytes, read by `read_bounded` up to `MAX_CONFIG_BYTES`."""
+    try:
+        return read_bounded(path, MAX_CONFIG_BYTES)
+    except UnreadableFileError as exc:
+        message = {
+            "missing": "no such configuration file",
+            "unreadable": f"cannot read the configuration file: {exc.detail}",
+            "not-regular": f"not a regular file ({exc.detail}): the configuration must be a "
+            "YAML file",
+            "too-large": f"the file is larger than {exc.detail}, the most a configuration may "
+            "be (100,000 pinned numbers take about 3 MB)",
+        }[exc.problem]
+        raise UnreadableConfigError(message) from None
+
+
+def _size(limit: int) -> str:
+    megabytes = limit / (1024 * 1024)
+    return f"{megabytes:g} MB" if megabytes >= 1 else f"{limit:,} bytes"
 
 
 def _file_kind(mode: int) -> str:

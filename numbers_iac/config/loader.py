@@ -3,11 +3,12 @@
 Three passes, each adding located `Problem`s rather than stopping at the first:
 
 1. YAML is composed with line marks, duplicate keys are caught and `${VAR}` references are
-   replaced from the environment (`yaml_marks`); then control characters in names and text
-   are refused (`text_checks`).
+   replaced from the environment, or left as placeholders where the command needs no value
+   (`yaml_marks`); then control characters in names and text are refused (`text_checks`).
 2. The JSON Schema (`schemas/numbers.schema.json`, the single source of what is structurally
    valid and the file editors point at) is applied and each error is worded for people and
-   mapped back to its mark (`schema_errors`).
+   mapped back to its mark (`schema_errors`); what the checks say better (unknown keys, with
+   the provider's own list; planned types) is left to them.
 3. Semantic checks the schema cannot express build the `Desired` (`checks`).
 
 Values read from the environment may be secrets: no message ever repeats one.
@@ -17,26 +18,36 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import jsonschema
 
 from numbers_iac.config.checks import Checker
 from numbers_iac.config.files import UnreadableConfigError, load_schema, read_config_bytes
-from numbers_iac.config.problems import Problems
-from numbers_iac.config.schema_errors import explain_schema_error
+from numbers_iac.config.problems import FieldPath, Problems
+from numbers_iac.config.schema_errors import explain_schema_error, reported_by_checks
 from numbers_iac.config.text_checks import check_control_characters
 from numbers_iac.config.yaml_marks import read_yaml
 from numbers_iac.errors import ConfigError
 from numbers_iac.model import Desired
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Desired:
+def load_config(
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    resolve_env: bool | Collection[str] = True,
+) -> Desired:
     """Read, interpolate and validate a configuration file.
 
-    `env` supplies `${VAR}` values (default: `os.environ`). Raises `ConfigError` carrying every
-    problem found, each located by file, line, column and dotted field path.
+    `env` supplies `${VAR}` values (default: `os.environ`). `resolve_env` says which must be
+    set: every one (True, for commands that call a provider), none (False, for `validate`,
+    which must work in CI without secrets), or those in the named top-level sections
+    (`{"state"}` for the state commands). An unset variable that need not be set stays as
+    written, a placeholder: its type is checked (a variable is always text), its value is not,
+    and it is never printed. Raises `ConfigError` carrying every problem found, each located
+    by file, line, column and dotted field path.
     """
     shown = str(path)
     absolute = Path(os.path.abspath(os.path.expanduser(path)))
@@ -47,15 +58,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Desir
         problems.add(None, (), str(exc))
         raise ConfigError(problems.sorted()) from None
 
-    doc = read_yaml(raw, problems, os.environ if env is None else env)
+    doc = read_yaml(raw, problems, os.environ if env is None else env, _deferrable(resolve_env))
     if doc is None:
         raise ConfigError(problems.sorted())
     check_control_characters(doc, problems)
     schema = load_schema()
     for error in jsonschema.Draft202012Validator(schema).iter_errors(doc.data):
-        explain_schema_error(error, doc, problems)
+        if not reported_by_checks(error, doc):
+            explain_schema_error(error, doc, problems)
+    problems.settled |= doc.deferred  # a placeholder's value is unknown: nothing to check
     desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
     if problems.items:
         raise ConfigError(problems.sorted())
     assert desired is not None
     return desired
+
+
+def _deferrable(resolve_env: bool | Collection[str]) -> Callable[[FieldPath], bool]:
+    """Whether an unset variable at a path may stay a placeholder."""
+    if resolve_env is True:
+        return lambda path: False
+    if resolve_env is False:
+        return lambda path: True
+    required = frozenset(resolve_env)
+    return lambda path: not path or path[0] not in required

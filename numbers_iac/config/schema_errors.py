@@ -13,9 +13,11 @@ from typing import Any
 
 import jsonschema
 
+from numbers_iac.config.checks import PLANNED_STATE_BACKENDS
 from numbers_iac.config.problems import FieldPath, Problems, did_you_mean
 from numbers_iac.config.text_checks import has_control_character
 from numbers_iac.config.yaml_marks import Document
+from numbers_iac.providers.registry import PLANNED_TYPES, PROVIDER_TYPES
 
 _TYPE_NAMES = {
     "string": "text",
@@ -55,6 +57,31 @@ def _kind_of(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def reported_by_checks(error: jsonschema.ValidationError, doc: Document) -> bool:
+    """Errors left to the semantic checks, which know more than the schema can say:
+
+    - a placeholder for an unset variable (see `load_config`'s `resolve_env`) has an unknown
+      value: only its type is checked;
+    - unknown keys in a provider's settings or a declaration are checked against the
+      adapter class in use, which lists what it accepts;
+    - a provider type or state backend planned but not shipped (or a provider type a test
+      registers) is "not available in this version", not "not one of".
+    """
+    path: FieldPath = tuple(error.absolute_path)
+    if path in doc.deferred:
+        return error.validator != "type"
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        if len(path) == 2 and path[0] in ("providers", "numbers"):
+            return True
+        backend = error.instance.get("backend") if isinstance(error.instance, Mapping) else None
+        return path == ("state",) and backend in PLANNED_STATE_BACKENDS
+    if error.validator == "enum" and isinstance(error.instance, str):
+        if len(path) == 3 and path[0] == "providers" and path[2] == "type":
+            return error.instance in PROVIDER_TYPES or error.instance in PLANNED_TYPES
+        return path == ("state", "backend") and error.instance in PLANNED_STATE_BACKENDS
+    return False
+
+
 def explain_schema_error(
     error: jsonschema.ValidationError, doc: Document, problems: Problems
 ) -> None:
@@ -72,7 +99,7 @@ def explain_schema_error(
     elif kind == "required":
         for key in error.validator_value:
             if isinstance(error.instance, Mapping) and key not in error.instance:
-                problems.add(doc.mark(path), path, _missing_key_text(key, error.instance))
+                problems.add(doc.mark(path), path, f"missing required key '{key}'")
     elif kind == "additionalProperties":
         known = list(error.schema.get("properties", {}))
         for key in error.instance:
@@ -85,12 +112,6 @@ def explain_schema_error(
                 )
     else:
         problems.add(doc.mark(path), path, _value_error_text(error, doc, path))
-
-
-def _missing_key_text(key: str, instance: Mapping[str, Any]) -> str:
-    if key == "dsn" and instance.get("backend") == "postgres":
-        return "missing required key 'dsn' (backend postgres needs a connection string)"
-    return f"missing required key '{key}'"
 
 
 def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: FieldPath) -> str:

@@ -3,13 +3,15 @@
 The file is composed into a node tree (not constructed) so every value keeps its line and
 column; duplicate keys, which PyYAML silently accepts, are reported here, and so are alias
 bombs, before anything is built. Values read from the environment may be secrets: the
-`Document` remembers which they are so that no message ever repeats one.
+`Document` remembers which they are so that no message ever repeats one. A command that calls
+no provider need not resolve every variable: an unset one it allows stays as written, a
+placeholder the `Document` marks as deferred.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,10 @@ class Document:
     texts: dict[FieldPath, str] = field(default_factory=dict)
     #: paths whose value came (partly) from the environment: never echo them
     from_env: set[FieldPath] = field(default_factory=set)
+    #: paths holding a reference to an unset variable that was not required (see
+    #: `load_config`'s `resolve_env`): the reference stays as written, a placeholder whose
+    #: value is not checked
+    deferred: set[FieldPath] = field(default_factory=set)
 
     def mark(self, path: FieldPath) -> yaml.Mark | None:
         """The mark of the value at `path`, or of its nearest written ancestor."""
@@ -126,8 +132,15 @@ def _expanded_size_and_depth(root: yaml.Node) -> tuple[int, int]:
     return sizes[id(root)]
 
 
-def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Document | None:
-    """Compose the file and build its data; None when there is nothing to validate."""
+def read_yaml(
+    raw: bytes,
+    problems: Problems,
+    env: Mapping[str, str],
+    may_defer: Callable[[FieldPath], bool] = lambda path: False,
+) -> Document | None:
+    """Compose the file and build its data; None when there is nothing to validate.
+    `may_defer(path)` says whether an unset variable at `path` is a placeholder rather than
+    a problem."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -181,7 +194,7 @@ def read_yaml(raw: bytes, problems: Problems, env: Mapping[str, str]) -> Documen
     doc = Document(data=None)
     doc.value_marks[()] = node.start_mark
     try:
-        doc.data = Reader(loader, env, problems, doc).value(node, ())
+        doc.data = Reader(loader, env, problems, doc, may_defer).value(node, ())
     finally:
         loader.dispose()
     return doc
@@ -240,11 +253,19 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Reader:
     """Turns composed nodes into plain data, recording marks and interpolating `${VAR}`."""
 
-    def __init__(self, loader: Loader, env: Mapping[str, str], problems: Problems, doc: Document):
+    def __init__(
+        self,
+        loader: Loader,
+        env: Mapping[str, str],
+        problems: Problems,
+        doc: Document,
+        may_defer: Callable[[FieldPath], bool],
+    ):
         self.loader = loader
         self.env = env
         self.problems = problems
         self.doc = doc
+        self.may_defer = may_defer
 
     def value(self, node: yaml.Node, path: FieldPath) -> Any:
         self.doc.value_marks[path] = node.start_mark
@@ -328,6 +349,9 @@ class Reader:
                 return value
             if has_default:
                 return default
+            if value is None and self.may_defer(path):
+                self.doc.deferred.add(path)
+                return whole
             if value is None:
                 self.problems.settle(
                     mark,

@@ -6,6 +6,7 @@ must not be reachable from another machine.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socketserver
@@ -203,7 +204,14 @@ def main_emulator(
     ) as exc:
         raise NumbersIacError(f"cannot read seed file {seed_file}: {exc}") from None
     auth_id, auth_token = credentials_for(provider_type, env)
-    server = serve(provider_type, world, port=port, auth_id=auth_id, auth_token=auth_token)
+    if not 0 <= port <= 65535:
+        raise NumbersIacError(
+            f"--port {port} is not a port: give 1 to 65535, or 0 for any free one"
+        )
+    try:
+        server = serve(provider_type, world, port=port, auth_id=auth_id, auth_token=auth_token)
+    except OSError as exc:
+        raise NumbersIacError(_listen_error(port, exc)) from None
     id_var, token_var = emulator_class(provider_type).env_credentials
     # A token taken from the environment may be a real one: never print it.
     shown_token = f"(the value of ${token_var})" if env.get(token_var) else auth_token
@@ -212,3 +220,18 @@ def main_emulator(
     echo(f"  credentials: {id_var}={auth_id} {token_var}={shown_token}")
     echo("  press Ctrl-C to stop")
     run_forever(server, wait)
+
+
+def _listen_error(port: int, exc: OSError) -> str:
+    where = f"{LOOPBACK}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the port is in use (another emulator?); pick another "
+            "--port, or --port 0 for any free one"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot listen on {where}: permission denied (ports below 1024 need privileges); "
+            "pick a port from 1024, or --port 0 for any free one"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"

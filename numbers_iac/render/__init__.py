@@ -10,13 +10,20 @@ from numbers_iac.render.text import render_text
 FORMATS = ("text", "markdown", "json")
 
 
-def render(plan: Plan, fmt: str, color: bool = False, plan_file: str = "plan.json") -> str:
+def render(
+    plan: Plan,
+    fmt: str,
+    color: bool = False,
+    plan_file: str | None = None,
+    cwd: str | None = None,
+) -> str:
     """Render `plan` as `fmt` (one of `FORMATS`). `color` only affects the text format;
-    `plan_file` is the saved plan the Markdown format tells reviewers to apply."""
+    `plan_file` (the saved plan, when `plan -out` wrote one) and `cwd` (paths are shown
+    relative to it) only the Markdown format."""
     if fmt == "text":
         return render_text(plan, color=color)
     if fmt == "markdown":
-        return render_markdown(plan, plan_file=plan_file)
+        return render_markdown(plan, plan_file=plan_file, cwd=cwd)
     if fmt == "json":
         return render_json(plan)
     raise ValueError(f"unknown plan format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,19 +1,26 @@
 """Plan -> a pull-request comment: what is irreversible and what costs money comes first.
 
-GitHub rejects comments over 65,536 characters, so the output is kept under `MAX_CHARS`:
-per-declaration details are cut with "… and N more" counts, but every release is always
-listed by number, because a reviewer must be able to see each number that will be lost.
+GitHub rejects comments over 65,536 characters, so the output is kept under `MAX_CHARS` at
+any size. The summary table and the IRREVERSIBLE section come first and keep every
+declaration's release count; each release is listed by number while that fits, and past the
+budget the lists are cut to their first numbers with "and N more" and a pointer to where the
+full list is (the saved plan, `numbers-iac plan --format text`). Per-declaration details get
+what is left.
 """
 
 from __future__ import annotations
 
-from numbers_iac.model import Action, Plan, Purchase, Release
+import os
+from collections.abc import Sequence
+
+from numbers_iac.model import Action, CostSummary, Plan, Purchase, Release
 from numbers_iac.render.escape import for_html, for_markdown, for_markdown_code
 from numbers_iac.render.text import (
     Counts,
     action_details,
     action_subject,
     cost_text,
+    first_of,
     format_money,
     group_actions,
     no_changes_sentence,
@@ -25,8 +32,14 @@ from numbers_iac.render.text import (
 MAX_CHARS = 60_000
 #: Past this many releases, they are listed as bare numbers per declaration to stay short.
 RELEASES_IN_FULL = 50
+#: How many numbers per declaration the release section shows, in turn, until it fits
+RELEASE_SHOWN = (20, 5, 0)
 LINES_PER_DECLARATION = 20
 LIST_LIMIT = 20
+#: Room kept for the per-declaration details when releases are many
+DETAILS_RESERVE = 4_000
+#: One warning or pending note is cut past this many characters
+LINE_LIMIT = 1_000
 _ICONS = {
     "purchase": "➕",
     "adopt": "🔄",
@@ -39,19 +52,73 @@ _ICONS = {
 }
 
 
-def render_markdown(plan: Plan, plan_file: str = "plan.json") -> str:
-    """The plan as GitHub-flavoured Markdown, bounded in size (see the module docstring)."""
-    head = [*_heading(plan), *_summary_table(plan)]
-    if plan.actions:
-        head += _release_section(plan.releases)
-        head += _cost_section(plan)
-    else:
+def render_markdown(plan: Plan, plan_file: str | None = None, cwd: str | None = None) -> str:
+    """The plan as GitHub-flavoured Markdown, bounded in size (see the module docstring).
+
+    `plan_file`: where the plan was saved (`plan -out`), if it was: the apply hint names it.
+    `cwd`: the working directory, against which the configuration's path is shown (a CI
+    runner's absolute path means nothing in a pull request)."""
+    head = [*_heading(plan, cwd), *_summary_table(plan)]
+    if not plan.actions:
         head += ["", f"**{no_changes_sentence(plan)}**"]
+    cost = _cost_section(plan)
     tail = [*_pending_section(plan), *_warning_section(plan), *_unmanaged_section(plan)]
     tail += _apply_hint(plan, plan_file)
-    used = sum(len(line) + 1 for line in head + tail)
-    details = _details_section(plan.actions, MAX_CHARS - used - 500) if plan.actions else []
-    return "\n".join(head + details + tail) + "\n"
+    full_list = _full_list_sentence(plan_file)
+    fixed = _size(head + cost + tail)
+    releases = _release_section(plan.releases, MAX_CHARS - fixed - DETAILS_RESERVE, full_list)
+    details: list[str] = []
+    if plan.actions:
+        budget = MAX_CHARS - fixed - _size(releases) - 500
+        details = _details_section(plan.actions, budget, full_list)
+    text = "\n".join(head + releases + cost + details + tail) + "\n"
+    if len(text) < MAX_CHARS:
+        return text
+    # only when warnings or labels are huge: the details go, then the tail is cut
+    details = ["", f"Details are left out to stay under GitHub's comment limit; {full_list}"]
+    lines = head + releases + cost + details
+    room = MAX_CHARS - _size(lines) - 200
+    kept = _fit(tail, room)
+    if len(kept) < len(tail):
+        kept.append(f"… cut to stay under GitHub's comment limit; {full_list}")
+    return "\n".join(lines + kept) + "\n"
+
+
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _fit(lines: Sequence[str], room: int) -> list[str]:
+    """The first `lines` whose size stays within `room`."""
+    kept: list[str] = []
+    for line in lines:
+        room -= len(line) + 1
+        if room < 0:
+            break
+        kept.append(line)
+    return kept
+
+
+def _full_list_sentence(plan_file: str | None) -> str:
+    if plan_file:
+        return (
+            f"the full list is in the saved plan {for_markdown_code(plan_file)} and in "
+            "`numbers-iac plan --format text`."
+        )
+    return (
+        "the full list is in `numbers-iac plan --format text` (or a plan saved with "
+        "`numbers-iac plan -out FILE`)."
+    )
+
+
+def shown_path(path: str, cwd: str | None) -> str:
+    """`path` relative to `cwd` when both are absolute (pure: no file system access)."""
+    if not cwd or not os.path.isabs(path) or not os.path.isabs(cwd):
+        return path
+    try:
+        return os.path.relpath(path, cwd)
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 def escape(text: str) -> str:
@@ -60,10 +127,10 @@ def escape(text: str) -> str:
     return for_markdown(text)
 
 
-def _heading(plan: Plan) -> list[str]:
+def _heading(plan: Plan, cwd: str | None) -> list[str]:
     lines = ["## numbers-iac plan"]
     if plan.config_path:
-        lines.append(f"Configuration: {for_markdown_code(plan.config_path)}")
+        lines.append(f"Configuration: {for_markdown_code(shown_path(plan.config_path, cwd))}")
     if plan.targets:
         lines.append("Limited to: " + ", ".join(for_markdown_code(t) for t in plan.targets))
     return lines
@@ -104,10 +171,12 @@ def _summary_table(plan: Plan) -> list[str]:
     return ["", "| | |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]
 
 
-def _release_section(releases: list[Release]) -> list[str]:
+def _release_section(releases: list[Release], budget: int, full_list: str) -> list[str]:
+    """Every release by number while that fits `budget`; past it, each declaration's count
+    and its first numbers; past that too, counts for as many declarations as fit."""
     if not releases:
         return []
-    subject = "1 release is" if len(releases) == 1 else f"{len(releases)} releases are"
+    subject = "1 release is" if len(releases) == 1 else f"{len(releases):,} releases are"
     lines = [
         "",
         f"### ⚠️ {subject} IRREVERSIBLE",
@@ -117,10 +186,42 @@ def _release_section(releases: list[Release]) -> list[str]:
         "",
     ]
     if len(releases) <= RELEASES_IN_FULL:
-        return lines + [_release_line(release) for release in releases]
-    for (provider, declaration), group in group_actions(releases):
-        numbers = ", ".join(for_markdown_code(getattr(r, "number", "")) for r in group)
-        lines.append(f"- **{escape(provider)} / {escape(declaration)}** ({len(group)}): {numbers}")
+        shape = [_release_line(release) for release in releases]
+        if _size(lines + shape) <= budget:
+            return lines + shape
+    groups = group_actions(releases)
+    shape = [_release_group_line(key, group, len(group)) for key, group in groups]
+    if _size(lines + shape) <= budget:
+        return lines + shape
+    note = [
+        "",
+        f"Lists of numbers are cut to stay under GitHub's comment limit; {full_list}",
+    ]
+    for shown in RELEASE_SHOWN:
+        shape = [_release_group_line(key, group, shown) for key, group in groups]
+        if _size(lines + shape + note) <= budget:
+            return lines + shape + note
+    return lines + _fit_groups(groups, budget - _size(lines + note) - 200) + note
+
+
+def _release_group_line(key: tuple[str, str], group: list[Action], shown: int) -> str:
+    provider, declaration = key
+    line = f"- **{escape(provider)} / {escape(declaration)}**: {plural(len(group), 'release')}"
+    if shown <= 0:
+        return line
+    numbers = [for_markdown_code(getattr(r, "number", "")) for r in group]
+    return f"{line}: {first_of(numbers, shown)}"
+
+
+def _fit_groups(groups: list[tuple[tuple[str, str], list[Action]]], room: int) -> list[str]:
+    """Counts only, for as many declarations as fit `room`, then what is left in one line."""
+    lines = _fit([_release_group_line(key, group, 0) for key, group in groups], room)
+    rest = groups[len(lines) :]
+    if rest:
+        numbers = sum(len(group) for _, group in rest)
+        lines.append(
+            f"- … and {plural(len(rest), 'more declaration')} releasing {plural(numbers, 'number')}"
+        )
     return lines
 
 
@@ -135,39 +236,53 @@ def _release_line(release: Release) -> str:
 
 
 def _cost_section(plan: Plan) -> list[str]:
-    cost = plan.cost()
-    rising = any(amount > 0 for amount in cost.monthly.values()) or any(cost.setup.values())
+    """What the purchases cost: the heading is the sum of the lines under it (the summary
+    table's figure is the net change, releases' savings included)."""
     purchases = [a for a in plan.actions if isinstance(a, Purchase)]
+    cost = CostSummary.of(purchases)
+    rising = any(amount > 0 for amount in cost.monthly.values()) or any(cost.setup.values())
     if not purchases or not (rising or cost.unpriced):
         return []
     title = "Cost increase" if rising else "Cost"
     lines = ["", f"### 💸 {title}: {escape(cost_text(cost))}", ""]
-    lines += [
-        f"- {escape(p.provider)} / {escape(p.declaration)}: {_action_text(p)}"
-        for p in purchases[:LIST_LIMIT]
-    ]
-    return lines + _more(len(purchases) - LIST_LIMIT, "purchase")
+    lines += [_cost_line(p) for p in purchases[:LIST_LIMIT]]
+    hidden = purchases[LIST_LIMIT:]
+    if hidden:
+        lines.append(
+            f"- … and {plural(len(hidden), 'more purchase')}: "
+            f"{escape(cost_text(CostSummary.of(hidden)))}"
+        )
+    return lines
 
 
-def _details_section(actions: tuple[Action, ...], budget: int) -> list[str]:
+def _cost_line(purchase: Purchase) -> str:
+    line = f"- {escape(purchase.provider)} / {escape(purchase.declaration)}: "
+    line += _action_text(purchase)
+    if purchase.count > 1 and purchase.price is not None:
+        line += f" · in all {escape(cost_text(CostSummary.of([purchase])))}"
+    return line
+
+
+def _details_section(actions: tuple[Action, ...], budget: int, full_list: str) -> list[str]:
     lines = ["", "### Changes by declaration"]
-    used = 0
+    used = _size(lines) + 300
     groups = group_actions(actions)
     for shown, ((provider, declaration), group) in enumerate(groups):
         block = _details_block(provider, declaration, group)
-        size = sum(len(line) + 1 for line in block)
+        size = _size(block)
         if used + size > budget:
             rest = groups[shown:]
             changes = sum(len(g) for _, g in rest)
             lines += [
                 "",
                 f"… and {plural(len(rest), 'more declaration')} with "
-                f"{plural(changes, 'change')} not shown here; run `numbers-iac plan` "
-                "for the full list.",
+                f"{plural(changes, 'change')} not shown here; {full_list}",
             ]
-            break
+            return lines
         lines += block
         used += size
+    if any(len(group) > LINES_PER_DECLARATION for _, group in groups):
+        lines += ["", f"Long declarations show their first changes; {full_list}"]
     return lines
 
 
@@ -212,7 +327,7 @@ def _pending_section(plan: Plan) -> list[str]:
         return []
     notes = sorted(plan.pending, key=lambda n: (n.provider, n.declaration))
     lines = ["", "### ⏳ Pending", ""]
-    lines += [f"- {escape(pending_sentence(n))}" for n in notes[:LIST_LIMIT]]
+    lines += [f"- {escape(_clip(pending_sentence(n)))}" for n in notes[:LIST_LIMIT]]
     return lines + _more(len(notes) - LIST_LIMIT, "pending order")
 
 
@@ -220,7 +335,7 @@ def _warning_section(plan: Plan) -> list[str]:
     if not plan.warnings:
         return []
     lines = ["", "### Warnings", ""]
-    lines += [f"- {escape(w)}" for w in plan.warnings[:LIST_LIMIT]]
+    lines += [f"- {escape(_clip(w))}" for w in plan.warnings[:LIST_LIMIT]]
     return lines + _more(len(plan.warnings) - LIST_LIMIT, "warning")
 
 
@@ -237,12 +352,26 @@ def _unmanaged_section(plan: Plan) -> list[str]:
     return lines
 
 
-def _apply_hint(plan: Plan, plan_file: str) -> list[str]:
+def _apply_hint(plan: Plan, plan_file: str | None) -> list[str]:
+    """How to apply what was reviewed: the saved plan when there is one (`plan -out`), else
+    how to save one; `--allow-release` when the plan releases."""
     if not plan.actions:
         return []
     flag = " --allow-release" if plan.releases else ""
-    return ["", "---", f"To apply exactly this plan: `numbers-iac apply{flag} {plan_file}`"]
+    if plan_file:
+        command = for_markdown_code(f"numbers-iac apply{flag} {plan_file}")
+        return ["", "---", f"To apply exactly this plan: {command}"]
+    return [
+        "",
+        "---",
+        "To apply exactly this plan, save it with `numbers-iac plan -out FILE`, then run "
+        f"`numbers-iac apply{flag} FILE`.",
+    ]
+
+
+def _clip(text: str, limit: int = LINE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _more(hidden: int, word: str) -> list[str]:
-    return [f"- … and {hidden} more {word}{'s' if hidden != 1 else ''}"] if hidden > 0 else []
+    return [f"- … and {plural(hidden, 'more ' + word)}"] if hidden > 0 else []

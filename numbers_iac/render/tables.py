@@ -5,13 +5,37 @@ prints what these return."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
 from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, is_open
 from numbers_iac.model import JournalEntry, ManagedNumber, Price, Recorded
 from numbers_iac.providers.base import InventoryRow
 from numbers_iac.render.escape import for_terminal as visible
+from numbers_iac.render.text import first_of, plural, shorten_lists
+
+
+def _columns(
+    header: Sequence[str], rows: Sequence[Sequence[str]], minimum: Sequence[int], right: int = 0
+) -> list[str]:
+    """Header and rows padded into columns as wide as their widest cell (at least `minimum`),
+    so a long provider or region name pushes its column, not the ones after it; the last
+    `right` columns before the final one are right-aligned. Cells must be escaped already."""
+    widths = [
+        max([minimum[i], len(header[i]), *(len(row[i]) for row in rows)])
+        for i in range(len(header) - 1)
+    ]
+    first_right = len(widths) - right
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if i >= first_right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=False))
+        ]
+        return " ".join([*padded, cells[-1]]).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
 
 # --------------------------------------------------------------------------- state
 
@@ -21,26 +45,37 @@ def state_text(recorded: Recorded, store: str) -> str:
     rows = _managed_rows(recorded)
     if not rows and not recorded.orders:
         return f"The state {store} holds no managed numbers."
-    lines = [
-        f"{'PROVIDER':<12} {'NUMBER':<16} {'DECLARATION':<24} {'APP':<16} {'STATUS':<8} LABELS"
-    ]
     # every field may have come from a provider: escaped before it is padded
-    for m in rows:
-        labels = visible(",".join(f"{k}={v}" for k, v in sorted(m.labels.items())))
-        flag = " (protected)" if m.protect else ""
-        row = (
-            f"{visible(m.provider):<12} {visible(m.number):<16} {visible(m.declaration):<24} "
-            f"{visible(m.app or '-'):<16} {visible(m.status):<8} {labels}{flag}"
-        )
-        lines.append(row.rstrip())
+    cells = [
+        [
+            visible(m.provider),
+            visible(m.number),
+            visible(m.declaration),
+            visible(m.app or "-"),
+            visible(m.status),
+            " ".join(
+                part
+                for part in (
+                    visible(",".join(f"{k}={v}" for k, v in sorted(m.labels.items()))),
+                    "(protected)" if m.protect else "",
+                )
+                if part
+            ),
+        ]
+        for m in rows
+    ]
+    header = ["PROVIDER", "NUMBER", "DECLARATION", "APP", "STATUS", "LABELS"]
+    lines = _columns(header, cells, (12, 16, 24, 16, 8))
     for o in recorded.orders:
         lines.append(
             visible(
                 f"pending order {o.order_id}: {o.provider} / {o.declaration}, "
-                f"{o.quantity} number(s)"
+                f"{plural(o.quantity, 'number')}"
             )
         )
-    lines.append(f"{len(rows)} managed number(s), {len(recorded.orders)} pending order(s).")
+    lines.append(
+        f"{plural(len(rows), 'managed number')}, {plural(len(recorded.orders), 'pending order')}."
+    )
     return "\n".join(lines)
 
 
@@ -107,7 +142,9 @@ def journal_outcome(entry: JournalEntry) -> str:
 
 
 def journal_text(entries: Sequence[JournalEntry]) -> str:
-    """One line per entry, newest first, its detail below; a note explains open outcomes."""
+    """One line per entry, newest first, the numbers it acted on and its detail below (long
+    lists cut to their first numbers: `--format json` has them all); a note explains open
+    outcomes."""
     if not entries:
         return "The journal is empty: no apply has changed anything yet."
     lines = []
@@ -118,8 +155,11 @@ def journal_text(entries: Sequence[JournalEntry]) -> str:
                 f"{e.operation}: {journal_outcome(e)}"
             )
         )
+        numbers = e.payload.get("numbers") if isinstance(e.payload, Mapping) else None
+        if numbers and isinstance(numbers, list):
+            lines.append(f"    numbers: {visible(first_of([str(n) for n in numbers]))}")
         if e.detail:
-            lines.append(f"    {visible(e.detail)}")
+            lines.append(f"    {visible(shorten_lists(e.detail))}")
     shown = {journal_outcome(e) for e in entries}
     notes = [f"{outcome}: {note}." for outcome, note in _NOTES.items() if outcome in shown]
     if notes:
@@ -147,17 +187,23 @@ def inventory_text(
     if not rows:
         of_type = f" of type {number_type}" if number_type else ""
         return visible(f"{provider} sells no numbers in {country}{of_type}")
-    lines = [
-        f"{'TYPE':<9} {'REGION':<28} {'PREFIX':<8} {'STOCK':>7} {'SETUP':>9} {'MONTHLY':>9} "
-        "CAPABILITIES"
-    ]
+    cells = []
     for r in rows:
         stock = "?" if r.available is None else str(r.available)
         setup, monthly = _amounts(r.price)
-        lines.append(
-            f"{visible(r.number_type):<9} {visible(r.region or '-'):<28} {visible(r.prefix or '-'):<8} "
-            f"{stock:>7} {setup:>9} {monthly:>9} {visible(','.join(r.capabilities))}"
+        cells.append(
+            [
+                visible(r.number_type),
+                visible(r.region or "-"),
+                visible(r.prefix or "-"),
+                stock,
+                setup,
+                monthly,
+                visible(",".join(r.capabilities)),
+            ]
         )
+    header = ["TYPE", "REGION", "PREFIX", "STOCK", "SETUP", "MONTHLY", "CAPABILITIES"]
+    lines = _columns(header, cells, (9, 28, 8, 7, 9, 9), right=3)
     currencies = sorted({r.price.currency for r in rows if r.price is not None})
     if currencies:
         lines.append(visible(f"Prices in {', '.join(currencies)}."))

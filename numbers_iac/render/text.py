@@ -6,7 +6,8 @@ renderer, so a pull-request comment and a terminal say the same thing in the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -61,7 +62,11 @@ KIND_ORDER = {
 }
 UPDATE_KINDS = (Adopt, Bind, SetLabels)
 UNMANAGED_SHOWN = 10
+#: how many items a long list shows before "and N more" (apply summaries, errors, journal)
+LIST_SHOWN = 20
 _CENT = Decimal("0.01")
+#: a phone number in free text (an error, a journal detail), as `shorten_lists` finds lists
+_NUMBER = r"\+\d{4,15}"
 
 Paint = Callable[..., str]
 
@@ -83,7 +88,23 @@ def format_money(amount: Decimal, currency: str, signed: bool = False) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+    """`1 number`, `2 numbers`, `3 replies` with `many`; thousands separated (`1,200`)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def first_of(items: Sequence[str], shown: int = LIST_SHOWN) -> str:
+    """`a, b, c`; past `shown` items, the first ones and `and N more`: a long list stays
+    readable in a summary or an error, and its full form lives elsewhere (the journal)."""
+    if len(items) <= shown:
+        return ", ".join(items)
+    return f"{', '.join(items[:shown])} and {len(items) - shown:,} more"
+
+
+def shorten_lists(text: str, shown: int = LIST_SHOWN) -> str:
+    """`text` with every run of more than `shown` comma-separated phone numbers cut as
+    `first_of` cuts it: errors and journal details name what they bought or refused in full."""
+    run = re.compile(f"{_NUMBER}(?:, {_NUMBER}){{{shown},}}")
+    return run.sub(lambda match: first_of(match.group().split(", "), shown), text)
 
 
 def format_labels(labels: Mapping[str, str]) -> str:
@@ -337,7 +358,7 @@ def unmanaged_by_provider(unmanaged: Iterable[Unmanaged]) -> list[tuple[str, lis
 def render_text(plan: Plan, color: bool = False) -> str:
     """The whole plan as terminal text; ANSI colour only when `color` (the CLI decides)."""
     paint = _painter(color)
-    lines: list[str] = []
+    lines: list[str] = _target_lines(plan.targets, paint)
     if plan.actions:
         lines += _legend(plan.actions, paint)
         for key, actions in group_actions(plan.actions):
@@ -361,13 +382,28 @@ def _painter(color: bool) -> Paint:
     return lambda text, **_style: text
 
 
+def targets_sentence(targets: Sequence[str]) -> str:
+    """What `--target` leaves out, said where the plan starts (Terraform warns the same)."""
+    return (
+        f"Limited to {', '.join(targets)} (--target): other declarations are not planned "
+        "and apply leaves them as they are."
+    )
+
+
+def _target_lines(targets: tuple[str, ...], paint: Paint) -> list[str]:
+    if not targets:
+        return []
+    return [paint(for_terminal(targets_sentence(targets)), fg="yellow", bold=True), ""]
+
+
 def _legend(actions: tuple[Action, ...], paint: Paint) -> list[str]:
+    """One line that says it is a legend: an indented `+ purchase` alone reads as a step."""
     present = {SYMBOLS.get(a.kind, "~") for a in actions}
     keys = [symbol for symbol in _LEGEND if symbol in present]
     legend = "   ".join(f"{paint(s, fg=_COLOURS[s])} {_LEGEND[s]}" for s in keys)
     return [
         "numbers-iac will perform the following actions:",
-        f"  {legend}",
+        f"Legend: {legend}",
     ]
 
 
@@ -417,8 +453,9 @@ def _unmanaged_lines(unmanaged: tuple[Unmanaged, ...]) -> list[str]:
             "configuration and will not be touched:",
         ]
         for item in items[:UNMANAGED_SHOWN]:
-            # Unmanaged carries no currency, so the amount is shown without a symbol.
-            price = f"   {item.monthly:.2f}/month" if item.monthly is not None else ""
+            price = ""
+            if item.monthly is not None:
+                price = f"   {format_money(item.monthly, item.currency)}/month"
             lines.append(f"    {for_terminal(item.number)}{price}")
         if len(items) > UNMANAGED_SHOWN:
             lines.append(f"    … and {len(items) - UNMANAGED_SHOWN} more")

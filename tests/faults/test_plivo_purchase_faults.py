@@ -176,7 +176,7 @@ def test_a_thousand_numbers_are_bought_in_one_apply(tmp_path, world, server):
     write_config(tmp_path, server, quantity=1000, region="PARIS, FRANCE")
     applied = cli(tmp_path, "apply", "--auto-approve")
     assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
-    assert "1000 purchased" in applied.stdout
+    assert "Numbers: 1,000 purchased" in applied.stdout
     buys = bought_once(world.log)
     assert len(buys) == 1000
     state = json.loads(cli(tmp_path, "state", "list", "--format", "json").stdout)

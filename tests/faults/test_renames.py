@@ -96,7 +96,8 @@ def test_state_forget_stops_managing_without_releasing(tmp_path):
         )
         forgot = cli(tmp_path, "state", "forget", "support")
         assert forgot.returncode == 0, forgot.stdout + forgot.stderr
-        assert "2 number(s) no longer managed; nothing was released" in forgot.stdout
+        assert "2 numbers no longer managed; nothing was released" in forgot.stdout
+        assert "a declaration given that name later adopts them again" in forgot.stderr
         assert managed(tmp_path) == {} and len(world.numbers) == 2
         plan = cli(tmp_path, "plan", "--detailed-exitcode")
         assert plan.returncode == 0 and "2 numbers on plivo-eu are not managed" in plan.stdout
