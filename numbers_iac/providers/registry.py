@@ -54,8 +54,8 @@ REGISTRY: Mapping[str, ProviderEntry] = MappingProxyType(
     }
 )
 
-#: types the configuration schema accepts before their adapter ships, so that the loader can
-#: say "not available in this version" instead of "not one of"
+#: types whose adapter has not shipped: the schema does not offer them, and the loader answers
+#: "not available in this version" instead of "not one of"
 PLANNED_TYPES: tuple[str, ...] = ("aculab", "voximplant", "callr", "messagemedia")
 
 #: types that talk to no HTTP API (see `ProviderEntry.emulator`)
