@@ -42,8 +42,8 @@ from numbers_iac.model import (
 )
 from numbers_iac.providers.base import BatchOutcome, Provider
 from numbers_iac.purchase import PurchaseRun
-from numbers_iac.render.text import first_of, plural
 from numbers_iac.state.base import StateStore
+from numbers_iac.words import first_of, plural
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 __all__ = ["BUY_ATTEMPT", "DONE", "FAILED", "SKIPPED", "ApplyReport", "Executor", "check_guards"]

@@ -49,7 +49,7 @@ from numbers_iac.model import (
     Unmanaged,
 )
 from numbers_iac.providers.base import Capabilities, may_come_from
-from numbers_iac.render.text import plural
+from numbers_iac.words import plural
 
 _KIND_ORDER = {
     "move": 0,

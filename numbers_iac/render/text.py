@@ -29,6 +29,7 @@ from numbers_iac.model import (
     Unmanaged,
 )
 from numbers_iac.render.escape import for_terminal
+from numbers_iac.words import LIST_SHOWN, first_of, plural
 
 #: Symbol, colour and legend text per action kind. Updates share `~` like Terraform's
 #: "update in place"; `forget` only touches the state store, so it gets a quiet symbol.
@@ -63,7 +64,6 @@ KIND_ORDER = {
 UPDATE_KINDS = (Adopt, Bind, SetLabels)
 UNMANAGED_SHOWN = 10
 #: how many items a long list shows before "and N more" (apply summaries, errors, journal)
-LIST_SHOWN = 20
 _CENT = Decimal("0.01")
 #: a phone number in free text (an error, a journal detail), as `shorten_lists` finds lists
 _NUMBER = r"\+\d{4,15}"
@@ -85,19 +85,6 @@ def format_money(amount: Decimal, currency: str, signed: bool = False) -> str:
     if currency == "USD":
         return f"{sign}${digits}"
     return f"{sign}{digits} {currency}"
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """`1 number`, `2 numbers`, `3 replies` with `many`; thousands separated (`1,200`)."""
-    return f"{count:,} {word if count == 1 else (many or word + 's')}"
-
-
-def first_of(items: Sequence[str], shown: int = LIST_SHOWN) -> str:
-    """`a, b, c`; past `shown` items, the first ones and `and N more`: a long list stays
-    readable in a summary or an error, and its full form lives elsewhere (the journal)."""
-    if len(items) <= shown:
-        return ", ".join(items)
-    return f"{', '.join(items[:shown])} and {len(items) - shown:,} more"
 
 
 def shorten_lists(text: str, shown: int = LIST_SHOWN) -> str:
