@@ -501,8 +501,9 @@ def plan(
     click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
         planfile.save(the_plan, out)
+        flag = " --allow-release" if the_plan.releases else ""
         click.echo(
-            f"\nSaved the plan to {out}. To apply exactly this plan: numbers-iac apply {out}",
+            f"\nSaved the plan to {out}. To apply exactly this plan: numbers-iac apply{flag} {out}",
             err=True,
         )
     if detailed and the_plan.has_drift:
@@ -633,8 +634,9 @@ def _confirm() -> None:
             "apply needs confirmation but stdin is not a terminal; pass --auto-approve or "
             "apply a saved plan (plan -out FILE, then apply FILE). Nothing was changed."
         )
-    click.echo("\nDo you want to perform these actions? Only 'yes' will be accepted.")
-    answer = click.prompt("  Enter a value", default="", show_default=False)
+    # On stderr, like the plan it follows when stdout carries a JSON report.
+    click.echo("\nDo you want to perform these actions? Only 'yes' will be accepted.", err=True)
+    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
     if answer.strip() != "yes":
         raise NumbersIacError("apply cancelled. Nothing was changed.")
 

@@ -468,3 +468,26 @@ def test_a_plan_file_that_is_a_named_pipe_does_not_block(project):
     os.mkfifo(project / "plan.json")
     line = one_error_line(run(project, "apply", "plan.json", timeout=30))
     assert "not a regular file" in line
+
+
+def test_saved_plan_hint_includes_allow_release_when_the_plan_releases(tmp_path):
+    """The hint printed after `plan -out` is a command that works as written."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "numbers.yaml"
+    body = (
+        "version: 1\nproviders:\n  lab:\n    type: sandbox\nnumbers:\n"
+        "  d:\n    provider: lab\n    country: FR\n    region: AMIENS, FRANCE\n    quantity: {q}\n"
+    )
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "numbers_iac", "-c", str(config), *a],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "NO_COLOR": "1"},
+    )
+    config.write_text(body.format(q=2))
+    assert run("apply", "--auto-approve").returncode == 0
+    config.write_text(body.format(q=1))
+    saved = run("plan", "-out", str(tmp_path / "p.json"))
+    assert f"numbers-iac apply --allow-release {tmp_path / 'p.json'}" in saved.stderr
