@@ -25,6 +25,7 @@ from numbers_iac.errors import (
 )
 from numbers_iac.executor import ApplyReport, Executor, check_guards
 from numbers_iac.model import (
+    QUANTITY,
     Account,
     Action,
     Desired,
@@ -478,6 +479,38 @@ def apply_plan(
     """Run the guards, then the executor. The caller holds the state lock."""
     recorded = store.load()
     check_guards(plan, desired, recorded.numbers, allow_release)
+    _recheck_lapsed_orders(plan, providers, recorded)
     needed: Mapping[str, Provider] = {a.provider: providers[a.provider] for a in plan.actions}
     executor = Executor(needed, store, progress=progress, accounts=providers.accounts)
     return executor.apply(plan, recorded)
+
+
+def _recheck_lapsed_orders(plan: Plan, providers: Providers, recorded: Recorded) -> None:
+    """Just before buying again for an order settled as not bought, look once more: the
+    plan may have waited at the `yes` prompt while the order's numbers landed. If they did,
+    buying again would buy twice: refuse, and let the next plan adopt them."""
+    lapsed = [
+        a
+        for a in plan.actions
+        if isinstance(a, Settle) and a.operation == "purchase" and a.not_bought
+    ]
+    if not lapsed:
+        return
+    attempts = {a.entry_id: a for a in recorded.attempts}
+    for name in sorted({s.provider for s in lapsed}):
+        settles = {s.entry_id: s for s in lapsed if s.provider == name and s.entry_id in attempts}
+        if not settles:
+            continue
+        provider = providers[name]
+        todo = [attempts[entry] for entry in settles]
+        for recovery in provider.recover(todo, provider.account()):
+            settle = settles[recovery.attempt.entry_id]
+            produced = recovery.produced
+            if recovery.attempt.mode == QUANTITY:  # only what is surely the order's
+                produced = tuple(n for n in produced if n.tag == settle.declaration)
+            if {n.number for n in produced} - set(settle.adopted):
+                raise StalePlanError(
+                    f"numbers of the unresolved order for {name} / {settle.declaration} "
+                    "appeared since this plan was made; buying again now would buy twice. "
+                    "Run plan again: it adopts them. Nothing was changed."
+                )

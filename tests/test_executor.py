@@ -165,3 +165,32 @@ def test_an_interrupted_release_of_a_number_still_listed_is_settled_and_kept(wor
     later = engine.make_plan(d, providers, store)
     assert later.actions == () and [m.number for m in later.missing] == [kept]
     assert later.has_drift and not later.has_changes
+
+
+def test_an_order_that_lands_while_the_plan_waits_is_not_bought_again(world, store):
+    """The plan settled a lapsed order as not bought and planned its purchase; the number
+    lands before apply runs (say, while the `yes` prompt waited). Apply refuses instead of
+    buying twice, and the next plan adopts the number."""
+    from numbers_iac.errors import StalePlanError
+    from numbers_iac.journal import BUY_ATTEMPT, attempt_payload
+
+    d = Desired(
+        "numbers.yaml",
+        "x",
+        {"lab": ProviderConfig("lab", "sandbox", {"apps": ["ivr"], "settle_time": 0})},
+        {"d": Declaration("d", "lab", 1, country="FR", number_type="local")},
+        StateConfig(),
+    )
+    (late,), _ = world.search("FR", "local", region="AMIENS, FRANCE", limit=1)
+    store.journal_begin(
+        "dead", BUY_ATTEMPT, "lab", "d", attempt_payload("specific", 1, [late.number])
+    )
+    providers = engine.Providers(d, lambda config: SandboxProvider(config, world=world))
+    plan = engine.make_plan(d, providers, store)
+    assert sorted(a.kind for a in plan.actions) == ["purchase", "settle"]
+    world.buy(late.number)  # it lands now
+    with pytest.raises(StalePlanError, match="appeared since this plan was made"):
+        engine.apply_plan(plan, d, providers, store, allow_release=False)
+    assert list(world.numbers) == [late.number]
+    again = engine.make_plan(d, providers, store)
+    assert [a.kind for a in again.actions] == ["adopt", "settle", "labels"]
