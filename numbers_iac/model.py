@@ -206,12 +206,11 @@ class ManagedNumber:
     number: str
     declaration: str
     provider_id: str
+    #: the app the number is bound to, by name, as last applied
     app: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
     status: str = ACTIVE
-    #: the app the number is bound to now, by name (recorded; a Bind follows if it is wrong)
-    app: str | None = None
     created_at: str = ""
 
 
