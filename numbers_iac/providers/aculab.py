@@ -1,0 +1,539 @@
+"""Aculab Cloud adapter: the Provider contract over Aculab's `tel_*` web services and its
+inbound services (see shared/providers/aculab.md and shared/seeds/aculab-inbound-numbers.txt).
+
+Wire facts this module leans on: `https://ws-{cloud_id}.aculabcloud.net/`, Basic auth with
+`{cloud_id}/{username}` and the API access key, parameters as form fields, booleans as
+"True"/"False", non-ASCII characters sent as `\\uXXXX` escapes, errors as
+`{"error": {"code", "text", ...}}`. Countries travel as English names and number types as
+`did_type` (local -> geographic). Purchases are blind: `tel_purchase` buys a quantity in a
+region and answers the numbers it bought, so the adapter sells in `quantity` mode. Apps are
+inbound services: a YAML app names a template service; a number is bound by giving it a
+service (named after its digits) whose configuration is the template's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import httpx
+
+from numbers_iac.errors import (
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderError,
+    TransientError,
+    UnknownRegionError,
+)
+from numbers_iac.model import QUANTITY, App, OwnedNumber, ProviderConfig, Where
+from numbers_iac.providers.base import (
+    BatchOutcome,
+    Capabilities,
+    InventoryRow,
+    Offer,
+    Progress,
+    Provider,
+    PurchaseRequest,
+    Quote,
+    for_sale_hint,
+    no_progress,
+)
+from numbers_iac.providers.http import HttpClient
+
+DEFAULT_BASE_URL = "https://ws-{cloud_id}.aculabcloud.net"
+#: as the emulator's `env_credentials`: ACULAB_USERNAME may hold "{cloud_id}/{username}"
+ENV_CLOUD_ID = "ACULAB_CLOUD_ID"
+ENV_USERNAME = "ACULAB_USERNAME"
+ENV_API_KEY = "ACULAB_API_KEY"
+DEFAULT_MAX_RETRIES = 8
+#: numbers per `tel_delete_numbers` call (UNCONFIRMED upstream limit; kept modest)
+RELEASE_BATCH = 100
+#: Aculab's code for "Telephone number ... does not belong to you": already released
+NOT_OWNED_CODE = "0300"
+
+#: ISO alpha-2 -> the country name Aculab's discovery services use
+COUNTRY_NAMES = {
+    "AR": "Argentina",
+    "AU": "Australia",
+    "AT": "Austria",
+    "BE": "Belgium",
+    "BR": "Brazil",
+    "CA": "Canada",
+    "CH": "Switzerland",
+    "DE": "Germany",
+    "DK": "Denmark",
+    "ES": "Spain",
+    "FI": "Finland",
+    "FR": "France",
+    "GB": "United Kingdom",
+    "IE": "Ireland",
+    "IT": "Italy",
+    "JP": "Japan",
+    "NL": "Netherlands",
+    "NO": "Norway",
+    "NZ": "New Zealand",
+    "PL": "Poland",
+    "SE": "Sweden",
+    "US": "United States",
+    "ZA": "South Africa",
+}
+ISO_CODES = {name.casefold(): iso for iso, name in COUNTRY_NAMES.items()}
+#: our number type -> Aculab's `did_type`
+DID_TYPES = {
+    "local": "geographic",
+    "national": "national",
+    "mobile": "mobile",
+    "tollfree": "tollfree",
+}
+NUMBER_TYPES = {did: ours for ours, did in DID_TYPES.items()}
+
+
+def aculab_error_text(response: httpx.Response) -> str | None:
+    """`error.text` (with its code and details) of Aculab's error envelope."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        text = str(error.get("text") or "")
+        details = error.get("details")
+        if isinstance(details, list) and details:
+            text += " (" + "; ".join(str(d) for d in details) + ")"
+        code = error.get("code")
+        return f"{text} [code {code}]" if code else text or None
+    return None
+
+
+def escape(value: str) -> str:
+    """Non-ASCII characters as `\\uXXXX`, as Aculab wants them ("Mönchengladbach" ->
+    "M\\u00f6nchengladbach"); characters beyond the BMP as surrogate pairs."""
+    out = []
+    for ch in value:
+        if ch.isascii():
+            out.append(ch)
+            continue
+        encoded = ch.encode("utf-16-be")
+        for i in range(0, len(encoded), 2):
+            out.append(f"\\u{int.from_bytes(encoded[i : i + 2], 'big'):04x}")
+    return "".join(out)
+
+
+def _bool(value: bool) -> str:
+    return "True" if value else "False"
+
+
+def _region_name(region: str | None) -> str | None:
+    """ "LONDON, UNITED KINGDOM" -> "London"; "London" stays."""
+    if not region:
+        return None
+    return region.split(",")[0].strip()
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+class AculabProvider(Provider):
+    """An Aculab Cloud account. Settings: `cloud_id`, `username`, `api_key` (defaults:
+    $ACULAB_CLOUD_ID, $ACULAB_USERNAME - which may hold "{cloud_id}/{username}" - and
+    $ACULAB_API_KEY), `base_url` (default https://ws-{cloud_id}.aculabcloud.net), `timeout`,
+    `max_retries`."""
+
+    type_name: ClassVar[str] = "aculab"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_labels=False,
+        ownership_tag=False,
+        apps=True,
+        purchase_modes=(QUANTITY,),
+        short_commit_final=True,
+        prices_known=False,
+        bind_batch_size=1,
+        release_batch_size=RELEASE_BATCH,
+        mutation_concurrency=1,
+    )
+    settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "cloud_id": {
+            "description": "the Aculab Cloud id (like 1-2-0). Default: $ACULAB_CLOUD_ID, or the part of $ACULAB_USERNAME before '/'.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "username": {
+            "description": "the Aculab Cloud username (an email address). Default: $ACULAB_USERNAME.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "api_key": {
+            "description": "the API access key. Write ${ACULAB_API_KEY}, never the key itself. Default: $ACULAB_API_KEY.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "timeout": {
+            "description": "seconds to wait for one HTTP response (default 30).",
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 600,
+        },
+        "max_retries": {
+            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 50,
+        },
+    }
+    #: `base_url` is not listed: every HTTP provider takes it (`registry.HTTP_SETTINGS_SCHEMA`)
+    settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
+    declaration_options: ClassVar[tuple[str, ...]] = ("state",)
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ):
+        super().__init__(config)
+        settings = config.settings
+        env_user = os.environ.get(ENV_USERNAME) or ""
+        env_cloud, slash, env_name = env_user.partition("/")
+        if not slash:
+            env_cloud, env_name = "", env_user
+        cloud_id = str(settings.get("cloud_id") or os.environ.get(ENV_CLOUD_ID) or env_cloud)
+        username = str(settings.get("username") or env_name)
+        api_key = str(settings.get("api_key") or os.environ.get(ENV_API_KEY) or "")
+        missing = [
+            f"{key} (or ${env})"
+            for key, env, value in (
+                ("cloud_id", ENV_CLOUD_ID, cloud_id),
+                ("username", ENV_USERNAME, username),
+                ("api_key", ENV_API_KEY, api_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ProviderError(
+                self.name,
+                "read credentials",
+                f"missing {' and '.join(missing)}: set them in the provider's settings or "
+                f"export {ENV_USERNAME} ({{cloud_id}}/{{username}}) and {ENV_API_KEY}",
+            )
+        self.cloud_id = cloud_id
+        self.username = username
+        extra: dict[str, Any] = {}
+        if sleep is not None:
+            extra["sleep"] = sleep
+        if clock is not None:
+            extra["clock"] = clock
+        base_url = str(settings.get("base_url") or DEFAULT_BASE_URL.format(cloud_id=cloud_id))
+        self.http = HttpClient(
+            self.name,
+            base_url.rstrip("/"),
+            auth=(f"{cloud_id}/{username}", api_key),
+            timeout=float(settings.get("timeout", 30.0)),
+            max_retries=int(settings.get("max_retries", DEFAULT_MAX_RETRIES)),
+            transport=transport,
+            secrets=[api_key],
+            error_text=aculab_error_text,
+            **extra,
+        )
+        #: (country, did_type) -> {state or None: [regions]} from the discovery services
+        self._regions: dict[tuple[str, str], dict[str | None, list[str]]] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ================================================================= wire helpers
+    def _tel(self, service: str, operation: str, params: Mapping[str, Any], *, retry: bool = True):
+        """POST one `tel_*` service with form parameters (escaped) and decode its JSON."""
+        data = {k: escape(str(v)) for k, v in params.items() if v is not None}
+        return self.http.request_json(
+            "POST", f"/{service}", operation=operation, data=data, retry=retry
+        )
+
+    def _country_name(self, iso: str) -> str:
+        name = COUNTRY_NAMES.get(iso.upper())
+        if name is None:
+            raise UnknownRegionError(
+                self.name, "find the country", f"Aculab sells no numbers in {iso} (as far as known)"
+            )
+        return name
+
+    def _catalogue(self, iso: str, did_type: str) -> dict[str | None, list[str]]:
+        """Regions for sale by state (None: a country without states, or non-geographic)."""
+        key = (iso, did_type)
+        if key in self._regions:
+            return self._regions[key]
+        country = self._country_name(iso)
+        states: list[str] = []
+        if did_type == "geographic":
+            found = self._tel(
+                "tel_get_supported_states", f"list states of {iso}", {"country": country}
+            )
+            states = [str(s) for s in found or []]
+        catalogue: dict[str | None, list[str]] = {}
+        for state in states or [None]:
+            regions = self._tel(
+                "tel_get_supported_regions",
+                f"list {did_type} regions of {iso}",
+                {"country": country, "did_type": did_type, "state": state},
+            )
+            catalogue[state] = [str(r) for r in regions or []]
+        self._regions[key] = catalogue
+        return catalogue
+
+    def _resolve(self, where: Where, state: str | None = None) -> tuple[str | None, str]:
+        """(state, region as Aculab names it) to buy at `where`; raises UnknownRegionError."""
+        did_type = DID_TYPES.get(where.number_type)
+        if did_type is None:
+            raise UnknownRegionError(
+                self.name, "find the region", f"Aculab sells no {where.number_type} numbers"
+            )
+        catalogue = self._catalogue(where.country, did_type)
+        asked = _region_name(where.region) if did_type == "geographic" else None
+        asked = asked or where.prefix or where.region
+        for cat_state, regions in catalogue.items():
+            if state and cat_state and cat_state.casefold() != state.casefold():
+                continue
+            for region in regions:
+                if asked is None or region.casefold() == asked.strip().casefold():
+                    return cat_state, region
+        rows = self._rows(where.country, where.number_type, catalogue)
+        hint = for_sale_hint(where, rows)
+        place = asked or where.country
+        raise UnknownRegionError(
+            self.name,
+            "find the region",
+            f"Aculab sells no {where.number_type} numbers in {place}"
+            + (f" ({where.country})" if asked else "")
+            + (f". {hint}" if hint else ""),
+        )
+
+    @staticmethod
+    def _rows(
+        iso: str, number_type: str, catalogue: Mapping[str | None, list[str]]
+    ) -> list[InventoryRow]:
+        local = number_type == "local"
+        return [
+            InventoryRow(
+                iso,
+                number_type,
+                region if local else None,
+                None if local else region,
+                None,
+                None,
+            )
+            for regions in catalogue.values()
+            for region in regions
+        ]
+
+    # ================================================================= reads
+    def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
+        """`tel_list_numbers` answers the whole inventory in one object (no paging is
+        documented). Bindings come from the numbers' own inbound services."""
+        body = self._tel("tel_list_numbers", "list owned numbers", {})
+        if not isinstance(body, dict):
+            raise ProviderError(self.name, "list owned numbers", "the response was not an object")
+        bindings = self._bindings(set(body))
+        numbers = []
+        for digits, record in sorted(body.items()):
+            record = record if isinstance(record, dict) else {}
+            iso = ISO_CODES.get(str(record.get("country", "")).casefold())
+            number_type = NUMBER_TYPES.get(str(record.get("did_type", "")))
+            region = str(record.get("region") or "") or None
+            numbers.append(
+                OwnedNumber(
+                    number="+" + str(digits).lstrip("+"),
+                    provider_id=str(digits).lstrip("+"),
+                    country=iso,
+                    number_type=number_type,
+                    region=region if number_type == "local" else None,
+                    app_id=bindings.get(str(digits)),
+                    monthly=_decimal(record.get("price")),
+                    acquired_on=str(record.get("purchased") or "") or None,
+                )
+            )
+        progress(len(numbers), len(numbers))
+        return tuple(numbers)
+
+    def _service_names(self) -> list[str]:
+        body = self.http.get_json("/service/v1/inbound", operation="list inbound services")
+        if isinstance(body, dict):
+            body = body.get("services") or []
+        return [str(name) for name in body or []]
+
+    def _service(self, name: str) -> Any:
+        return self.http.get_json(
+            f"/service/v1/inbound/{name}", operation=f"read inbound service {name}"
+        )
+
+    def _bindings(self, owned: set[str]) -> dict[str, str]:
+        """digits -> template service name whose configuration the number's service equals.
+        One GET per template and per number that has a service (no bulk read is known)."""
+        names = self._service_names()
+        mine = [n for n in names if n in owned]
+        if not mine:
+            return {}
+        templates = {n: self._service(n) for n in names if not n.isdigit()}
+        found: dict[str, str] = {}
+        for digits in mine:
+            config = self._service(digits)
+            for name in sorted(templates):
+                if templates[name] == config:
+                    found[digits] = name
+                    break
+        return found
+
+    def list_apps(self) -> tuple[App, ...]:
+        """Template inbound services (those not named after a number) are the apps."""
+        return tuple(App(n, n) for n in self._service_names() if not n.isdigit())
+
+    def quote(self, where: Where, count: int) -> Quote:
+        """Aculab's discovery services publish neither price nor stock: only that the
+        region is for sale (else UnknownRegionError)."""
+        self._resolve(where)
+        return Quote(None, None)
+
+    def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
+        rows: list[InventoryRow] = []
+        for ours in [number_type] if number_type else list(DID_TYPES):
+            catalogue = self._catalogue(country.upper(), DID_TYPES[ours])
+            rows += self._rows(country.upper(), ours, catalogue)
+        return rows
+
+    # ================================================================= purchases
+    def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
+        """A blind order of `count` numbers at the request's place (checked to be for sale)."""
+        if request.pinned or request.where is None:
+            return super().offer(request, count, exclude)
+        self._resolve(request.where, request.options.get("state"))
+        return Offer(request, QUANTITY, count)
+
+    def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
+        """One `tel_purchase` with `allow_partial=True`: the answer lists exactly the numbers
+        bought (fewer than asked means no more are for sale). A lost answer (timeout, 5xx)
+        is never resent: the outcome is unknown and the core holds the attempt open."""
+        request = offer.request
+        where = request.where
+        if offer.mode != QUANTITY or where is None:
+            raise ProviderError(self.name, "buy numbers", "Aculab sells by region and quantity")
+        state, region = self._resolve(where, request.options.get("state"))
+        did_type = DID_TYPES[where.number_type]
+        operation = f"buy {offer.count} {where.number_type} numbers in {region} ({where.country})"
+        params = {
+            "country": self._country_name(where.country),
+            "did_type": did_type,
+            "state": state,
+            "region": region,
+            "quantity": offer.count,
+            "allow_partial": _bool(True),
+            "based_on": request.app_id,
+        }
+        try:
+            body = self._tel("tel_purchase", operation, params, retry=False)
+        except TransientError as exc:
+            if not exc.maybe_sent:
+                raise
+            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+        except ProviderError as exc:
+            if exc.status is None or exc.status >= 500 or exc.status in (408, 499):
+                raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+            raise
+        if not isinstance(body, list):
+            raise OutcomeUnknownError(
+                self.name, operation, "the answer was not a list of numbers", None
+            )
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        return tuple(
+            OwnedNumber(
+                number="+" + str(d).lstrip("+"),
+                provider_id=str(d).lstrip("+"),
+                country=where.country,
+                number_type=where.number_type,
+                region=region if did_type == "geographic" else None,
+                app_id=request.app_id,
+                acquired_on=today,
+            )
+            for d in body
+        )
+
+    # ================================================================= other mutations
+    def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
+        """Bind: PUT the template's configuration as the number's own inbound service.
+        Unbind: DELETE the number's service (none there counts as done)."""
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        template: Any = None
+        if app_id is not None:
+            try:
+                template = self._service(app_id)
+            except ProviderError as exc:
+                return BatchOutcome(failed={n.number: exc.detail for n in numbers})
+        for number in numbers:
+            digits = number.provider_id.lstrip("+")
+            try:
+                if app_id is None:
+                    with contextlib.suppress(NotFoundError):
+                        self.http.request(
+                            "DELETE",
+                            f"/service/v1/inbound/{digits}",
+                            operation=f"unbind {number.number}",
+                            retry=True,
+                        )
+                else:
+                    self.http.request(
+                        "PUT",
+                        f"/service/v1/inbound/{digits}",
+                        operation=f"bind {number.number} to {app_id}",
+                        json=template,
+                        retry=True,
+                    )
+            except ProviderError as exc:
+                failed[number.number] = exc.detail
+                continue
+            done.append(number.number)
+        return BatchOutcome(tuple(done), failed)
+
+    def release(self, numbers: Sequence[OwnedNumber]) -> BatchOutcome:
+        """One `tel_delete_numbers` per batch; PARTIAL/FAIL report the numbers kept with
+        Aculab's description and code. A number no longer owned counts as released."""
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        for start in range(0, len(numbers), RELEASE_BATCH):
+            batch = numbers[start : start + RELEASE_BATCH]
+            by_digits = {n.provider_id.lstrip("+"): n.number for n in batch}
+            operation = f"release {len(batch)} numbers"
+            try:
+                body = self._tel(
+                    "tel_delete_numbers", operation, {"numbers": ",".join(by_digits)}, retry=True
+                )
+            except ProviderError as exc:
+                failed.update({number: exc.detail for number in by_digits.values()})
+                continue
+            kept = body.get("numbers") if isinstance(body, dict) else None
+            kept = kept if isinstance(kept, dict) else {}
+            status = str(body.get("status", "")) if isinstance(body, dict) else ""
+            if status not in ("OK", "PARTIAL", "FAIL"):
+                failed.update({n: f"unexpected answer {body!r}" for n in by_digits.values()})
+                continue
+            for digits, number in by_digits.items():
+                reason = kept.get(digits)
+                if reason is None:
+                    done.append(number)
+                    continue
+                reason = reason if isinstance(reason, dict) else {"description": str(reason)}
+                if str(reason.get("code")) == NOT_OWNED_CODE:
+                    done.append(number)  # already gone
+                    continue
+                failed[number] = (
+                    f"{reason.get('description', 'not deleted')} [code {reason.get('code')}]"
+                )
+        return BatchOutcome(tuple(done), failed)
