@@ -47,7 +47,9 @@ ENV_USERNAME = "ACULAB_USERNAME"  # holds "{cloud_id}/{username}", as Basic auth
 ENV_API_KEY = "ACULAB_API_KEY"
 ERROR_LINK = "https://www.aculab.com/cloud/web-services/web-service-errors?error="
 
-#: ISO alpha-2 -> the country name Aculab's discovery services return
+#: ISO alpha-2 -> the country name Aculab's discovery services return. Kept apart from the
+#: adapter's table on purpose: an emulator that borrowed the adapter's reading of the API
+#: would agree with its mistakes instead of catching them.
 COUNTRY_NAMES = {
     "AR": "Argentina",
     "AU": "Australia",

@@ -42,14 +42,13 @@ from numbers_iac.providers.base import (
     for_sale_hint,
     no_progress,
 )
-from numbers_iac.providers.http import HttpClient
+from numbers_iac.providers.http import client_for, require_credentials
 
 DEFAULT_BASE_URL = "https://ws-{cloud_id}.aculabcloud.net"
 #: as the emulator's `env_credentials`: ACULAB_USERNAME may hold "{cloud_id}/{username}"
 ENV_CLOUD_ID = "ACULAB_CLOUD_ID"
 ENV_USERNAME = "ACULAB_USERNAME"
 ENV_API_KEY = "ACULAB_API_KEY"
-DEFAULT_MAX_RETRIES = 8
 #: numbers per `tel_delete_numbers` call (UNCONFIRMED upstream limit; kept modest)
 RELEASE_BATCH = 100
 #: Aculab's code for "Telephone number ... does not belong to you": already released
@@ -210,40 +209,27 @@ class AculabProvider(Provider):
         cloud_id = str(settings.get("cloud_id") or os.environ.get(ENV_CLOUD_ID) or env_cloud)
         username = str(settings.get("username") or env_name)
         api_key = str(settings.get("api_key") or os.environ.get(ENV_API_KEY) or "")
-        missing = [
-            f"{key} (or ${env})"
-            for key, env, value in (
+        require_credentials(
+            self.name,
+            (
                 ("cloud_id", ENV_CLOUD_ID, cloud_id),
                 ("username", ENV_USERNAME, username),
                 ("api_key", ENV_API_KEY, api_key),
-            )
-            if not value
-        ]
-        if missing:
-            raise ProviderError(
-                self.name,
-                "read credentials",
-                f"missing {' and '.join(missing)}: set them in the provider's settings or "
-                f"export {ENV_USERNAME} ({{cloud_id}}/{{username}}) and {ENV_API_KEY}",
-            )
+            ),
+            f"export {ENV_USERNAME} ({{cloud_id}}/{{username}}) and {ENV_API_KEY}",
+        )
         self.cloud_id = cloud_id
         self.username = username
-        extra: dict[str, Any] = {}
-        if sleep is not None:
-            extra["sleep"] = sleep
-        if clock is not None:
-            extra["clock"] = clock
         base_url = str(settings.get("base_url") or DEFAULT_BASE_URL.format(cloud_id=cloud_id))
-        self.http = HttpClient(
-            self.name,
-            base_url.rstrip("/"),
+        self.http = client_for(
+            config,
+            base_url,
             auth=(f"{cloud_id}/{username}", api_key),
-            timeout=float(settings.get("timeout", 30.0)),
-            max_retries=int(settings.get("max_retries", DEFAULT_MAX_RETRIES)),
-            transport=transport,
             secrets=[api_key],
             error_text=aculab_error_text,
-            **extra,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
         )
         #: (country, did_type) -> {state or None: [regions]} from the discovery services
         self._regions: dict[tuple[str, str], dict[str | None, list[str]]] = {}

@@ -56,6 +56,8 @@ ERROR_TEXT_LIMIT = 300
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 ErrorText = Callable[[httpx.Response], "str | None"]
+#: reads survive this many 429/5xx in a row (the deadline still bounds the wait)
+DEFAULT_MAX_RETRIES = 8
 
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # A signed JWT (header.payload.signature, both JSON parts start with `{"` = `eyJ`): bearer
@@ -583,3 +585,49 @@ class HttpClient:
         except RuntimeError:  # an exception raised without a request attached
             url = self._client.base_url
         return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+
+def require_credentials(provider: str, found: Iterable[tuple[str, str, str]], hint: str) -> None:
+    """Raise one error naming every missing credential as (setting, env var, value found),
+    so an adapter never starts half-authenticated and the user fixes all of them at once."""
+    missing = [f"{key} (or ${env})" for key, env, value in found if not value]
+    if missing:
+        raise ProviderError(
+            provider,
+            "read credentials",
+            f"missing {' and '.join(missing)}: set them in the provider's settings or {hint}",
+        )
+
+
+def client_for(
+    config: Any,
+    base_url: str,
+    *,
+    auth: tuple[str, str],
+    secrets: Iterable[str],
+    error_text: ErrorText,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Sleep | None = None,
+    clock: Clock | None = None,
+    rate_limit: tuple[int, float] | None = None,
+) -> HttpClient:
+    """The HttpClient of one provider account, with the settings every HTTP provider takes
+    (`timeout`, `max_retries`) read in one place; `sleep`/`clock` only when a test gives them."""
+    settings = config.settings
+    extra: dict[str, Any] = {}
+    if sleep is not None:
+        extra["sleep"] = sleep
+    if clock is not None:
+        extra["clock"] = clock
+    return HttpClient(
+        config.name,
+        base_url.rstrip("/"),
+        auth=auth,
+        timeout=float(settings.get("timeout", 30.0)),
+        max_retries=int(settings.get("max_retries", DEFAULT_MAX_RETRIES)),
+        rate_limit=rate_limit,
+        transport=transport,
+        secrets=secrets,
+        error_text=error_text,
+        **extra,
+    )

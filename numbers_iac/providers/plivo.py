@@ -53,7 +53,7 @@ from numbers_iac.providers.base import (
     for_sale_hint,
     no_progress,
 )
-from numbers_iac.providers.http import HttpClient
+from numbers_iac.providers.http import client_for, require_credentials
 from numbers_iac.providers.paging import offset_pages, token_pages
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
@@ -62,8 +62,6 @@ ENV_AUTH_TOKEN = "PLIVO_AUTH_TOKEN"
 PAGE_SIZE = 20
 #: documented default: 300 non-call API requests per 5 seconds per account
 RATE_LIMIT = (300, 5.0)
-#: reads survive this many 429/5xx in a row (the HTTP layer's deadline still bounds the wait)
-DEFAULT_MAX_RETRIES = 8
 LIST_THREADS = 4
 MUTATION_THREADS = 5
 #: specific-number buys at once: each is its own POST, within the shared rate limit
@@ -264,21 +262,11 @@ class PlivoProvider(Provider):
         settings = config.settings
         auth_id = str(settings.get("auth_id") or os.environ.get(ENV_AUTH_ID) or "")
         auth_token = str(settings.get("auth_token") or os.environ.get(ENV_AUTH_TOKEN) or "")
-        if not auth_id or not auth_token:
-            missing = [
-                f"{key} (or ${env})"
-                for key, env, value in (
-                    ("auth_id", ENV_AUTH_ID, auth_id),
-                    ("auth_token", ENV_AUTH_TOKEN, auth_token),
-                )
-                if not value
-            ]
-            raise ProviderError(
-                self.name,
-                "read credentials",
-                f"missing {' and '.join(missing)}: set them in the provider's settings or "
-                f"export {ENV_AUTH_ID} and {ENV_AUTH_TOKEN}",
-            )
+        require_credentials(
+            self.name,
+            (("auth_id", ENV_AUTH_ID, auth_id), ("auth_token", ENV_AUTH_TOKEN, auth_token)),
+            f"export {ENV_AUTH_ID} and {ENV_AUTH_TOKEN}",
+        )
         self.auth_id = auth_id
         self._apps_checked: set[str] = set()
         self.write_alias = bool(settings.get("write_alias", True))
@@ -288,22 +276,16 @@ class PlivoProvider(Provider):
         self.regulated_pending = bool(settings.get("regulated_pending", True))
         self.unbind_app_id = str(settings.get("unbind_app_id", ""))
         rate = settings.get("rate_limit", RATE_LIMIT)
-        extra: dict[str, Any] = {}
-        if sleep is not None:
-            extra["sleep"] = sleep
-        if clock is not None:
-            extra["clock"] = clock
-        self.http = HttpClient(
-            self.name,
-            str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+        self.http = client_for(
+            config,
+            str(settings.get("base_url") or DEFAULT_BASE_URL),
             auth=(auth_id, auth_token),
-            timeout=float(settings.get("timeout", 30.0)),
-            max_retries=int(settings.get("max_retries", DEFAULT_MAX_RETRIES)),
-            rate_limit=(int(rate[0]), float(rate[1])) if rate else None,
-            transport=transport,
             secrets=[auth_token],
             error_text=plivo_error_text,
-            **extra,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
+            rate_limit=(int(rate[0]), float(rate[1])) if rate else None,
         )
 
     def _path(self, resource: str) -> str:
