@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from numbers_iac import journal, planner
 from numbers_iac.errors import (
     ConfigError,
+    DeclarationOptionError,
     NumbersIacError,
     NumberUnavailableError,
     OutOfStockError,
@@ -268,6 +269,17 @@ def price(
             pinned_price = _quote_pinned(providers[action.provider], action, desired, plan, found)
             if pinned_price is not None:
                 prices[(action.provider, action.declaration, True)] = pinned_price
+    checked: set[tuple[str, str]] = set()
+    for action in purchases:
+        if (action.provider, action.declaration) in checked:
+            continue
+        checked.add((action.provider, action.declaration))
+        try:
+            providers[action.provider].check_purchase(action.where, action.options)
+        except DeclarationOptionError as exc:
+            found.append(_problem(desired, plan, action.declaration, exc.field, exc))
+    for provider in sorted({a.provider for a in purchases}):
+        warnings.extend(w for w in providers[provider].plan_warnings() if w not in warnings)
     if found:
         raise ConfigError(sorted(found, key=_problem_order))
     actions = tuple(

@@ -149,3 +149,17 @@ class OutcomeUnknownError(ProviderError):
 
 class OfferExpiredError(ProviderError):
     """A reservation lapsed before it was bought: nothing was bought, reserve again."""
+
+
+class RehearsalError(ProviderError):
+    """A purchase went to the provider's rehearsal service (Aculab's `development: true`):
+    nothing was bought or charged, so the attempt closes as not bought."""
+
+
+class DeclarationOptionError(ProviderError):
+    """A declaration's provider option does not suit the account (a regulation address the
+    account does not have). `field` names the option, so the problem is located at it."""
+
+    def __init__(self, provider: str, operation: str, detail: str, field: str):
+        super().__init__(provider, operation, detail)
+        self.field = field

@@ -27,6 +27,7 @@ from numbers_iac.errors import (
     OutOfStockError,
     ProviderError,
     RateLimitedError,
+    RehearsalError,
     TransientError,
 )
 from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, attempt_payload
@@ -397,7 +398,7 @@ def _surely_not_bought(exc: Exception) -> bool:
     provider refused it outright (a 4xx, rate limiting and bad credentials included)."""
     if isinstance(exc, TransientError):
         return not exc.maybe_sent
-    if isinstance(exc, AuthError | RateLimitedError):
+    if isinstance(exc, AuthError | RateLimitedError | RehearsalError):
         return True
     if isinstance(exc, ProviderError) and exc.status is not None:
         return 400 <= exc.status < 500 and exc.status not in (408, 499)

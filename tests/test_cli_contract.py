@@ -332,7 +332,7 @@ def test_schema_command_prints_a_schema_that_validates_the_example(tmp_path):
         (("    labels: {team: support, ", "    lables: {team: support, "), "lables"),
         (("    apps: [support-ivr, sales-bot]", "    appz: [support-ivr]"), "appz"),
         (("    type: sandbox", "    type: sandbox\n    base_url: http://127.0.0.1:9"), "base_url"),
-        (("    type: sandbox", "    type: aculab"), "aculab"),
+        (("    type: sandbox", "    type: twilio"), "twilio"),
         (("  backend: sqlite ", "  backend: postgres "), "postgres"),
         (("  backend: sqlite ", "  backend: sqlite\n  dsn: x "), "dsn"),
     ],

@@ -14,6 +14,7 @@ service (named after its digits) whose configuration is the template's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -23,13 +24,25 @@ from typing import Any, ClassVar
 import httpx
 
 from numbers_iac.errors import (
+    DeclarationOptionError,
     NotFoundError,
     OutcomeUnknownError,
+    Problem,
     ProviderError,
+    RehearsalError,
     TransientError,
     UnknownRegionError,
 )
-from numbers_iac.model import QUANTITY, App, OwnedNumber, ProviderConfig, Where
+from numbers_iac.model import (
+    QUANTITY,
+    Account,
+    App,
+    Attempt,
+    Declaration,
+    OwnedNumber,
+    ProviderConfig,
+    Where,
+)
 from numbers_iac.providers.base import (
     BatchOutcome,
     Capabilities,
@@ -39,8 +52,10 @@ from numbers_iac.providers.base import (
     Provider,
     PurchaseRequest,
     Quote,
+    Recovery,
     for_sale_hint,
     no_progress,
+    recover_from_listing,
 )
 from numbers_iac.providers.http import client_for, require_credentials
 
@@ -89,6 +104,11 @@ DID_TYPES = {
     "tollfree": "tollfree",
 }
 NUMBER_TYPES = {did: ours for ours, did in DID_TYPES.items()}
+#: toll-free declaration options: which callers may reach the number (Aculab's defaults are
+#: all False, and a toll-free number no one may call is refused, so one must be allowed)
+CALL_KINDS = ("allow_landline", "allow_cellular", "allow_payphone")
+#: declaration options that are names sent as they are written
+TEXT_OPTIONS = ("state", "regulation_address")
 
 
 def aculab_error_text(response: httpx.Response) -> str | None:
@@ -188,10 +208,54 @@ class AculabProvider(Provider):
             "minimum": 0,
             "maximum": 50,
         },
+        "development": {
+            "description": "true: purchases go to tel_purchase_development, which answers like tel_purchase but buys nothing and costs nothing, so a pipeline can rehearse an apply. Binds and releases still act on the account. Default false.",
+            "type": "boolean",
+        },
     }
     #: `base_url` is not listed: every HTTP provider takes it (`registry.HTTP_SETTINGS_SCHEMA`)
     settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
-    declaration_options: ClassVar[tuple[str, ...]] = ("state",)
+    declaration_options: ClassVar[tuple[str, ...]] = (*TEXT_OPTIONS, *CALL_KINDS)
+
+    @classmethod
+    def validate_declaration(cls, declaration: Declaration) -> list[Problem]:
+        """Toll-free call kinds are booleans, only for toll-free numbers, and at least one is
+        allowed (Aculab blocks every kind not allowed, and refuses an order allowing none);
+        `state` and `regulation_address` are names."""
+        problems: list[Problem] = []
+
+        def problem(field: str, message: str) -> None:
+            source = declaration.located(field)
+            problems.append(
+                Problem(
+                    source.file if source else "<config>",
+                    source.line if source else None,
+                    source.column if source else None,
+                    f"numbers.{declaration.name}.{field}",
+                    message,
+                )
+            )
+
+        options = declaration.options
+        for key in TEXT_OPTIONS:
+            if key in options and (not isinstance(options[key], str) or not options[key].strip()):
+                problem(key, f"{key} must be a name (text), as Aculab spells it")
+        for key in CALL_KINDS:
+            if key not in options:
+                continue
+            if not isinstance(options[key], bool):
+                problem(key, f"{key} must be true or false")
+            elif declaration.number_type != "tollfree":
+                problem(key, f"{key} applies to toll-free numbers only (type: tollfree)")
+        buys = declaration.quantity > len(declaration.pinned)
+        allowed = any(options.get(key) is True for key in CALL_KINDS)
+        if declaration.number_type == "tollfree" and buys and not allowed:
+            problem(
+                "type",
+                "a toll-free number must accept calls from someone: set at least one of "
+                "allow_landline, allow_cellular, allow_payphone to true",
+            )
+        return problems
 
     def __init__(
         self,
@@ -231,8 +295,12 @@ class AculabProvider(Provider):
             sleep=sleep,
             clock=clock,
         )
+        #: purchases go to `tel_purchase_development`: nothing is bought (a rehearsal)
+        self.development = settings.get("development") is True
         #: (country, did_type) -> {state or None: [regions]} from the discovery services
         self._regions: dict[tuple[str, str], dict[str | None, list[str]]] = {}
+        #: regulation address name -> {"country", "region"}, read once per run
+        self._addresses: Mapping[str, Any] | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -395,6 +463,43 @@ class AculabProvider(Provider):
             rows += self._rows(country.upper(), ours, catalogue)
         return rows
 
+    def check_purchase(self, where: Where | None, options: Mapping[str, Any]) -> None:
+        """A `regulation_address` must be registered on the account, for the country bought
+        in (`tel_list_regulation_addresses`), or the purchase fails at apply (0005/0006)."""
+        name = options.get("regulation_address")
+        if not isinstance(name, str) or not name:
+            return
+        if self._addresses is None:
+            body = self._tel("tel_list_regulation_addresses", "list regulation addresses", {})
+            self._addresses = body if isinstance(body, dict) else {}
+        address = self._addresses.get(name)
+        if address is None:
+            known = ", ".join(repr(n) for n in sorted(self._addresses)) or "none"
+            raise DeclarationOptionError(
+                self.name,
+                "check the regulation address",
+                f"no regulation address {name!r} is registered on the account "
+                f"(registered: {known})",
+                "regulation_address",
+            )
+        country = str(address.get("country", "")) if isinstance(address, dict) else ""
+        if where is not None and country and ISO_CODES.get(country.casefold()) != where.country:
+            raise DeclarationOptionError(
+                self.name,
+                "check the regulation address",
+                f"regulation address {name!r} is in {country}, not {where.country}",
+                "regulation_address",
+            )
+
+    def plan_warnings(self) -> tuple[str, ...]:
+        if not self.development:
+            return ()
+        return (
+            f"REHEARSAL: {self.name} has development: true: its purchases go to Aculab's "
+            "tel_purchase_development and buy NOTHING (no numbers, no cost); binds and "
+            "releases still act on the account",
+        )
+
     # ================================================================= purchases
     def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
         """A blind order of `count` numbers at the request's place (checked to be for sale)."""
@@ -414,6 +519,7 @@ class AculabProvider(Provider):
         state, region = self._resolve(where, request.options.get("state"))
         did_type = DID_TYPES[where.number_type]
         operation = f"buy {offer.count} {where.number_type} numbers in {region} ({where.country})"
+        options = request.options
         params = {
             "country": self._country_name(where.country),
             "did_type": did_type,
@@ -422,9 +528,13 @@ class AculabProvider(Provider):
             "quantity": offer.count,
             "allow_partial": _bool(True),
             "based_on": request.app_id,
+            "regulation_address": options.get("regulation_address"),
         }
+        if did_type == "tollfree":
+            params.update({key: _bool(options.get(key) is True) for key in CALL_KINDS})
+        service = "tel_purchase_development" if self.development else "tel_purchase"
         try:
-            body = self._tel("tel_purchase", operation, params, retry=False)
+            body = self._tel(service, operation, params, retry=False)
         except TransientError as exc:
             if not exc.maybe_sent:
                 raise
@@ -436,6 +546,13 @@ class AculabProvider(Provider):
         if not isinstance(body, list):
             raise OutcomeUnknownError(
                 self.name, operation, "the answer was not a list of numbers", None
+            )
+        if self.development:
+            raise RehearsalError(
+                self.name,
+                operation,
+                f"development: true: tel_purchase_development accepted the order and answered "
+                f"{len(body)} placeholder numbers; nothing was bought or charged",
             )
         today = datetime.datetime.now(datetime.UTC).date().isoformat()
         return tuple(
@@ -450,6 +567,19 @@ class AculabProvider(Provider):
             )
             for d in body
         )
+
+    def recover(self, attempts: Sequence[Attempt], account: Account) -> list[Recovery]:
+        """The listing is all Aculab can tell (an order has no id and `purchased` is a date):
+        an order may have produced a number listed at its place since the day it was sent.
+        Regions compare as Aculab names them ("London" for "LONDON, UNITED KINGDOM")."""
+        found = []
+        for attempt in attempts:
+            where = attempt.where
+            if where is not None and where.region:
+                where = dataclasses.replace(where, region=_region_name(where.region))
+            recovery = recover_from_listing(dataclasses.replace(attempt, where=where), account)
+            found.append(dataclasses.replace(recovery, attempt=attempt))
+        return found
 
     # ================================================================= other mutations
     def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:

@@ -244,6 +244,18 @@ class Provider(abc.ABC):
     def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
         """Regions or prefixes for sale in a country, with stock and prices."""
 
+    def check_purchase(self, where: Where | None, options: Mapping[str, Any]) -> None:
+        """Plan-time check of a declaration's provider options against the account, for a
+        declaration that buys (a regulation address the account must hold). Raises
+        `DeclarationOptionError` naming the option; the plan reports it located at that
+        option with every other problem. The default checks nothing."""
+        return None
+
+    def plan_warnings(self) -> tuple[str, ...]:
+        """What a plan that buys on this account must say loudly about how it buys (a
+        rehearsal mode where nothing is bought). The default says nothing."""
+        return ()
+
     # ----------------------------------------------------------------- the purchase protocol
     def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
         """Find up to `count` numbers to buy for `request`, spending nothing (a reservation

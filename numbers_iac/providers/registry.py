@@ -51,12 +51,16 @@ REGISTRY: Mapping[str, ProviderEntry] = MappingProxyType(
         "plivo": ProviderEntry(
             "numbers_iac.providers.plivo:PlivoProvider", "numbers_iac.emulators.plivo:PlivoEmulator"
         ),
+        "aculab": ProviderEntry(
+            "numbers_iac.providers.aculab:AculabProvider",
+            "numbers_iac.emulators.aculab:AculabEmulator",
+        ),
     }
 )
 
 #: types whose adapter has not shipped: the schema does not offer them, and the loader answers
 #: "not available in this version" instead of "not one of"
-PLANNED_TYPES: tuple[str, ...] = ("aculab", "voximplant", "callr", "messagemedia")
+PLANNED_TYPES: tuple[str, ...] = ("voximplant", "callr", "messagemedia")
 
 #: types that talk to no HTTP API (see `ProviderEntry.emulator`)
 LOCAL_TYPES: frozenset[str] = frozenset(t for t, e in REGISTRY.items() if e.emulator is None)

@@ -18,13 +18,20 @@ from pathlib import Path
 
 AUTH_ID = "MAFAULTS00000000001"
 AUTH_TOKEN = "faults-token-s3cr3t"
+ACULAB_USERNAME = "1-2-0/faults@example.invalid"
+ACULAB_API_KEY = "aculab-faults-key-s3cr3t"
 BUY = f"POST /v1/Account/{AUTH_ID}/PhoneNumber/"
 MUTATIONS = ("POST", "DELETE")
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "NUMBERS_IAC_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLIVO_", "NUMBERS_IAC_", "ACULAB_"))
+    }
     env.update({"NO_COLOR": "1", "PLIVO_AUTH_ID": AUTH_ID, "PLIVO_AUTH_TOKEN": AUTH_TOKEN})
+    env.update({"ACULAB_USERNAME": ACULAB_USERNAME, "ACULAB_API_KEY": ACULAB_API_KEY})
     env.update(extra)
     return env
 

@@ -7,11 +7,17 @@ import pytest
 
 from numbers_iac.emulators.aculab import AculabEmulator
 from numbers_iac.emulators.faults import Fault, FaultInjector
-from numbers_iac.errors import OutcomeUnknownError, UnknownRegionError
+from numbers_iac.errors import (
+    DeclarationOptionError,
+    OutcomeUnknownError,
+    RehearsalError,
+    UnknownRegionError,
+)
 from numbers_iac.model import QUANTITY, ProviderConfig, Where
 from numbers_iac.providers.aculab import AculabProvider, escape
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.simulation import World
+from numbers_iac.simulation.world import NumberGroup
 from tests.protocol import run_purchase
 
 LONDON = Where("GB", "local", region="London")
@@ -140,3 +146,156 @@ def test_release_and_already_gone(env):
     env.emulator.undeletable[third.provider_id] = ("Number is in use", "0301")
     kept = env.provider.release([third])
     assert third.number in kept.failed and "in use" in kept.failed[third.number]
+
+
+# --------------------------------------------------------------------------- Aculab specifics
+
+
+def test_a_region_with_non_ascii_letters_is_bought_by_its_escaped_name():
+    world = World.builtin()
+    world.groups.append(
+        NumberGroup.from_dict(
+            {
+                "group_id": "de-local-2161",
+                "country": "DE",
+                "number_type": "local",
+                "region": "MÖNCHENGLADBACH, GERMANY",
+                "prefix": "2161",
+                "stock": 50,
+                "setup": "1.00",
+                "monthly": "0.90",
+            }
+        )
+    )
+    world.cursors["de-local-2161"] = 0
+    env = Env(world)
+    seen: list[bytes] = []
+    original = env.emulator.handle
+
+    def spy(request, raw_query=""):
+        if request.path == "/tel_purchase":
+            seen.append(request.body)
+        return original(request, raw_query)
+
+    env.emulator.handle = spy
+    where = Where("DE", "local", region="Mönchengladbach")
+    outcome = run_purchase(env.provider, PurchaseRequest("mg", 2, where))
+    assert outcome.error is None and len(outcome.bought) == 2
+    assert seen and b"M%5Cu00f6nchengladbach" in seen[0]  # form-encoded "M\u00f6nchengladbach"
+    listed = {n.number: n for n in env.provider.list_numbers()}
+    assert {listed[n.number].region for n in outcome.bought} == {"Mönchengladbach"}
+
+
+def test_a_partial_delete_reports_each_number_kept_with_acculabs_reason(env):
+    first, second, third = env.provider.list_numbers()[:3]
+    env.emulator.undeletable[second.provider_id] = ("Number is in use", "0301")
+    result = env.provider.release([first, second, third])
+    assert set(result.done) == {first.number, third.number}
+    assert result.failed == {second.number: "Number is in use [code 0301]"}
+    assert second.number in env.world.numbers and first.number not in env.world.numbers
+    assert len(env.app.requests("POST", "/tel_delete_numbers")) == 1
+
+
+def test_toll_free_purchases_send_the_allowed_call_kinds():
+    world = World.builtin()
+    env = Env(world)
+    bodies: list[bytes] = []
+    original = env.emulator.handle
+
+    def spy(request, raw_query=""):
+        if request.path == "/tel_purchase":
+            bodies.append(request.body)
+        return original(request, raw_query)
+
+    env.emulator.handle = spy
+    request = PurchaseRequest(
+        "tf",
+        1,
+        Where("GB", "tollfree", prefix="800"),
+        options={"allow_landline": True, "allow_cellular": True},
+    )
+    outcome = run_purchase(env.provider, request)
+    assert outcome.error is None and len(outcome.bought) == 1
+    form = bodies[0].decode()
+    assert "allow_landline=True" in form and "allow_cellular=True" in form
+    assert "allow_payphone=False" in form
+
+
+def test_development_rehearses_and_buys_nothing():
+    world = World.from_seed({"apps": ["ivr"]})
+    emulator = AculabEmulator(world)
+    app = FaultInjector(emulator, sleep=lambda s: None)
+    settings = {**emulator.provider_settings("http://emulator.invalid"), "development": True}
+    provider = AculabProvider(
+        ProviderConfig("rehearsal", "aculab", settings),
+        transport=httpx.WSGITransport(app=app),
+        sleep=lambda s: None,
+    )
+    outcome = run_purchase(provider, PurchaseRequest("d", 3, LONDON))
+    assert isinstance(outcome.error, RehearsalError)
+    assert "nothing was bought" in str(outcome.error)
+    assert buys(world) == [] and not world.numbers
+    assert len(app.requests("POST", "/tel_purchase_development")) == 1
+    assert not app.requests("POST", "/tel_purchase?")
+    assert not outcome.store.load().attempts  # a rehearsal leaves no order in doubt
+    assert any("REHEARSAL" in w for w in provider.plan_warnings())
+
+
+def test_a_regulation_address_is_checked_against_the_account(env):
+    env.emulator.regulation_addresses.update(
+        {"Paris office": {"country": "France", "region": "Paris"}}
+    )
+    amiens = Where("FR", "local", region="Amiens")
+    env.provider.check_purchase(amiens, {"regulation_address": "Paris office"})
+    with pytest.raises(DeclarationOptionError) as missing:
+        env.provider.check_purchase(amiens, {"regulation_address": "Lyon office"})
+    assert missing.value.field == "regulation_address"
+    assert "'Lyon office'" in str(missing.value) and "'Paris office'" in str(missing.value)
+    with pytest.raises(DeclarationOptionError) as elsewhere:
+        env.provider.check_purchase(LONDON, {"regulation_address": "Paris office"})
+    assert "France" in str(elsewhere.value)
+    assert len(env.app.requests(contains="/tel_list_regulation_addresses")) == 1  # read once
+
+
+def test_a_regulation_address_travels_with_the_purchase():
+    world = World.from_seed({"apps": ["ivr"], "regulated": ["FR"]})
+    emulator = AculabEmulator(
+        world, regulation_addresses={"Paris office": {"country": "France", "region": "Paris"}}
+    )
+    app = FaultInjector(emulator, sleep=lambda s: None)
+    provider = AculabProvider(
+        ProviderConfig("aculab", "aculab", emulator.provider_settings("http://emulator.invalid")),
+        transport=httpx.WSGITransport(app=app),
+        sleep=lambda s: None,
+    )
+    amiens = Where("FR", "local", region="Amiens")
+    refused = run_purchase(provider, PurchaseRequest("d", 1, amiens))
+    assert refused.error is not None and "0005" in str(refused.error)
+    assert not refused.store.load().attempts  # a refusal is no order in doubt
+    request = PurchaseRequest("d", 1, amiens, options={"regulation_address": "Paris office"})
+    assert run_purchase(provider, request).error is None
+    assert len(buys(world)) == 1
+
+
+def test_a_429_storm_on_a_purchase_buys_nothing_and_leaves_nothing_open(env):
+    env.app.add(Fault(status=429, retry_after=0.01, times=3, match="POST /tel_purchase"))
+    outcome = run_purchase(env.provider, PurchaseRequest("d", 2, LONDON))
+    assert outcome.error is not None and "429" in str(outcome.error)
+    assert buys(env.world) == []
+    assert not outcome.store.load().attempts  # rate limited: surely not bought, may retry
+
+
+def test_ten_thousand_owned_numbers_are_listed_in_one_request():
+    """`tel_list_numbers` answers the whole inventory at once; bindings cost one listing of
+    the inbound services, and one read per number that has a service of its own."""
+    env = Env(World.from_seed({"apps": ["ivr"], "owned": 10_000}))
+    for number in env.world.numbers.values():
+        number.app_id = None  # seeded numbers have no inbound service of their own
+    bound = sorted(env.world.numbers)[:3]
+    env.provider.bind([n for n in env.provider.list_numbers() if n.number in bound], "ivr")
+    env.app.log.clear()
+    listed = env.provider.list_numbers()
+    assert len(listed) == 10_000
+    assert len(env.app.requests(contains="/tel_list_numbers")) == 1
+    assert len(env.app.requests("GET", "/service/v1/inbound")) == 1 + 1 + 3  # list, ivr, 3 own
+    assert {n.number for n in listed if n.app_id == "ivr"} == set(bound)
