@@ -19,17 +19,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 
-from numbers_iac import __version__, engine, planfile
-from numbers_iac.config import config_path_from, load_config, load_schema
+from numbers_iac import __version__, engine, guards, planfile
+from numbers_iac.config import DEFAULT_STATE_PATH, config_path_from, load_config, load_schema
 from numbers_iac.errors import ConfigError, NumbersIacError
 from numbers_iac.executor import ApplyReport, check_guards
-from numbers_iac.model import Desired, Plan, Recorded
+from numbers_iac.model import Desired, Plan, Recorded, StateConfig
 from numbers_iac.render import render, tables
+from numbers_iac.render.drift import render_drift
 from numbers_iac.render.escape import for_terminal
 from numbers_iac.render.report import render_report, report_json
 from numbers_iac.render.text import plural
@@ -39,6 +43,9 @@ EXIT_CHANGES = 2
 #: what a shell reports for a process killed by SIGPIPE (128 + 13): the reader of our output
 #: went away, as in `numbers-iac state list | head -1`
 EXIT_CLOSED_PIPE = 141
+#: the date and time plan and apply take as now (ISO 8601; a date alone is its midnight UTC),
+#: so a rehearsal or a test can see a cooling-off period end without waiting for it
+NOW_ENV = "NUMBERS_IAC_NOW"
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -200,6 +207,8 @@ class Context:
     def __init__(self, config: str | None, no_color: bool):
         self.config_option = config
         self.no_color = no_color
+        #: `safety:` limits given on the command line for this run (`--max-releases N`)
+        self.limits: dict[str, Any] = {}
 
     def config_path(self, fallback: str | None = None) -> Path:
         if (
@@ -215,7 +224,10 @@ class Context:
     ) -> Desired:
         """The configuration; `resolve_env` as for `load_config`: commands that call no
         provider need not have its credentials."""
-        return load_config(self.config_path(fallback), resolve_env=resolve_env)
+        desired = load_config(self.config_path(fallback), resolve_env=resolve_env)
+        if not self.limits:
+            return desired
+        return replace(desired, safety=guards.overridden(desired.safety, **self.limits))
 
     def color(self, stream: Any = None) -> bool:
         return use_color(stream, self.no_color)
@@ -373,6 +385,87 @@ def _options(ctx: click.Context) -> Context:
     return options
 
 
+def now() -> datetime:
+    """The clock plan and apply go by: `$NUMBERS_IAC_NOW` when set, else the system's."""
+    written = os.environ.get(NOW_ENV, "").strip()
+    if not written:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(written)
+    except ValueError:
+        raise NumbersIacError(
+            f"{NOW_ENV} must be an ISO 8601 date or time (like 2026-12-27 or "
+            f"2026-12-27T09:30:00+00:00), got {for_terminal(written)!r}"
+        ) from None
+    # dates (cooling-off ends) are UTC days, whatever zone the time was written in
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class DecimalRange(click.ParamType):
+    """A decimal amount from `low` up to `high` (None: no upper bound)."""
+
+    name = "amount"
+
+    def __init__(self, low: Decimal, high: Decimal | None = None):
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            amount = None
+        if (
+            amount is None
+            or not amount.is_finite()
+            or amount < self.low
+            or (self.high is not None and amount > self.high)
+        ):
+            wanted = (
+                f"between {self.low} and {self.high}"
+                if self.high is not None
+                else f"of at least {self.low}"
+            )
+            self.fail(f"{value!r} is not a number {wanted}.", param, ctx)
+        return amount
+
+
+def _remember_limit(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        _options(ctx).limits[str(param.name)] = value
+
+
+def safety_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--max-purchases N` and its siblings: the `safety:` limits, for this run only."""
+    options = [
+        ("--max-purchases", click.IntRange(min=0), "N", "Numbers an apply may buy."),
+        ("--max-releases", click.IntRange(min=0), "N", "Numbers an apply may release."),
+        (
+            "--max-release-percent",
+            DecimalRange(Decimal(0), Decimal(100)),
+            "PERCENT",
+            "Share of a provider's managed numbers an apply may release.",
+        ),
+        (
+            "--max-monthly-increase",
+            DecimalRange(Decimal(0)),
+            "AMOUNT",
+            "Monthly cost an apply may add, in the plan's currency.",
+        ),
+    ]
+    for flag, kind, metavar, text in reversed(options):
+        command = click.option(
+            flag,
+            type=kind,
+            metavar=metavar,
+            expose_value=False,
+            callback=_remember_limit,
+            help=f"{text} Overrides safety: for this run.",
+        )(command)
+    return command
+
+
 _CONFIG_HELP = "Declarations file (default: $NUMBERS_IAC_CONFIG, else ./numbers.yaml)."
 _NO_COLOR_HELP = "Plain output (also when NO_COLOR is set)."
 
@@ -474,6 +567,7 @@ def validate(ctx: Context) -> None:
     help="Release the numbers of removed declaration NAME (and buy anew) instead of moving "
     "them into a new declaration that fits them (IRREVERSIBLE with --allow-release).",
 )
+@safety_options
 @config_options
 @pass_context
 @handle_errors
@@ -497,6 +591,7 @@ def plan(
             accept_missing=accept_missing,
             replace_names=replace_names,
             progress=StderrProgress,
+            now=now(),
         )
     click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
@@ -557,6 +652,7 @@ def plan(
     help="json: print a machine-readable report of every action's result and numbers on "
     "stdout (the plan goes to stderr).",
 )
+@safety_options
 @config_options
 @pass_context
 @handle_errors
@@ -583,6 +679,7 @@ def apply(
             "--target, --accept-missing and --replace belong to plan when applying a saved plan"
         )
     desired = ctx.load(saved.config_path if saved else None)
+    clock = now()
     holder = f"numbers-iac apply by {_user()}"
     with (
         open_store(desired.state) as store,
@@ -590,7 +687,7 @@ def apply(
         store.lock(holder, lock_timeout),
     ):
         if saved:
-            engine.check_fresh(saved, desired, providers, store)
+            engine.check_fresh(saved, desired, providers, store, now=clock)
             the_plan = saved
         else:
             the_plan = engine.make_plan(
@@ -601,6 +698,7 @@ def apply(
                 accept_missing=accept_missing,
                 replace_names=replace_names,
                 progress=StderrProgress,
+                now=clock,
             )
         # with --format json, stdout holds the report alone: the plan is for the log
         plan_stream = sys.stderr if fmt == "json" else sys.stdout
@@ -609,13 +707,19 @@ def apply(
             if fmt == "json":
                 click.echo(report_json(ApplyReport("")))
             return
-        check_guards(the_plan, desired, store.load().numbers, allow_release)
+        check_guards(the_plan, desired, store.load().numbers, allow_release, today=clock.date())
         if not saved and not auto_approve:
             _confirm()
         progress = StderrProgress.for_apply(the_plan)
         try:
             report = engine.apply_plan(
-                the_plan, desired, providers, store, allow_release=allow_release, progress=progress
+                the_plan,
+                desired,
+                providers,
+                store,
+                allow_release=allow_release,
+                progress=progress,
+                now=clock,
             )
         finally:  # an error line must not land on the bar
             progress.finish()
@@ -721,12 +825,11 @@ def state_list(ctx: Context, fmt: str) -> None:
         return
     with open_store(desired.state) as store:
         recorded = store.load()
+        where = store.where
     if fmt == "json":
         click.echo(tables.state_json(recorded))
     else:
-        click.echo(
-            tables.state_text(recorded, desired.state.path or f"store ({desired.state.backend})")
-        )
+        click.echo(tables.state_text(recorded, desired.state.path or where))
 
 
 @state.command("forget")
@@ -789,6 +892,126 @@ def state_journal(ctx: Context, limit: int, show_all: bool, fmt: str) -> None:
             entries = store.journal(limit if show_all else None)
     shown = tables.journal_shown(entries, limit, show_all)
     click.echo(tables.journal_json(shown) if fmt == "json" else tables.journal_text(shown))
+
+
+@state.command("migrate")
+@click.option(
+    "--to",
+    "target_backend",
+    required=True,
+    type=click.Choice(["postgres", "sqlite"]),
+    help="The backend to copy the state into.",
+)
+@click.option(
+    "--path",
+    "target_path",
+    metavar="FILE",
+    help="sqlite: the new state file (default: .numbers-iac/state.sqlite next to the config).",
+)
+@click.option(
+    "--dsn-env",
+    default="NUMBERS_IAC_PG_DSN",
+    show_default=True,
+    metavar="VAR",
+    help="postgres: the environment variable holding the target's connection string (it "
+    "holds a password, so it is never taken on the command line).",
+)
+@click.option(
+    "--lock-timeout",
+    default=0.0,
+    type=float,
+    metavar="SECONDS",
+    help="Wait this long for a running apply to finish.",
+)
+@config_options
+@pass_context
+@handle_errors
+def state_migrate(
+    ctx: Context,
+    target_backend: str,
+    target_path: str | None,
+    dsn_env: str,
+    lock_timeout: float,
+) -> None:
+    """Copy the configured state into another backend (an empty one), under the apply
+    lock, and compare the copy with the original. The original is left as it was: point
+    the configuration's `state:` block at the new one afterwards."""
+    desired = ctx.load(resolve_env=_STATE_ONLY)
+    source = desired.state
+    if source.backend == target_backend:
+        raise NumbersIacError(
+            f"the configured state is already on {target_backend}; --to names the backend "
+            "to copy it into"
+        )
+    missing = _no_state_file(desired)
+    if missing is not None:
+        raise NumbersIacError(f"no state file at {missing}: nothing to migrate")
+    target = _migration_target(desired, target_backend, target_path, dsn_env)
+    with (
+        open_store(source) as old,
+        old.lock(f"state migrate by {_user()}", lock_timeout),
+        open_store(target) as new,
+    ):
+        counts = engine.copy_state(old, new)
+        copied = (
+            f"{plural(counts['managed_numbers'], 'managed number')}, "
+            f"{plural(counts['pending_orders'], 'pending order')} and "
+            f"{plural(counts['journal'], 'journal entry', 'journal entries')}"
+        )
+        click.echo(f"Copied {copied} from {old.where} to {new.where}; the copy matches.")
+    block = (
+        f"{{backend: postgres, dsn: ${{{dsn_env}}}}}"
+        if target_backend == "postgres"
+        else f"{{backend: sqlite, path: {target.path}}}"
+    )
+    click.echo(
+        f"Now point the configuration at it (state: {block}). The old state is left as it "
+        "was: remove it once the configuration uses the new one.",
+        err=True,
+    )
+
+
+def _migration_target(
+    desired: Desired, backend: str, path: str | None, dsn_env: str
+) -> StateConfig:
+    if backend == "postgres":
+        dsn = os.environ.get(dsn_env)
+        if not dsn:
+            raise NumbersIacError(
+                f"set {dsn_env} to the connection string of the PostgreSQL state to copy "
+                "into (or name another variable with --dsn-env)"
+            )
+        return StateConfig("postgres", None, dsn)
+    if path is None:
+        path = os.path.join(os.path.dirname(desired.config_path), DEFAULT_STATE_PATH)
+    return StateConfig("sqlite", os.path.abspath(path), None)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+@main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@config_options
+@pass_context
+@handle_errors
+def drift(ctx: Context, fmt: str) -> None:
+    """Report how the accounts differ from the declarations and from what the last apply
+    left: declared numbers missing, apps and labels that differ (key by key), changes made
+    outside numbers-iac, unmanaged numbers and their cost. Exit 0 clean, 2 drift, 1 error,
+    for a nightly job. Takes no lock and changes nothing."""
+    desired = ctx.load()
+    with open_store(desired.state) as store, engine.Providers(desired) as providers:
+        report = engine.check_drift(desired, providers, store, progress=StderrProgress, now=now())
+    click.echo(render_drift(report, fmt), nl=False)
+    if report.drifted:
+        sys.exit(EXIT_CHANGES)
 
 
 # --------------------------------------------------------------------------- inventory

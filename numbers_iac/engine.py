@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from numbers_iac import journal, planner
+from numbers_iac import guards, journal, planner
+from numbers_iac.drift import DriftReport, drift_report
 from numbers_iac.errors import (
     ConfigError,
     DeclarationOptionError,
@@ -21,6 +22,7 @@ from numbers_iac.errors import (
     Problem,
     ProviderError,
     StalePlanError,
+    StateError,
     UnknownAppError,
     UnknownRegionError,
 )
@@ -42,6 +44,7 @@ from numbers_iac.model import (
 )
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
+from numbers_iac.state import tables as state_tables
 from numbers_iac.state.base import StateStore
 
 ProviderFactory = Callable[[ProviderConfig], Provider]
@@ -140,8 +143,12 @@ def make_plan(
     accept_missing: Iterable[str] = (),
     replace_names: Iterable[str] = (),
     progress: ProgressFactory = _no_progress_factory,
+    now: datetime | None = None,
 ) -> Plan:
-    """List, plan, then price the purchases the plan contains."""
+    """List, plan, then price the purchases the plan contains and hold it to the `safety:`
+    limits (`desired.safety`, with the run's overrides). `now` is the clock (default: the
+    system's): cooling-off dates and the age of unresolved orders are counted from it."""
+    now = now or datetime.now(UTC)
     targets = tuple(targets)
     recorded = store.load()  # once: at 100,000 numbers every read is a full table scan
     _check_targets(desired, recorded, targets)
@@ -158,15 +165,20 @@ def make_plan(
             capabilities,
             targets=targets,
             accept_missing=accept_missing,
-            settlements=settle(providers, recorded, accounts),
+            settlements=settle(providers, recorded, accounts, now),
             replace=replace_names,
+            today=now.date(),
         )
     except ConfigError as exc:
         if not hasattr(exc, "plan"):
             raise
         plan, problems = exc.plan, exc.problems  # priced anyway: one run, every problem
     plan = price(plan, providers, desired, problems)
-    return replace(plan, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    return replace(
+        plan,
+        created_at=now.isoformat(timespec="seconds"),
+        guards=guards.evaluate(plan, desired.safety, recorded.numbers),
+    )
 
 
 def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...]) -> None:
@@ -262,6 +274,16 @@ def price(
             )
             continue
         prices.update({(provider, a.declaration, False): quote.price for a in group})
+        adapter = providers[provider]
+        for action in group:
+            if not any(key in action.options for key in adapter.priced_options):
+                continue
+            try:
+                priced = adapter.quote_options(where, action.count, action.options)
+            except _DECLARATION_PROBLEMS as exc:
+                found.append(_problem(desired, plan, action.declaration, _where_field(where), exc))
+                continue
+            prices[(provider, action.declaration, False)] = priced.price
         if quote.available is not None and quote.available < wanted:
             warnings.append(_short_stock(provider, group, where, wanted, quote.available))
     for action in purchases:
@@ -280,6 +302,10 @@ def price(
             found.append(_problem(desired, plan, action.declaration, exc.field, exc))
     for provider in sorted({a.provider for a in purchases}):
         warnings.extend(w for w in providers[provider].plan_warnings() if w not in warnings)
+    for provider in sorted({a.provider for a in plan.releases}):
+        warnings.extend(w for w in providers[provider].release_warnings() if w not in warnings)
+    for provider in sorted(providers.accounts):
+        warnings.extend(w for w in providers[provider].listing_warnings() if w not in warnings)
     if found:
         raise ConfigError(sorted(found, key=_problem_order))
     actions = tuple(
@@ -403,11 +429,18 @@ def _problem_order(problem: Problem) -> tuple:
     return (problem.file, problem.line or 0, problem.column or 0)
 
 
-def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: StateStore) -> None:
+def check_fresh(
+    plan: Plan,
+    desired: Desired,
+    providers: Providers,
+    store: StateStore,
+    now: datetime | None = None,
+) -> None:
     """Refuse a saved plan when the config, the state or a provider's account changed since,
     or when its actions are not the ones those inputs give (a plan file is plain JSON: an edited
     one must not release a number the configuration never asked to release).
     """
+    now = now or datetime.now(UTC)
     if plan.config_digest != desired.config_digest:
         raise StalePlanError(
             f"the configuration {desired.config_path} changed since this plan was made; "
@@ -444,7 +477,8 @@ def check_fresh(plan: Plan, desired: Desired, providers: Providers, store: State
         targets=plan.targets,
         accept_missing=plan.accepted,
         replace=plan.replaced,
-        settlements=settle(providers, recorded, accounts),
+        settlements=settle(providers, recorded, accounts, now),
+        today=now.date(),
     )
     if (expected.ambiguous_moves, expected.unmovable) != (
         plan.ambiguous_moves,
@@ -487,10 +521,12 @@ def apply_plan(
     *,
     allow_release: bool,
     progress: Progress = no_progress,
+    now: datetime | None = None,
 ) -> ApplyReport:
     """Run the guards, then the executor. The caller holds the state lock."""
     recorded = store.load()
-    check_guards(plan, desired, recorded.numbers, allow_release)
+    today = (now or datetime.now(UTC)).date()
+    check_guards(plan, desired, recorded.numbers, allow_release, today=today)
     _recheck_lapsed_orders(plan, providers, recorded)
     needed: Mapping[str, Provider] = {a.provider: providers[a.provider] for a in plan.actions}
     executor = Executor(needed, store, progress=progress, accounts=providers.accounts)
@@ -526,3 +562,46 @@ def _recheck_lapsed_orders(plan: Plan, providers: Providers, recorded: Recorded)
                     "appeared since this plan was made; buying again now would buy twice. "
                     "Run plan again: it adopts them. Nothing was changed."
                 )
+
+
+def check_drift(
+    desired: Desired,
+    providers: Providers,
+    store: StateStore,
+    *,
+    progress: ProgressFactory = _no_progress_factory,
+    now: datetime | None = None,
+) -> DriftReport:
+    """The plan of every configured provider, read as drift (see `numbers_iac.drift`).
+    Takes no lock: it changes nothing."""
+    the_plan = make_plan(desired, providers, store, progress=progress, now=now)
+    accounts = providers.accounts
+    return drift_report(
+        the_plan,
+        store.load(),
+        {name: accounts[name] for name in the_plan.fingerprints},
+        {name: providers[name].capabilities for name in the_plan.fingerprints},
+    )
+
+
+def copy_state(source: StateStore, target: StateStore) -> dict[str, int]:
+    """Copy every row of `source` into the empty `target`, then read both back and compare:
+    returns the rows copied per table. Raises `StateError` if anything differs."""
+    rows = source.export_rows()
+    target.import_rows(rows)
+    if _comparable_rows(target.export_rows()) != _comparable_rows(rows):
+        raise StateError(
+            f"the copy in {target.where} differs from {source.where} after writing it; "
+            f"{source.where} is untouched and still the state"
+        )
+    return state_tables.row_counts(rows)
+
+
+def _comparable_rows(rows: state_tables.StateRows) -> dict[str, list[tuple]]:
+    return {
+        table.name: [
+            tuple(row.get(column) for column in table.column_names)
+            for row in rows.get(table.name, ())
+        ]
+        for table in state_tables.TABLES
+    }

@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 
+from numbers_iac import guards
 from numbers_iac.errors import GuardError, ProviderError
-from numbers_iac.journal import BUY_ATTEMPT, as_instant
+from numbers_iac.journal import BUY_ATTEMPT, age_seconds, as_instant
 from numbers_iac.model import (
     Account,
     Action,
     Adopt,
+    Attempt,
     Bind,
     Desired,
     Forget,
@@ -35,12 +38,15 @@ from numbers_iac.model import (
     OwnedNumber,
     Plan,
     Purchase,
+    Quarantine,
     Recorded,
     Release,
+    Restore,
+    Safety,
     SetLabels,
     Settle,
 )
-from numbers_iac.providers.base import BatchOutcome, Provider
+from numbers_iac.providers.base import BatchOutcome, Offer, Provider, PurchaseRequest
 from numbers_iac.purchase import PurchaseRun
 from numbers_iac.state.base import StateStore
 from numbers_iac.words import first_of, plural
@@ -78,10 +84,17 @@ class ApplyReport:
 
 
 def check_guards(
-    plan: Plan, desired: Desired | None, recorded: Mapping, allow_release: bool
+    plan: Plan,
+    desired: Desired | None,
+    recorded: Mapping,
+    allow_release: bool,
+    *,
+    today: date | None = None,
 ) -> None:
-    """Refuse, before anything changes, a plan whose releases were not explicitly allowed or
-    that would release a protected number (the planner never plans that; this is the backstop).
+    """Refuse, before anything changes, a plan whose releases were not explicitly allowed,
+    that would release a protected number or one still cooling off before `today` (the
+    planner never plans those; this is the backstop), or that goes over a `safety:` limit
+    (`desired.safety`, with the run's overrides; the defaults without a configuration).
     """
     _check_moves(plan)
     releases = plan.releases
@@ -91,6 +104,22 @@ def check_guards(
             f"refusing to apply: the plan would release protected "
             f"{'number' if len(protected) == 1 else 'numbers'} {first_of(protected)}"
         )
+    cooling = [
+        f"{r.number} (until {record.quarantine_until})"
+        for r in releases
+        if (record := recorded.get((r.provider, r.number))) is not None
+        and record.quarantine_until
+        and (today is None or today.isoformat() < record.quarantine_until)
+    ]
+    if cooling:
+        raise GuardError(
+            f"refusing to apply: the plan would release {first_of(cooling)} before the end "
+            "of its quarantine; run plan again. Nothing was changed."
+        )
+    safety = desired.safety if desired is not None else Safety()
+    refused = guards.refusal(guards.evaluate(plan, safety, recorded))
+    if refused:
+        raise GuardError("\n".join(refused))
     if releases and not allow_release:
         numbers = first_of([r.number for r in releases])
         raise GuardError(
@@ -167,13 +196,17 @@ class Executor:
         #: numbers already reported as done for an action still running (its purchases)
         self._reported: dict[int, int] = {}
         self._records: dict[tuple[str, str], ManagedNumber] = {}
+        #: open purchase attempts by journal entry, as the apply found them
+        self._attempts: dict[int, Attempt] = {}
         #: (provider, declaration) whose purchase fell short: their releases must wait
         self._short: set[tuple[str, str]] = set()
         self._stop_requested = False
 
     def apply(self, plan: Plan, recorded: Recorded | None = None) -> ApplyReport:
         """Apply `plan`; `recorded` is the state as the caller just read it (else read here)."""
-        self._records = dict((recorded or self.store.load()).numbers)
+        recorded = recorded or self.store.load()
+        self._records = dict(recorded.numbers)
+        self._attempts = {a.entry_id: a for a in recorded.attempts}
         by_provider: dict[str, list[Action]] = defaultdict(list)
         for action in plan.actions:
             by_provider[action.provider].append(action)
@@ -217,7 +250,18 @@ class Executor:
 
     # ----------------------------------------------------------------- per provider
     def _apply_provider(self, provider: Provider, actions: list[Action]) -> None:
-        self._record_only([a for a in actions if isinstance(a, Adopt | Move | Forget | Settle)])
+        held, reason = self._give_back_reservations(
+            provider, [a for a in actions if isinstance(a, Settle)]
+        )
+        if held:
+            actions = self._hold_back(actions, held, reason)
+        self._record_only(
+            [
+                a
+                for a in actions
+                if isinstance(a, Adopt | Move | Forget | Settle | Quarantine | Restore)
+            ]
+        )
         # Pinned purchases first: a quantity purchase in the same region could otherwise be
         # handed a number another declaration pins.
         purchases = [a for a in actions if isinstance(a, Purchase)]
@@ -240,11 +284,66 @@ class Executor:
                 return
             step()
 
-    def _record_only(self, actions: Sequence[Adopt | Move | Forget | Settle]) -> None:
+    def _give_back_reservations(
+        self, provider: Provider, settles: Sequence[Settle]
+    ) -> tuple[set[int], str]:
+        """Cancel the reservations of attempts settled as not bought (an apply killed
+        between its reserve and its buy) before anything is bought again, so one shortfall
+        never holds two orders; before the attempt closes, so a kill in between leaves it
+        open. Only a cancel that worked proves the reservation can no longer be bought (a
+        buy sent before may still land): those that failed are returned with the reason,
+        their attempts stay open and their declarations buy nothing in this apply."""
+        failed: set[int] = set()
+        reason = ""
+        for settle in settles:
+            attempt = self._attempts.get(settle.entry_id)
+            if attempt is None or not attempt.handle or not settle.not_bought:
+                continue
+            if attempt.expires_at and age_seconds(attempt.expires_at, datetime.now(UTC)) > 0:
+                continue  # lapsed: nothing can buy it any more
+            request = PurchaseRequest(attempt.declaration, attempt.count, attempt.where)
+            offer = Offer(
+                request,
+                attempt.mode,
+                attempt.count,
+                handle=attempt.handle,
+                expires_at=attempt.expires_at,
+            )
+            try:
+                provider.abort(offer)
+            except ProviderError as exc:
+                failed.add(settle.entry_id)
+                reason = str(exc)
+        return failed, reason
+
+    def _hold_back(self, actions: list[Action], held: set[int], reason: str) -> list[Action]:
+        """Leave the settles of reservations that could not be cancelled open, and skip
+        the purchases of their declarations: the next plan looks again."""
+        waiting = {a.declaration for a in actions if isinstance(a, Settle) and a.entry_id in held}
+        kept: list[Action] = []
+        for action in actions:
+            if isinstance(action, Settle) and action.entry_id in held:
+                self._result(action, SKIPPED, f"the reservation could not be cancelled: {reason}")
+            elif isinstance(action, Purchase) and action.declaration in waiting:
+                self._result(
+                    action,
+                    FAILED,
+                    "not bought: an earlier reservation for it could not be cancelled and may "
+                    "still be bought; run plan again",
+                )
+                self._short.add((action.provider, action.declaration))
+            else:
+                kept.append(action)
+        return kept
+
+    def _record_only(
+        self, actions: Sequence[Adopt | Move | Forget | Settle | Quarantine | Restore]
+    ) -> None:
         if not actions:
             return
         settles = [a for a in actions if isinstance(a, Settle)]
-        actions = [a for a in actions if not isinstance(a, Settle)]
+        cooling = [a for a in actions if isinstance(a, Quarantine | Restore)]
+        actions = [a for a in actions if not isinstance(a, Settle | Quarantine | Restore)]
         forgets = [a for a in actions if isinstance(a, Forget)]
         for provider in {a.provider for a in forgets}:
             self.store.forget_numbers(
@@ -271,6 +370,10 @@ class Executor:
                 protect=action.protect,
                 status=action.status,
                 created_at=existing.created_at if existing else _acquired(action),
+                # a move leaves quarantine: the new declaration decides afresh
+                quarantine_until=(
+                    existing.quarantine_until if same and not isinstance(action, Move) else None
+                ),
             )
             saves.append(record)
             self._records[(action.provider, action.number)] = record
@@ -286,6 +389,33 @@ class Executor:
                 self._result(action, DONE, f"moved from {action.moved_from}")
         for action in settles:
             self._result(action, DONE, closed[action.entry_id][1])
+        self._cool(cooling)
+
+    def _cool(self, actions: Sequence[Quarantine | Restore]) -> None:
+        """Mark numbers as quarantined until their date, or take them back (state only:
+        the unbinding and binding are Binds beside them)."""
+        saves = []
+        for action in actions:
+            key = (action.provider, action.number)
+            record = self._records.get(key) or ManagedNumber(
+                provider=action.provider,
+                number=action.number,
+                declaration=action.declaration,
+                provider_id=action.provider_id,
+            )
+            until = action.until if isinstance(action, Quarantine) else None
+            record = replace(record, declaration=action.declaration, quarantine_until=until)
+            self._records[key] = record
+            saves.append(record)
+        if saves:
+            self.store.save_numbers(saves)
+        for action in actions:
+            detail = (
+                f"quarantined until {action.until}"
+                if isinstance(action, Quarantine)
+                else "taken back from quarantine"
+            )
+            self._result(action, DONE, detail)
 
     def _purchase(self, provider: Provider, action: Purchase) -> None:
         """One purchase through the core's protocol (offer, journal, commit, record)."""

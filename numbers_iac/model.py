@@ -89,6 +89,9 @@ class Declaration:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: old names whose numbers move into this declaration (renames never release)
     moved_from: tuple[str, ...] = ()
+    #: days a number no longer wanted is kept in quarantine before release (None: as
+    #: `safety.release_after` says; 0: released at once)
+    release_after: int | None = None
     source: SourceRef | None = field(default=None, compare=False)
     #: where each field was written (`"app"` -> its SourceRef), for errors found after loading
     field_sources: Mapping[str, SourceRef] = field(default_factory=dict, compare=False, repr=False)
@@ -124,6 +127,25 @@ class StateConfig:
     dsn: str | None = field(default=None, repr=False)
 
 
+#: releases an apply may make when `safety:` does not say: a typo in a quantity must not
+#: release a whole account (raise it for one run with `--max-releases N`)
+DEFAULT_MAX_RELEASES = 100
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The `safety:` block: limits an apply must stay within (None: no limit), and the
+    cooling-off period of numbers no longer wanted (`release_after`, in days)."""
+
+    max_purchases: int | None = None
+    max_releases: int | None = DEFAULT_MAX_RELEASES
+    #: of the numbers a provider account has under management, at every size
+    max_release_percent: Decimal | None = None
+    #: in the plan's currency (each currency on its own), known prices only
+    max_monthly_increase: Decimal | None = None
+    release_after: int | None = None
+
+
 @dataclass(frozen=True)
 class Desired:
     """The validated configuration: everything the user asked for."""
@@ -133,6 +155,16 @@ class Desired:
     providers: Mapping[str, ProviderConfig]
     declarations: Mapping[str, Declaration]
     state: StateConfig
+    safety: Safety = field(default_factory=Safety)
+
+    def release_after(self, declaration: str) -> int:
+        """Days of cooling-off for the numbers `declaration` no longer wants (0: none). A
+        removed declaration can no longer say: `safety.release_after` decides."""
+        written = self.declarations.get(declaration)
+        days = written.release_after if written is not None else None
+        if days is None:
+            days = self.safety.release_after
+        return days or 0
 
 
 # --------------------------------------------------------------------------- observed
@@ -212,6 +244,9 @@ class ManagedNumber:
     protect: bool = False
     status: str = ACTIVE
     created_at: str = ""
+    #: ISO date: the number is no longer wanted, unbound and kept until then (cooling-off);
+    #: an apply on or after it releases it (with --allow-release)
+    quarantine_until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +338,7 @@ class Recorded:
                 m.app or "",
                 json.dumps(dict(m.labels), sort_keys=True),
                 m.status,
+                m.quarantine_until or "",
             )
             for m in self.numbers.values()
         )
@@ -428,6 +464,34 @@ class Release(Action):
 
 
 @dataclass(frozen=True)
+class Quarantine(Action):
+    """Cooling-off instead of a release: the number is no longer wanted, so it is unbound
+    (a Bind beside it) and marked in the state until `until` (ISO date); it keeps costing
+    money, and an apply on or after that date releases it. Wanting it back before then
+    takes it out of quarantine (`Restore`) instead of buying another."""
+
+    kind: ClassVar[str] = "quarantine"
+    number: str = ""
+    provider_id: str = ""
+    until: str = ""
+    reason: str = ""
+    monthly: Decimal | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class Restore(Action):
+    """Take a number out of quarantine: it is wanted again (state only; a Bind beside it
+    binds it back to its app)."""
+
+    kind: ClassVar[str] = "restore"
+    number: str = ""
+    provider_id: str = ""
+    #: the date its quarantine would have ended
+    until: str = ""
+
+
+@dataclass(frozen=True)
 class Forget(Action):
     """Drop a managed number from the state after the user accepted it is gone."""
 
@@ -453,7 +517,19 @@ class Settle(Action):
 
 
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.kind: cls for cls in (Purchase, Adopt, Move, Bind, SetLabels, Release, Forget, Settle)
+    cls.kind: cls
+    for cls in (
+        Purchase,
+        Adopt,
+        Move,
+        Bind,
+        SetLabels,
+        Release,
+        Forget,
+        Settle,
+        Quarantine,
+        Restore,
+    )
 }
 
 
@@ -469,6 +545,34 @@ class PendingNote:
     numbers: tuple[str, ...] = ()
     reason: str = "pending"
     age_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineNote:
+    """A number in quarantine that stays there in this plan: unbound, still costing
+    `monthly`, released by an apply on or after `until`."""
+
+    provider: str
+    declaration: str
+    number: str
+    until: str
+    monthly: Decimal | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class GuardTrip:
+    """A `safety:` limit the plan goes over: apply refuses it (exit 3) unless the limit is
+    raised. `blocking` False: a notice that the guard could not check everything (prices
+    unknown), shown but not refused. `message` names the guard, its limit and the plan's
+    figure."""
+
+    guard: str
+    limit: str
+    figure: str
+    message: str
+    provider: str | None = None
+    blocking: bool = True
 
 
 @dataclass(frozen=True)
@@ -520,6 +624,10 @@ class Plan:
     #: until `moved_from` says where they go, or `--replace` says to release them
     ambiguous_moves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     created_at: str = ""
+    #: numbers in quarantine that stay there (see `Quarantine`)
+    quarantined: tuple[QuarantineNote, ...] = ()
+    #: the `safety:` limits this plan goes over, with the limits it was made with
+    guards: tuple[GuardTrip, ...] = ()
 
     @property
     def has_changes(self) -> bool:

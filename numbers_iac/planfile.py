@@ -24,10 +24,12 @@ from numbers_iac.config.files import UnreadableFileError, read_bounded
 from numbers_iac.errors import PlanFileError
 from numbers_iac.model import (
     ACTION_TYPES,
+    GuardTrip,
     Missing,
     PendingNote,
     Plan,
     Purchase,
+    QuarantineNote,
     Unmanaged,
     action_from_dict,
 )
@@ -78,6 +80,28 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {"provider": m.provider, "declaration": m.declaration, "number": m.number}
             for m in plan.missing
         ],
+        "quarantined": [
+            {
+                "provider": note.provider,
+                "declaration": note.declaration,
+                "number": note.number,
+                "until": note.until,
+                "monthly": None if note.monthly is None else str(note.monthly),
+                "currency": note.currency,
+            }
+            for note in plan.quarantined
+        ],
+        "guards": [
+            {
+                "guard": trip.guard,
+                "limit": trip.limit,
+                "figure": trip.figure,
+                "provider": trip.provider,
+                "blocking": trip.blocking,
+                "message": trip.message,
+            }
+            for trip in plan.guards
+        ],
         "summary": _summary(plan),
     }
 
@@ -93,6 +117,7 @@ def _summary(plan: Plan) -> dict[str, Any]:
         "pending_numbers": sum(note.count for note in plan.pending),
         "unmanaged_numbers": len(plan.unmanaged),
         "missing_numbers": len(plan.missing),
+        "quarantined_numbers": len(plan.quarantined),
         "cost": {
             "setup": {cur: str(amount) for cur, amount in sorted(cost.setup.items())},
             "monthly": {cur: str(amount) for cur, amount in sorted(cost.monthly.items())},
@@ -143,6 +168,29 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         config_path=data.get("config_path", ""),
         targets=tuple(data.get("targets", ())),
         created_at=data.get("created_at", ""),
+        quarantined=tuple(
+            QuarantineNote(
+                item["provider"],
+                item["declaration"],
+                item["number"],
+                item["until"],
+                None if item.get("monthly") is None else Decimal(item["monthly"]),
+                item.get("currency", "USD"),
+            )
+            for item in data.get("quarantined", ())
+        ),
+        # what the plan went over when it was made; apply holds it to the limits of its own run
+        guards=tuple(
+            GuardTrip(
+                item["guard"],
+                item["limit"],
+                item["figure"],
+                item["message"],
+                item.get("provider"),
+                item.get("blocking", True),
+            )
+            for item in data.get("guards", ())
+        ),
     )
 
 

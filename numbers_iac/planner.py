@@ -10,6 +10,10 @@ Anything else on the account is unmanaged: reported, never touched.
 Safety rules that live here rather than in the executor, so every plan shows them:
 releases are chosen newest-first and only from a declaration's own numbers; protected numbers
 are never released; a managed number missing from the listing is never silently replaced.
+With a cooling-off period (`release_after`), a number no longer wanted is quarantined
+(unbound, kept, still paid for) instead of released, released by a plan made on or after its
+date, and taken back instead of buying when it is wanted again. The date comes in as `today`:
+the planner never reads the clock.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.journal import as_instant
@@ -41,8 +45,11 @@ from numbers_iac.model import (
     PendingOrder,
     Plan,
     Purchase,
+    Quarantine,
+    QuarantineNote,
     Recorded,
     Release,
+    Restore,
     SetLabels,
     Settle,
     Settlement,
@@ -56,6 +63,8 @@ _KIND_ORDER = {
     "adopt": 0,
     "settle": 1,
     "forget": 2,
+    "restore": 2,
+    "quarantine": 2,
     "purchase": 3,
     "bind": 4,
     "labels": 5,
@@ -86,6 +95,28 @@ class _ProviderPlan:
     missing: list[Missing] = field(default_factory=list)
     ambiguous_moves: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unmovable: dict[str, str] = field(default_factory=dict)
+    quarantined: list[QuarantineNote] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Cooling:
+    """What cooling-off needs: today's date, and each declaration's period in days (0:
+    released at once; a removed declaration gets `safety.release_after`)."""
+
+    today: date | None
+    days: Mapping[str, int]
+    default_days: int = 0
+
+    def days_of(self, declaration: str) -> int:
+        return self.days.get(declaration, self.default_days) if self.today else 0
+
+    def until(self, declaration: str) -> str:
+        assert self.today is not None
+        return (self.today + timedelta(days=self.days_of(declaration))).isoformat()
+
+    def due(self, until: str) -> bool:
+        """Whether a quarantine ending on `until` is over (the day itself counts)."""
+        return self.today is not None and self.today.isoformat() >= until
 
 
 def plan(
@@ -98,8 +129,14 @@ def plan(
     accept_missing: Iterable[str] = (),
     settlements: Mapping[str, Sequence[Settlement]] | None = None,
     replace: Iterable[str] = (),
+    today: date | None = None,
 ) -> Plan:
     """Compute the changes that make the accounts match the declarations.
+
+    `today` dates cooling-off: a number no longer wanted by a declaration with a
+    `release_after` period (or `safety.release_after`) is quarantined until today plus that
+    period, and released by a plan made on or after that date. Without `today` nothing is
+    quarantined and numbers already in quarantine stay there.
 
     `settlements` (per provider) are the journal's purchase attempts of unknown outcome as
     the engine found them: what each produced, and whether its settle time has passed.
@@ -120,6 +157,11 @@ def plan(
     renames = _Renames(
         frozenset(desired.declarations),
         {old: d for d in desired.declarations.values() for old in d.moved_from},
+    )
+    cooling = _Cooling(
+        today,
+        {name: desired.release_after(name) for name in desired.declarations},
+        desired.release_after(""),
     )
     held = {m.declaration for m in recorded.numbers.values()}
     for old, new in sorted(renames.moved_into.items()):
@@ -142,8 +184,17 @@ def plan(
             accepted,
             replaced,
             renames,
+            cooling,
         )
-        for name in ("actions", "pending", "unmanaged", "warnings", "problems", "missing"):
+        for name in (
+            "actions",
+            "pending",
+            "unmanaged",
+            "warnings",
+            "problems",
+            "missing",
+            "quarantined",
+        ):
             getattr(result, name).extend(getattr(part, name))
         result.ambiguous_moves.update(part.ambiguous_moves)
         result.unmovable.update(part.unmovable)
@@ -170,6 +221,7 @@ def plan(
         config_digest=desired.config_digest,
         config_path=desired.config_path,
         targets=tuple(sorted(target_set)),
+        quarantined=tuple(result.quarantined),
     )
     if result.problems:
         error = ConfigError(result.problems)
@@ -202,8 +254,10 @@ def _plan_provider(
     accepted: frozenset[str],
     replaced: frozenset[str] = frozenset(),
     renames: _Renames | None = None,
+    cooling: _Cooling | None = None,
 ) -> _ProviderPlan:
     out = _ProviderPlan()
+    cooling = cooling or _Cooling(None, {})
     renames = renames or _Renames(frozenset(d.name for d in declarations), {})
     by_name = {d.name: d for d in declarations}
     pinned_by = {n: d.name for d in declarations for n in d.pinned}
@@ -279,12 +333,13 @@ def _plan_provider(
             caps,
             out,
             doubtful_pins,
+            cooling,
         )
 
     for name, claimed in sorted(members.items()):
         if name in by_name or not _in_scope(name, targets):
             continue
-        _release_all(provider, name, claimed, out)
+        _release_all(provider, name, claimed, out, cooling, account.apps, caps)
     if targets:
         out.unmanaged.clear()
     return out
@@ -578,7 +633,9 @@ def _plan_declaration(
     caps: Capabilities,
     out: _ProviderPlan,
     doubtful_pins: set[str] = frozenset(),
+    cooling: _Cooling | None = None,
 ) -> None:
+    cooling = cooling or _Cooling(None, {})
     app_id = _resolve_app(declaration, apps, caps, out)
     member_numbers = {m.number for m in members} | set(doubtful_pins)
     pinned = set(declaration.pinned)
@@ -587,9 +644,19 @@ def _plan_declaration(
     if missing_pins:
         out.actions.append(_purchase(declaration, len(missing_pins), missing_pins, app_id))
 
-    floating = [m for m in members if m.number not in pinned]
+    # A pinned number is wanted whatever its past: out of quarantine it comes.
+    for member in members:
+        if member.number in pinned and _quarantined(member):
+            out.actions.append(_restore(member, declaration))
+    floating = [m for m in members if m.number not in pinned and not _quarantined(m)]
+    resting = [m for m in members if m.number not in pinned and _quarantined(m)]
     wanted = declaration.quantity - len(declaration.pinned)
     shortfall = wanted - len(floating) - pending_orders
+    if shortfall > 0 and resting:
+        back = _take_back(declaration, resting, shortfall, out)
+        floating += back
+        resting = [m for m in resting if m not in back]
+        shortfall -= len(back)
     if shortfall > 0:
         out.actions.append(_purchase(declaration, shortfall, (), app_id))
 
@@ -612,13 +679,31 @@ def _plan_declaration(
             )
         surplus = min(surplus, len(releasable))
         if surplus > 0:
-            released = _release_surplus(declaration, releasable, surplus, wanted, out)
+            released = _release_surplus(
+                declaration, releasable, surplus, wanted, out, cooling, apps, caps
+            )
 
+    for member in resting:
+        _keep_or_release(
+            member,
+            declaration.provider,
+            declaration.name,
+            cooling,
+            apps,
+            caps,
+            out,
+            protect=declaration.protect,
+        )
+    resting_numbers = {m.number for m in resting}
     for member in members:
-        if member.number in released:
+        if member.number in released or member.number in resting_numbers:
             continue
         _converge_member(declaration, member, app_id, apps, caps, out)
-    _warn_misplaced(declaration, [m for m in members if m.number not in released], out)
+    _warn_misplaced(
+        declaration,
+        [m for m in members if m.number not in released and m.number not in resting_numbers],
+        out,
+    )
 
 
 def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _ProviderPlan) -> None:
@@ -710,7 +795,13 @@ def _release_surplus(
     surplus: int,
     wanted: int,
     out: _ProviderPlan,
+    cooling: _Cooling | None = None,
+    apps: tuple[App, ...] = (),
+    caps: Capabilities | None = None,
 ) -> set[str]:
+    """Release the newest surplus numbers, or quarantine them where a cooling-off period
+    applies; returns the numbers chosen (they need no other action)."""
+    cooling = cooling or _Cooling(None, {})
     listed = [m for m in floating if m.owned is not None and m.owned.status != PENDING]
     if declaration.protect:
         out.warnings.append(
@@ -720,15 +811,14 @@ def _release_surplus(
         return set()
     chosen = sorted(listed, key=_release_order, reverse=True)[:surplus]
     have = len(floating)
+    reason = f"surplus: want {wanted}, have {have}"
     for member in chosen:
-        out.actions.append(
-            _release(
-                member,
-                declaration.provider,
-                declaration.name,
-                f"surplus: want {wanted}, have {have}",
+        if cooling.days_of(declaration.name) > 0:
+            _quarantine(
+                member, declaration.provider, declaration.name, reason, cooling, apps, caps, out
             )
-        )
+        else:
+            out.actions.append(_release(member, declaration.provider, declaration.name, reason))
     return {m.number for m in chosen}
 
 
@@ -736,8 +826,18 @@ def _protected_of(count: int) -> str:
     return f"{count:,} of its numbers {'is' if count == 1 else 'are'} protected"
 
 
-def _release_all(provider: str, name: str, claimed: list[_Member], out: _ProviderPlan) -> None:
-    """Release the numbers of a declaration that is no longer in the configuration."""
+def _release_all(
+    provider: str,
+    name: str,
+    claimed: list[_Member],
+    out: _ProviderPlan,
+    cooling: _Cooling | None = None,
+    apps: tuple[App, ...] = (),
+    caps: Capabilities | None = None,
+) -> None:
+    """Release the numbers of a declaration that is no longer in the configuration, or
+    quarantine them where `safety.release_after` sets a cooling-off period."""
+    cooling = cooling or _Cooling(None, {})
     protected = [m.number for m in claimed if m.record and m.record.protect]
     if protected:
         out.warnings.append(
@@ -749,7 +849,135 @@ def _release_all(provider: str, name: str, claimed: list[_Member], out: _Provide
             continue
         if member.owned.status == PENDING:
             continue
-        out.actions.append(_release(member, provider, name, "declaration removed"))
+        if _quarantined(member):
+            _keep_or_release(member, provider, name, cooling, apps, caps, out)
+        elif cooling.days_of(name) > 0:
+            _quarantine(member, provider, name, "declaration removed", cooling, apps, caps, out)
+        else:
+            out.actions.append(_release(member, provider, name, "declaration removed"))
+
+
+def _quarantined(member: _Member) -> bool:
+    """In quarantine, and staying with its declaration: a number moving into a renamed
+    declaration leaves quarantine (the move records it afresh; a surplus cools off anew)."""
+    return (
+        member.record is not None
+        and bool(member.record.quarantine_until)
+        and member.moved_from is None
+    )
+
+
+def _quarantine(
+    member: _Member,
+    provider: str,
+    declaration: str,
+    reason: str,
+    cooling: _Cooling,
+    apps: tuple[App, ...],
+    caps: Capabilities | None,
+    out: _ProviderPlan,
+) -> None:
+    """Cooling-off instead of a release: mark the number until its date, and unbind it so
+    calls stop reaching the app while it can still be taken back."""
+    owned = member.owned
+    assert owned is not None
+    out.actions.append(
+        Quarantine(
+            provider,
+            declaration,
+            number=member.number,
+            provider_id=owned.provider_id,
+            until=cooling.until(declaration),
+            reason=reason,
+            monthly=owned.monthly,
+            currency=owned.currency,
+        )
+    )
+    _unbind(member, provider, declaration, apps, caps, out)
+
+
+def _unbind(
+    member: _Member,
+    provider: str,
+    declaration: str,
+    apps: tuple[App, ...],
+    caps: Capabilities | None,
+    out: _ProviderPlan,
+) -> None:
+    owned = member.owned
+    if owned is None or owned.app_id is None or caps is None or not caps.apps:
+        return
+    out.actions.append(
+        Bind(
+            provider,
+            declaration,
+            number=member.number,
+            provider_id=owned.provider_id,
+            app_before=_app_name(owned.app_id, apps),
+            app=None,
+            app_id=None,
+        )
+    )
+
+
+def _keep_or_release(
+    member: _Member,
+    provider: str,
+    declaration: str,
+    cooling: _Cooling,
+    apps: tuple[App, ...],
+    caps: Capabilities | None,
+    out: _ProviderPlan,
+    protect: bool = False,
+) -> None:
+    """A number already in quarantine and still not wanted: released once its date has
+    come (never when protected), else kept (and kept unbound) and shown with its date and
+    what it costs."""
+    record, owned = member.record, member.owned
+    assert record is not None and record.quarantine_until
+    if owned is None or owned.status == PENDING:
+        return  # drift or a pending number: reported elsewhere, never released
+    if cooling.due(record.quarantine_until) and not (protect or record.protect):
+        reason = f"quarantine ended {record.quarantine_until}"
+        out.actions.append(_release(member, provider, declaration, reason))
+        return
+    out.quarantined.append(
+        QuarantineNote(
+            provider,
+            declaration,
+            member.number,
+            record.quarantine_until,
+            owned.monthly,
+            owned.currency,
+        )
+    )
+    _unbind(member, provider, declaration, apps, caps, out)
+
+
+def _take_back(
+    declaration: Declaration, resting: list[_Member], shortfall: int, out: _ProviderPlan
+) -> list[_Member]:
+    """Numbers in quarantine wanted again before their release: the numbers customers
+    knew come back instead of buying others, the longest-held first (as releases take the
+    newest first)."""
+    back = sorted(
+        (m for m in resting if m.owned is not None and m.owned.status != PENDING),
+        key=_release_order,
+    )[:shortfall]
+    out.actions.extend(_restore(member, declaration) for member in back)
+    return back
+
+
+def _restore(member: _Member, declaration: Declaration) -> Restore:
+    record = member.record
+    assert record is not None and record.quarantine_until
+    return Restore(
+        declaration.provider,
+        declaration.name,
+        number=member.number,
+        provider_id=member.owned.provider_id if member.owned else record.provider_id,
+        until=record.quarantine_until,
+    )
 
 
 def _release(member: _Member, provider: str, declaration: str, reason: str) -> Release:

@@ -257,7 +257,21 @@ class PurchaseRun:
                 f"only {got} of {self.need} numbers could be reserved and the declaration "
                 "sets partial: false: reservation cancelled"
             )
-        return None
+        return self._dearer_than_planned(offer)
+
+    def _dearer_than_planned(self, offer: Offer) -> str | None:
+        """A reservation priced above what the plan showed (and the guard rails checked) is
+        not bought: the user agreed to the plan's price, not to this one."""
+        planned, reserved = self.action.price, offer.price
+        if planned is None or reserved is None or planned.currency != reserved.currency:
+            return None
+        if reserved.monthly <= planned.monthly and reserved.setup <= planned.setup:
+            return None
+        return (
+            f"the reservation costs {reserved.setup} {reserved.currency} setup and "
+            f"{reserved.monthly} {reserved.currency} a month per number, more than the plan's "
+            f"{planned.setup} and {planned.monthly}: reservation cancelled; run plan again"
+        )
 
     def _abort(self, offer: Offer) -> None:
         if offer.handle is None:

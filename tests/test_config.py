@@ -600,7 +600,12 @@ def test_provider_options_are_kept(tmp_path: Path, fake_providers: None) -> None
 def test_provider_type_without_an_adapter_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every type has shipped: pretend voximplant is still a planned one.
+    from numbers_iac.config import checks, schema_errors
+
     monkeypatch.delitem(PROVIDER_TYPES, "voximplant", raising=False)
+    monkeypatch.setattr(checks, "PLANNED_TYPES", ("voximplant",))
+    monkeypatch.setattr(schema_errors, "PLANNED_TYPES", ("voximplant",))
     path = write(tmp_path, "version: 1\nproviders:\n  vx: {type: voximplant}\nnumbers: {}\n")
     problem = only_problem(path)
     assert (problem.path, problem.line) == ("providers.vx.type", 3)
@@ -674,19 +679,26 @@ def test_absolute_state_path_is_kept(tmp_path: Path) -> None:
     assert load_config(path, env={}).state.path == str(target)
 
 
-def test_a_planned_state_backend_is_not_available_in_this_version(tmp_path: Path) -> None:
+def test_a_postgres_state_reads_its_dsn_from_the_environment(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "version: 1\nstate:\n  backend: postgres\n  dsn: x\nproviders: {}\nnumbers: {}\n",
+        "version: 1\nstate:\n  backend: postgres\n  dsn: ${NUMBERS_IAC_PG_DSN}\n"
+        "providers: {}\nnumbers: {}\n",
+    )
+    state = load_config(path, env={"NUMBERS_IAC_PG_DSN": "postgresql://u:pw@db/s"}).state
+    assert (state.backend, state.path, state.dsn) == ("postgres", None, "postgresql://u:pw@db/s")
+    assert "pw" not in repr(state)
+
+
+def test_a_postgres_state_needs_a_dsn_and_takes_no_path(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nstate:\n  backend: postgres\n  path: x.db\nproviders: {}\nnumbers: {}\n",
     )
     messages = {(p.path, p.line, p.message) for p in problems_of(path)}
     assert messages == {
-        (
-            "state.backend",
-            3,
-            "state backend 'postgres' is not available in this version of numbers-iac "
-            "(available: sqlite)",
-        )
+        ("state", 3, "missing required key 'dsn'"),
+        ("state", 4, "unknown key 'path'"),
     }
 
 

@@ -169,7 +169,7 @@ def test_validate_never_shows_a_numeric_token(tmp_path: Path):
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_a_state_dsn_written_as_a_number_is_never_echoed(tmp_path: Path, backend: str):
-    """postgres is planned, not shipped, and sqlite takes no dsn: refused either way, without
+    """postgres wants the dsn as text, and sqlite takes no dsn: refused either way, without
     repeating the connection string."""
     path = tmp_path / "numbers.yaml"
     path.write_text(

@@ -131,6 +131,8 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "unmanaged",
         "warnings",
         "missing",
+        "quarantined",
+        "guards",
         "summary",
     }
     assert data["summary"]["actions"] == {
@@ -142,6 +144,8 @@ def test_plan_file_holds_only_documented_fields_and_a_correct_summary():
         "forget": 1,
         "settle": 1,
         "move": 1,
+        "quarantine": 0,
+        "restore": 0,
     }
     assert data["summary"]["numbers_to_purchase"] == 3
     assert data["summary"]["cost"] == {

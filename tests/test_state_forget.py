@@ -14,13 +14,12 @@ from numbers_iac.model import (
     Settlement,
 )
 from numbers_iac.providers.base import recover_from_listing
-from numbers_iac.state.sqlite import SqliteStateStore
 from tests.test_planner import APPS, decl, desired
 from tests.test_planner_attempts import AMIENS, N1, N2, TAG_CAPS, listed
 
 
 def test_forget_leaves_an_open_purchase_attempt_that_reclaims_and_releases_the_numbers(
-    tmp_path,
+    store,
 ):
     """BUG: a quantity purchase for `support` bought 2 of 5 (recorded) and its attempt stays
     open for the rest (as designed). The user removes `support` and runs
@@ -29,7 +28,6 @@ def test_forget_leaves_an_open_purchase_attempt_that_reclaims_and_releases_the_n
     as produced by that attempt, claims them for the removed declaration and plans their
     RELEASE ("declaration removed"). engine.forget (engine.py forget) drops only the
     records; it should refuse while attempts of that declaration are open, or close them."""
-    store = SqliteStateStore(tmp_path / "state.sqlite")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     entry = store.journal_begin(
         "a1",

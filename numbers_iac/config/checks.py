@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from numbers_iac.model import (
     Declaration,
     Desired,
     ProviderConfig,
+    Safety,
     SourceRef,
     StateConfig,
 )
@@ -40,8 +43,8 @@ DEFAULT_STATE_PATH = ".numbers-iac/state.sqlite"
 DEFAULT_NUMBER_TYPE = "local"
 #: the state backends this version has, and those planned (refused with "not available in
 #: this version" rather than "not one of"; the schema offers only the first)
-STATE_BACKENDS = ("sqlite",)
-PLANNED_STATE_BACKENDS = ("postgres",)
+STATE_BACKENDS = ("sqlite", "postgres")
+PLANNED_STATE_BACKENDS: tuple[str, ...] = ()
 #: how the schema's generated provider options (`numbers_iac.schema_gen`) are described, to
 #: tell them from the keys every declaration takes
 DECLARATION_OPTION_PREFIX = "Provider option"
@@ -102,9 +105,10 @@ class Checker:
         }
         self.moves(declarations)
         state = self.state(_mapping(data.get("state")))
+        safety = self.safety(_mapping(data.get("safety")))
         if self.problems.items:
             return None
-        return Desired(str(self.path), digest, providers, declarations, state)
+        return Desired(str(self.path), digest, providers, declarations, state, safety)
 
     # ----------------------------------------------------------------- providers
 
@@ -211,6 +215,7 @@ class Checker:
             protect=raw.get("protect") is True,
             options=options,
             moved_from=tuple(n for n in _list(raw.get("moved_from")) if isinstance(n, str)),
+            release_after=_days(raw.get("release_after")),
             source=self.source(at),
             field_sources=self.field_sources(at, raw),
         )
@@ -416,9 +421,24 @@ class Checker:
                 ("state", "backend"),
                 f"state backend '{backend}' is not available in this version of numbers-iac (available: {available})",
             )
+        if backend == "postgres":  # the schema requires `dsn` (a secret, kept out of repr)
+            return StateConfig("postgres", None, _text(raw.get("dsn")))
         written = _text(raw.get("path")) or DEFAULT_STATE_PATH
         path = os.path.abspath(os.path.join(self.base_dir, os.path.expanduser(written)))
         return StateConfig("sqlite", path, None)
+
+    # ----------------------------------------------------------------- safety
+
+    def safety(self, raw: Mapping[str, Any]) -> Safety:
+        """The `safety:` block over the defaults (the schema checked each value's form)."""
+        defaults = Safety()
+        return Safety(
+            max_purchases=_count(raw.get("max_purchases"), defaults.max_purchases),
+            max_releases=_count(raw.get("max_releases"), defaults.max_releases),
+            max_release_percent=_amount(raw.get("max_release_percent")),
+            max_monthly_increase=_amount(raw.get("max_monthly_increase")),
+            release_after=_days(raw.get("release_after")),
+        )
 
 
 # --------------------------------------------------------------------------- the schema's parts
@@ -449,6 +469,30 @@ def _list(value: Any) -> list[Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+#: a cooling-off period as written: days, like `30d`
+DAYS = re.compile(r"^([0-9]{1,5})d$")
+
+
+def _days(value: Any) -> int | None:
+    """`30d` as 30; None when not written (or written wrong: the schema reports it)."""
+    match = DAYS.match(value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _count(value: Any, default: int | None) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return default
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return Decimal(str(value))
 
 
 def _labels(value: Any) -> dict[str, str]:

@@ -34,6 +34,7 @@ _PATTERN_HINTS = {
     "prefix": 'expected national digits only, such as "3"',
     "base_url": "expected an http:// or https:// URL",
     "settle_time": "expected seconds, or a duration such as 90s, 15m or 1h",
+    "release_after": "expected a number of days such as 30d (0d: no cooling-off)",
 }
 
 

@@ -20,6 +20,10 @@ from numbers_iac.emulators.wsgi import StartResponse, WsgiApp
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+class ConnectionDropped(Exception):
+    """Raised by a `drop` fault: the socket server closes the connection unanswered."""
+
+
 @dataclass
 class Fault:
     """One rule. `match` is a substring of "METHOD /path" (None: every request).
@@ -31,6 +35,9 @@ class Fault:
     fault replaces its answer: the provider acted but the client never heard (a lost reply).
     `on_request` / `on_response` (called with method and path) let a test change the world
     just before or just after the app handles a request ("someone else bought it meanwhile").
+    `drop=True` closes the connection without any answer (after the app acted, with
+    `then_fail`): a reset the client cannot tell from a lost reply. It needs a socket
+    server (`numbers_iac.emulators.serve`); in-process transports see an exception.
     """
 
     status: int | None = 503
@@ -43,6 +50,7 @@ class Fault:
     then_fail: bool = False
     on_request: Callable[[str, str], None] | None = None
     on_response: Callable[[str, str], None] | None = None
+    drop: bool = False
     seen: int = 0
     fired: int = 0
 
@@ -101,15 +109,21 @@ class FaultInjector:
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
         path = environ.get("PATH_INFO", "/")
+        describe = getattr(self.app, "describe_path", None)
+        if describe is not None:  # one URL for every call (JSON-RPC): name the call too
+            path = describe(environ)
         fault = self._pick(f"{method} {path}")
         if fault is not None and fault.delay:
             self._sleep(fault.delay)
         if fault is not None and fault.on_request is not None:
             fault.on_request(method, path)
-        if fault is not None and fault.status is not None:
+        if fault is not None and (fault.status is not None or fault.drop):
             if fault.then_fail:
                 for _ in self.app(environ, lambda *args: None):
                     pass
+            if fault.drop:
+                self._record(method, path, 0, reached_app=fault.then_fail)
+                raise ConnectionDropped(f"{method} {path}")
             self._record(method, path, fault.status, reached_app=fault.then_fail)
             return self._answer(fault, start_response)
         seen_status: list[int] = []

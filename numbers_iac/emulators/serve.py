@@ -6,21 +6,24 @@ must not be reachable from another machine.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import socket
 import socketserver
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import yaml
 
-from numbers_iac.emulators.faults import FaultInjector
+from numbers_iac.emulators.faults import ConnectionDropped, FaultInjector
 from numbers_iac.errors import NumbersIacError
 from numbers_iac.model import ProviderConfig
 from numbers_iac.providers.base import Provider
@@ -42,9 +45,38 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
 
 
+class _DroppingServerHandler(ServerHandler):
+    """wsgiref's handler, except that a `drop` fault closes the connection unanswered."""
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionDropped):
+            with contextlib.suppress(OSError):
+                self.request_handler.connection.shutdown(socket.SHUT_RDWR)
+            self.request_handler.close_connection = True
+            return
+        super().handle_error()
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
+
+    def handle(self) -> None:
+        """As `WSGIRequestHandler.handle`, with `_DroppingServerHandler`."""
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = ""
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _DroppingServerHandler(
+            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+        )
+        handler.request_handler = self
+        handler.run(self.server.get_app())
 
 
 class RunningServer:

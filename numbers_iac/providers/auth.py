@@ -121,7 +121,8 @@ class HmacAuth(httpx.Auth):
     Two points the documentation leaves open are switches: whether the request line keeps
     the query string (`sign_query`, default True: a request line is the request target as
     sent) and the digest (`digest="sha1"` gives `hmac-sha1`, which MessageMedia's own older
-    SDKs and the signature lengths in its examples use).
+    SDKs and the signature lengths in its examples use). `md5_header` names the body-hash
+    header: `Content-MD5` as documented, or `x-Content-MD5`, which those SDKs send.
     """
 
     requires_request_body = True
@@ -134,6 +135,7 @@ class HmacAuth(httpx.Auth):
         sign_query: bool = True,
         digest: str = "sha256",
         clock: Clock = time.time,
+        md5_header: str = "Content-MD5",
     ):
         if digest not in ("sha256", "sha1"):
             raise ValueError(f"unsupported HMAC digest {digest!r}: use 'sha256' or 'sha1'")
@@ -141,6 +143,7 @@ class HmacAuth(httpx.Auth):
         self._secret = api_secret.encode("utf-8")
         self.sign_query = sign_query
         self.digest = digest
+        self.md5_header = md5_header
         self._clock = clock
         self.secrets: tuple[str, ...] = (api_secret,)
 
@@ -152,9 +155,9 @@ class HmacAuth(httpx.Auth):
         body = request.content
         if body:
             content_md5 = hashlib.md5(body).hexdigest()
-            request.headers["Content-MD5"] = content_md5
-            lines.append(f"Content-MD5: {content_md5}")
-            names.append("Content-MD5")
+            request.headers[self.md5_header] = content_md5
+            lines.append(f"{self.md5_header}: {content_md5}")
+            names.append(self.md5_header)
         lines.append(self.request_line(request))
         names.append("request-line")
         mac = hmac.new(self._secret, "\n".join(lines).encode("utf-8"), self.digest)

@@ -202,6 +202,9 @@ class Provider(abc.ABC):
     settings_keys: ClassVar[tuple[str, ...]] = ()
     #: per-declaration option keys this provider understands (e.g. `class`).
     declaration_options: ClassVar[tuple[str, ...]] = ()
+    #: the options among them that change the price (CALLR's `class`): a purchase setting
+    #: one is priced by `quote_options` instead of its place's `quote`
+    priced_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ProviderConfig):
         self.config = config
@@ -235,6 +238,11 @@ class Provider(abc.ABC):
     def quote(self, where: Where, count: int) -> Quote:
         """Price per number at `where` and the stock there. Raises `UnknownRegionError`."""
 
+    def quote_options(self, where: Where, count: int, options: Mapping[str, Any]) -> Quote:
+        """`quote` for a declaration that sets one of `priced_options` (a Gold number costs
+        more than a Classic one at the same place). The default ignores the options."""
+        return self.quote(where, count)
+
     def quote_numbers(self, numbers: Sequence[str]) -> Quote:
         """Price of specific numbers (pinned declarations); raises if one is not for sale.
         The default knows no price: providers that sell specific numbers override it."""
@@ -254,6 +262,18 @@ class Provider(abc.ABC):
     def plan_warnings(self) -> tuple[str, ...]:
         """What a plan that buys on this account must say loudly about how it buys (a
         rehearsal mode where nothing is bought). The default says nothing."""
+        return ()
+
+    def release_warnings(self) -> tuple[str, ...]:
+        """What a plan that releases numbers on this account must say about releasing here
+        (MessageMedia holds a released number for its last owner for a while). The default
+        says nothing."""
+        return ()
+
+    def listing_warnings(self) -> tuple[str, ...]:
+        """What the last `list_numbers` found that a plan on this account must say, though
+        no action follows from it (Voximplant detaches numbers still unverified on a date).
+        The default says nothing."""
         return ()
 
     # ----------------------------------------------------------------- the purchase protocol

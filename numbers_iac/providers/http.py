@@ -603,13 +603,15 @@ def client_for(
     config: Any,
     base_url: str,
     *,
-    auth: tuple[str, str],
+    auth: tuple[str, str] | httpx.Auth,
     secrets: Iterable[str],
     error_text: ErrorText,
     transport: httpx.BaseTransport | None = None,
     sleep: Sleep | None = None,
     clock: Clock | None = None,
     rate_limit: tuple[int, float] | None = None,
+    body_error: BodyErrorHook | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HttpClient:
     """The HttpClient of one provider account, with the settings every HTTP provider takes
     (`timeout`, `max_retries`) read in one place; `sleep`/`clock` only when a test gives them."""
@@ -629,5 +631,7 @@ def client_for(
         transport=transport,
         secrets=secrets,
         error_text=error_text,
+        body_error=body_error,
+        headers=headers,
         **extra,
     )

@@ -23,9 +23,13 @@ from numbers_iac.render.text import (
     first_of,
     format_money,
     group_actions,
+    guard_sentence,
     no_changes_sentence,
     pending_sentence,
     plural,
+    quarantine_cost,
+    quarantine_heading,
+    quarantine_row,
     unmanaged_by_provider,
 )
 
@@ -49,6 +53,8 @@ _ICONS = {
     "forget": "🗑️",
     "settle": "📒",
     "move": "🔀",
+    "quarantine": "⏸️",
+    "restore": "▶️",
 }
 
 
@@ -58,11 +64,16 @@ def render_markdown(plan: Plan, plan_file: str | None = None, cwd: str | None = 
     `plan_file`: where the plan was saved (`plan -out`), if it was: the apply hint names it.
     `cwd`: the working directory, against which the configuration's path is shown (a CI
     runner's absolute path means nothing in a pull request)."""
-    head = [*_heading(plan, cwd), *_summary_table(plan)]
+    head = [*_heading(plan, cwd), *_summary_table(plan), *_guard_section(plan)]
     if not plan.actions:
         head += ["", f"**{no_changes_sentence(plan)}**"]
     cost = _cost_section(plan)
-    tail = [*_pending_section(plan), *_warning_section(plan), *_unmanaged_section(plan)]
+    tail = [
+        *_pending_section(plan),
+        *_quarantine_section(plan),
+        *_warning_section(plan),
+        *_unmanaged_section(plan),
+    ]
     tail += _apply_hint(plan, plan_file)
     full_list = _full_list_sentence(plan_file)
     fixed = _size(head + cost + tail)
@@ -159,6 +170,12 @@ def _summary_table(plan: Plan) -> list[str]:
     ]
     if counts.forget:
         rows.insert(3, ("State records to forget", str(counts.forget)))
+    if counts.restore:
+        rows.insert(3, ("Numbers back from quarantine", str(counts.restore)))
+    if counts.quarantine:
+        rows.insert(3, ("Numbers to quarantine (cooling-off)", str(counts.quarantine)))
+    if plan.quarantined:
+        rows.insert(3, ("Numbers in quarantine", str(len(plan.quarantined))))
     if counts.move:
         rows.insert(3, ("Numbers to move (renames)", str(counts.move)))
     if plan.missing:
@@ -296,6 +313,8 @@ def _details_block(provider: str, declaration: str, group: list[Action]) -> list
             (counts.release, "release"),
             (counts.forget, "forget"),
             (counts.move, "move"),
+            (counts.quarantine, "quarantine"),
+            (counts.restore, "take back"),
         )
         if n
     )
@@ -329,6 +348,29 @@ def _pending_section(plan: Plan) -> list[str]:
     lines = ["", "### ⏳ Pending", ""]
     lines += [f"- {escape(_clip(pending_sentence(n)))}" for n in notes[:LIST_LIMIT]]
     return lines + _more(len(notes) - LIST_LIMIT, "pending order")
+
+
+def _guard_section(plan: Plan) -> list[str]:
+    """The guard rails the plan goes over, right under the summary: a reviewer must see
+    that apply will refuse it before reading anything else."""
+    if not plan.guards:
+        return []
+    blocking = any(trip.blocking for trip in plan.guards)
+    title = "🛑 Guard rails: apply refuses this plan" if blocking else "Guard rails"
+    lines = ["", f"### {title}", ""]
+    return lines + [f"- {escape(_clip(guard_sentence(trip)))}" for trip in plan.guards]
+
+
+def _quarantine_section(plan: Plan) -> list[str]:
+    notes = sorted(plan.quarantined, key=lambda n: (n.until, n.number))
+    if not notes:
+        return []
+    lines = ["", "### ⏸️ Quarantine", "", escape(quarantine_heading(notes)) + ":", ""]
+    for number, where, until, price in (quarantine_row(n) for n in notes[:LIST_LIMIT]):
+        cost = f" ({escape(price)} meanwhile)" if price else ""
+        lines.append(f"- {for_markdown_code(number)} on {escape(where)}: {until}{cost}")
+    lines += _more(len(notes) - LIST_LIMIT, "number in quarantine")
+    return [*lines, "", escape(quarantine_cost(notes))]
 
 
 def _warning_section(plan: Plan) -> list[str]:

@@ -10,7 +10,18 @@ from typing import Any
 import click
 
 from numbers_iac.executor import DONE, FAILED, SKIPPED, ActionResult, ApplyReport
-from numbers_iac.model import Action, Adopt, Bind, Forget, Move, Purchase, Release, SetLabels
+from numbers_iac.model import (
+    Action,
+    Adopt,
+    Bind,
+    Forget,
+    Move,
+    Purchase,
+    Quarantine,
+    Release,
+    Restore,
+    SetLabels,
+)
 from numbers_iac.render.escape import for_terminal
 from numbers_iac.render.text import LIST_SHOWN, first_of, plural, shorten_lists
 
@@ -70,21 +81,26 @@ def _status(report: ApplyReport) -> str:
 
 def _number_counts(report: ApplyReport) -> dict[str, int]:
     done = [r.action for r in report.of_status(DONE)]
+    # a number going into or out of quarantine is counted there, its (un)binding with it
+    cooling = {(a.provider, _number(a)) for a in done if isinstance(a, Quarantine | Restore)}
     updated = {(a.provider, _number(a)) for a in done if isinstance(a, Bind | SetLabels | Adopt)}
     return {
         "purchased": len(_bought(report)),
-        "updated": len(updated),
+        "updated": len(updated - cooling),
         "released": sum(1 for a in done if isinstance(a, Release)),
         "moved": sum(1 for a in done if isinstance(a, Move)),
         "forgotten": sum(1 for a in done if isinstance(a, Forget)),
+        "quarantined": sum(1 for a in done if isinstance(a, Quarantine)),
+        "restored": sum(1 for a in done if isinstance(a, Restore)),
     }
 
 
 def _numbers_figure(report: ApplyReport) -> str:
     counts = _number_counts(report)
     shown = ["purchased", "updated", "released"]
-    shown += [name for name in ("moved", "forgotten") if counts[name]]
-    return "Numbers: " + ", ".join(f"{counts[name]:,} {name}" for name in shown)
+    shown += [name for name in ("moved", "forgotten", "quarantined", "restored") if counts[name]]
+    words = {"restored": "taken back from quarantine"}
+    return "Numbers: " + ", ".join(f"{counts[name]:,} {words.get(name, name)}" for name in shown)
 
 
 def _actions_figure(report: ApplyReport) -> str:

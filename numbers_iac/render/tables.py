@@ -58,6 +58,7 @@ def state_text(recorded: Recorded, store: str) -> str:
                 for part in (
                     visible(",".join(f"{k}={v}" for k, v in sorted(m.labels.items()))),
                     "(protected)" if m.protect else "",
+                    f"(quarantined until {m.quarantine_until})" if m.quarantine_until else "",
                 )
                 if part
             ),
@@ -90,6 +91,7 @@ def state_json(recorded: Recorded) -> str:
             "protect": m.protect,
             "status": m.status,
             "created_at": m.created_at,
+            "quarantine_until": m.quarantine_until,
         }
         for m in _managed_rows(recorded)
     ]

@@ -19,11 +19,15 @@ from numbers_iac.model import (
     Bind,
     CostSummary,
     Forget,
+    GuardTrip,
     Move,
     PendingNote,
     Plan,
     Purchase,
+    Quarantine,
+    QuarantineNote,
     Release,
+    Restore,
     SetLabels,
     Settle,
     Unmanaged,
@@ -42,6 +46,8 @@ SYMBOLS: dict[str, str] = {
     "forget": ".",
     "settle": ".",
     "move": "~",
+    "quarantine": "~",
+    "restore": "~",
 }
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", ".": "cyan"}
 _LEGEND = {
@@ -55,6 +61,8 @@ KIND_ORDER = {
     "purchase": 0,
     "move": 1,
     "adopt": 1,
+    "restore": 1,
+    "quarantine": 2,
     "settle": 2,
     "bind": 3,
     "labels": 4,
@@ -144,6 +152,16 @@ def action_details(action: Action) -> list[str]:
         if action.monthly is not None:
             parts.append(f"saves {format_money(action.monthly, action.currency)}/month")
         return parts
+    if isinstance(action, Quarantine):
+        parts = [f"quarantine until {action.until} ({action.reason}; released after that date)"]
+        if action.monthly is not None:
+            parts.append(f"still costs {format_money(action.monthly, action.currency)}/month")
+        return parts
+    if isinstance(action, Restore):
+        return [
+            f"take back from quarantine (was to be released on {action.until}; wanted again, "
+            "so nothing is bought)"
+        ]
     if isinstance(action, Forget):
         return ["forget (drop the state record; the provider is not called)"]
     if isinstance(action, Settle):
@@ -223,6 +241,8 @@ class Counts:
     release: int
     forget: int
     move: int = 0
+    quarantine: int = 0
+    restore: int = 0
 
     @classmethod
     def of(cls, actions: Iterable[Action]) -> Counts:
@@ -230,8 +250,12 @@ class Counts:
         updated: set[tuple[str, str]] = set()
         moved: set[tuple[str, str]] = set()
         tag_only: set[tuple[str, str]] = set()  # a moved number's tag rewrite is its move
+        #: a number going into or out of quarantine: its (un)binding is part of that
+        cooling: dict[str, set[tuple[str, str]]] = {"quarantine": set(), "restore": set()}
         for action in actions:
-            if isinstance(action, Purchase):
+            if isinstance(action, Quarantine | Restore):
+                cooling[action.kind].add((action.provider, action.number))
+            elif isinstance(action, Purchase):
                 purchase += action.count
             elif isinstance(action, Move):
                 moved.add((action.provider, action.number))
@@ -244,7 +268,16 @@ class Counts:
             elif isinstance(action, Forget):
                 forget += 1
         updated |= tag_only - moved
-        return cls(purchase, len(updated), release, forget, len(moved))
+        updated -= cooling["quarantine"] | cooling["restore"]
+        return cls(
+            purchase,
+            len(updated),
+            release,
+            forget,
+            len(moved),
+            len(cooling["quarantine"]),
+            len(cooling["restore"]),
+        )
 
 
 def group_actions(actions: Iterable[Action]) -> list[tuple[tuple[str, str], list[Action]]]:
@@ -286,6 +319,10 @@ def summary_line(plan: Plan) -> str:
         parts.append(f"{counts.move} to move")
     if counts.forget:
         parts.append(f"{counts.forget} to forget")
+    if counts.quarantine:
+        parts.append(f"{counts.quarantine} to quarantine")
+    if counts.restore:
+        parts.append(f"{counts.restore} back from quarantine")
     text = f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
     if plan.missing:
         text += f" {missing_sentence(len(plan.missing))}"
@@ -332,6 +369,47 @@ def pending_sentence(note: PendingNote) -> str:
     )
 
 
+def guard_sentence(trip: GuardTrip) -> str:
+    """A guard rail the plan goes over, as plan shows it (apply says the same, refusing)."""
+    if not trip.blocking:
+        return f"{trip.guard}: {trip.message}."
+    flag = f"--{trip.guard.replace('_', '-')}"
+    return (
+        f"{trip.guard} {trip.limit}: {trip.message}. apply refuses this plan (exit 3) unless "
+        f"the limit is raised (safety.{trip.guard}, or {flag} for one run)."
+    )
+
+
+def quarantine_heading(notes: Sequence[QuarantineNote]) -> str:
+    verb = "stays" if len(notes) == 1 else "stay"
+    return (
+        f"{plural(len(notes), 'number')} {verb} in quarantine: unbound, still paid for, "
+        "released by an apply with --allow-release on or after the date shown"
+    )
+
+
+def quarantine_cost(notes: Sequence[QuarantineNote]) -> str:
+    """What the quarantined numbers cost meanwhile, per currency, and how many have no
+    known price."""
+    totals: dict[str, Decimal] = {}
+    unpriced = 0
+    for note in notes:
+        if note.monthly is None:
+            unpriced += 1
+            continue
+        totals[note.currency] = totals.get(note.currency, Decimal(0)) + note.monthly
+    parts = [f"{format_money(amount, cur)}/month" for cur, amount in sorted(totals.items())]
+    if unpriced:
+        parts.append(f"price unknown for {plural(unpriced, 'number')}")
+    return "Cost meanwhile: " + (" and ".join(parts) or "unknown")
+
+
+def quarantine_row(note: QuarantineNote) -> tuple[str, str, str, str]:
+    """Number, where, until when, and at what price ("" when unknown)."""
+    price = f"{format_money(note.monthly, note.currency)}/month" if note.monthly else ""
+    return note.number, f"{note.provider} / {note.declaration}", f"until {note.until}", price
+
+
 def unmanaged_by_provider(unmanaged: Iterable[Unmanaged]) -> list[tuple[str, list[Unmanaged]]]:
     by_provider: dict[str, list[Unmanaged]] = {}
     for item in unmanaged:
@@ -353,7 +431,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
     else:
         lines.append(paint(no_changes_sentence(plan), bold=True))
     lines += _pending_lines(plan)
+    lines += _quarantine_lines(plan.quarantined)
     lines += _warning_lines(plan.warnings, paint)
+    lines += _guard_lines(plan.guards, paint)
     lines += _unmanaged_lines(plan.unmanaged)
     if plan.actions:
         releases = sum(1 for a in plan.actions if isinstance(a, Release))
@@ -420,6 +500,31 @@ def _pending_lines(plan: Plan) -> list[str]:
         if note.numbers:
             line += ": " + ", ".join(note.numbers)
         lines.append(for_terminal(line))
+    return lines
+
+
+def _quarantine_lines(notes: tuple[QuarantineNote, ...]) -> list[str]:
+    if not notes:
+        return []
+    lines = ["", for_terminal(quarantine_heading(notes)) + ":"]
+    rows = [quarantine_row(note) for note in sorted(notes, key=lambda n: (n.until, n.number))]
+    width = max(len(where) for _, where, _, _ in rows)
+    lines += [
+        for_terminal(f"    {number}   {where.ljust(width)}   {until}   {price}".rstrip())
+        for number, where, until, price in rows[:UNMANAGED_SHOWN]
+    ]
+    if len(rows) > UNMANAGED_SHOWN:
+        lines.append(f"    … and {len(rows) - UNMANAGED_SHOWN} more")
+    lines.append(f"  {quarantine_cost(notes)}")
+    return lines
+
+
+def _guard_lines(trips: tuple[GuardTrip, ...], paint: Paint) -> list[str]:
+    lines: list[str] = []
+    for trip in trips:
+        label = "Guard:" if trip.blocking else "Guard note:"
+        colour = "red" if trip.blocking else "yellow"
+        lines += ["", f"{paint(label, fg=colour, bold=True)} {for_terminal(guard_sentence(trip))}"]
     return lines
 
 

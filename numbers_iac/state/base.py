@@ -3,8 +3,9 @@
 It keeps which declaration each managed number belongs to, labels for providers without a
 label field, purchases still pending, and a journal of every mutation apply attempts (intent
 written before the provider call, outcome after), so a killed apply can be reconciled. One
-exclusive lock serialises applies. SQLite is the default backend; the interface leaves room for
-PostgreSQL (advisory lock, same tables).
+exclusive lock serialises applies. SQLite (one file, `flock`) is the default backend;
+PostgreSQL (shared by ephemeral CI runners, advisory lock) keeps the same tables
+(`tables.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
+from numbers_iac.state.tables import StateRows
 
 __all__ = ["JournalEntry", "StateStore"]
 
@@ -81,6 +83,21 @@ class StateStore(abc.ABC):
     @contextmanager
     def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
         """Hold the exclusive apply lock; raises `LockError` naming the holder on timeout."""
+
+    @abc.abstractmethod
+    def export_rows(self) -> StateRows:
+        """Every row of every table in `tables.TABLES`, in their plain form (for `state
+        migrate`)."""
+
+    @abc.abstractmethod
+    def import_rows(self, rows: StateRows) -> None:
+        """Write `export_rows()` output of another store into this one, in one transaction;
+        refuses (`StateError`) unless this store holds nothing yet."""
+
+    @property
+    @abc.abstractmethod
+    def where(self) -> str:
+        """Where the state lives, for messages: a path, or a connection with no password."""
 
     def close(self) -> None:
         """Release the connection."""

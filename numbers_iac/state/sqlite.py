@@ -23,9 +23,11 @@ from typing import Any
 from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
+from numbers_iac.state import tables
 from numbers_iac.state.base import StateStore
+from numbers_iac.state.tables import StateRows
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -63,6 +65,9 @@ _MIGRATIONS: dict[int, str] = {
         finished_at TEXT
     );
     """,
+    # cooling-off: a number no longer wanted is kept (unbound) until this ISO date; NULL for
+    # every number of a state file written before
+    2: "ALTER TABLE managed_numbers ADD COLUMN quarantine_until TEXT",
 }
 
 
@@ -125,7 +130,7 @@ class SqliteStateStore(StateStore):
         try:
             rows = self._db.execute(
                 "SELECT provider, number, declaration, provider_id, app, labels, protect, "
-                "status, created_at FROM managed_numbers"
+                "status, created_at, quarantine_until FROM managed_numbers"
             ).fetchall()
             open_rows = self._db.execute(
                 "SELECT entry_id, apply_id, started_at, operation, provider, declaration, "
@@ -150,6 +155,7 @@ class SqliteStateStore(StateStore):
                 protect=bool(r[6]),
                 status=r[7],
                 created_at=r[8],
+                quarantine_until=r[9],
             )
             for r in rows
         }
@@ -221,18 +227,20 @@ class SqliteStateStore(StateStore):
                 m.status,
                 m.created_at or now,
                 now,
+                m.quarantine_until,
             )
             for m in numbers
         ]
         if rows:
             db.executemany(
                 "INSERT INTO managed_numbers (provider, number, declaration, provider_id, app, "
-                "labels, protect, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "labels, protect, status, created_at, updated_at, quarantine_until) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (provider, number) DO UPDATE SET declaration = excluded.declaration, "
                 "provider_id = excluded.provider_id, app = excluded.app, "
                 "labels = excluded.labels, protect = excluded.protect, "
-                "status = excluded.status, updated_at = excluded.updated_at",
+                "status = excluded.status, updated_at = excluded.updated_at, "
+                "quarantine_until = excluded.quarantine_until",
                 rows,
             )
 
@@ -340,6 +348,42 @@ class SqliteStateStore(StateStore):
         finally:
             handle.close()
 
+    # ----------------------------------------------------------------- copies
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def export_rows(self) -> StateRows:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        try:
+            for table in tables.TABLES:
+                names = table.column_names
+                cursor = self._db.execute(
+                    f"SELECT {', '.join(names)} FROM {table.name} ORDER BY {', '.join(table.key)}"
+                )
+                rows[table.name] = [
+                    {name: _plain(table, name, value) for name, value in zip(names, r, strict=True)}
+                    for r in cursor.fetchall()
+                ]
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc}") from exc
+        return rows
+
+    def import_rows(self, rows: StateRows) -> None:
+        with self._transaction() as db:
+            for table in tables.TABLES:
+                if db.execute(f"SELECT 1 FROM {table.name} LIMIT 1").fetchone():
+                    raise StateError(
+                        f"state file {self.path} already holds a state; move it away first"
+                    )
+            for table in tables.TABLES:
+                names = table.column_names
+                db.executemany(
+                    f"INSERT INTO {table.name} ({', '.join(names)}) "
+                    f"VALUES ({', '.join('?' for _ in names)})",
+                    [[_stored(table, n, row.get(n)) for n in names] for row in rows[table.name]],
+                )
+
     def close(self) -> None:
         self._db.close()
 
@@ -348,6 +392,27 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
     return JournalEntry(
         row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), *row[7:10]
     )
+
+
+def _plain(table: tables.Table, name: str, value: Any) -> Any:
+    """A stored value in the plain form `tables` describes."""
+    if value is None:
+        return None
+    if name in table.of_kind(tables.JSON):
+        return json.loads(value)
+    if name in table.of_kind(tables.FLAG):
+        return bool(value)
+    return value
+
+
+def _stored(table: tables.Table, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in table.of_kind(tables.JSON):
+        return json.dumps(value, sort_keys=True)
+    if name in table.of_kind(tables.FLAG):
+        return int(value)
+    return value
 
 
 def _lock_message(lock_path: Path) -> str:

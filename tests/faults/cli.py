@@ -20,6 +20,9 @@ AUTH_ID = "MAFAULTS00000000001"
 AUTH_TOKEN = "faults-token-s3cr3t"
 ACULAB_USERNAME = "1-2-0/faults@example.invalid"
 ACULAB_API_KEY = "aculab-faults-key-s3cr3t"
+MM_API_KEY = "MMFAULTSKEY0000000001"
+MM_API_SECRET = "mm-faults-secret-s3cr3t"
+CALLR_API_KEY = "callr-faults-key-s3cr3t"
 BUY = f"POST /v1/Account/{AUTH_ID}/PhoneNumber/"
 MUTATIONS = ("POST", "DELETE")
 
@@ -28,10 +31,14 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PLIVO_", "NUMBERS_IAC_", "ACULAB_"))
+        if not k.startswith(
+            ("PLIVO_", "NUMBERS_IAC_", "ACULAB_", "VOXIMPLANT_", "MESSAGEMEDIA_", "CALLR_")
+        )
     }
     env.update({"NO_COLOR": "1", "PLIVO_AUTH_ID": AUTH_ID, "PLIVO_AUTH_TOKEN": AUTH_TOKEN})
     env.update({"ACULAB_USERNAME": ACULAB_USERNAME, "ACULAB_API_KEY": ACULAB_API_KEY})
+    env.update({"MESSAGEMEDIA_API_KEY": MM_API_KEY, "MESSAGEMEDIA_API_SECRET": MM_API_SECRET})
+    env.update({"CALLR_API_KEY": CALLR_API_KEY})
     env.update(extra)
     return env
 

@@ -56,6 +56,44 @@ def aculab(world: World) -> Iterator[Harness]:
         yield Harness("aculab", emu.provider, world, emu.provider.config, emu.app)
 
 
+def voximplant(world: World) -> Iterator[Harness]:
+    for app in APPS:
+        if not world.app_by_name(app):
+            world.add_app(app)
+    no_sleep = lambda seconds: None  # noqa: E731 - retries must not slow the suite
+    with emulated(
+        "voximplant", world, name="voximplant", sleep=no_sleep, settings={"max_retries": 1}
+    ) as emu:
+        yield Harness(
+            "voximplant",
+            emu.provider,
+            world,
+            emu.provider.config,
+            emu.app,
+            read_match="/GetPhoneNumbers",
+        )
+
+
+def messagemedia(world: World) -> Iterator[Harness]:
+    """No region search: it buys in Amiens' block by prefix."""
+    no_sleep = lambda seconds: None  # noqa: E731 - retries must not slow the suite
+    settings = {"max_retries": 1}
+    with emulated("messagemedia", world, name="mm", sleep=no_sleep, settings=settings) as emu:
+        where = Where("FR", "local", prefix="322")
+        yield Harness(
+            "messagemedia", emu.provider, world, emu.provider.config, emu.app, where=where
+        )
+
+
+def callr(world: World) -> Iterator[Harness]:
+    for app in APPS:
+        if not world.app_by_name(app):
+            world.add_app(app)
+    no_sleep = lambda seconds: None  # noqa: E731 - retries must not slow the suite
+    with emulated("callr", world, name="callr", sleep=no_sleep, settings={"max_retries": 1}) as emu:
+        yield Harness("callr", emu.provider, world, emu.provider.config, emu.app)
+
+
 #: (provider type, purchase mode) -> harness; every registered type must appear
 HARNESSES = {
     ("sandbox", SPECIFIC): sandbox(SPECIFIC),
@@ -63,6 +101,9 @@ HARNESSES = {
     ("sandbox", RESERVE): sandbox(RESERVE),
     ("plivo", SPECIFIC): plivo,
     ("aculab", QUANTITY): aculab,
+    ("callr", RESERVE): callr,
+    ("voximplant", SPECIFIC): voximplant,
+    ("messagemedia", SPECIFIC): messagemedia,
 }
 
 
@@ -105,7 +146,7 @@ def attempt(mode: str, numbers=(), count=None, where=AMIENS, started=None) -> At
 
 def test_an_offer_spends_nothing(h):
     before = dict(h.world.numbers)
-    offer = h.provider.offer(request(3), 3, frozenset())
+    offer = h.provider.offer(request(3, h.where), 3, frozenset())
     assert 0 < offer.count <= 3
     assert buys(h.world) == [] and h.world.numbers == before
     if offer.mode != QUANTITY:
@@ -115,18 +156,21 @@ def test_an_offer_spends_nothing(h):
 
 
 def test_an_offer_never_proposes_what_was_tried(h):
-    first = h.provider.offer(request(2), 2, frozenset())
+    first = h.provider.offer(request(2, h.where), 2, frozenset())
     if first.mode == QUANTITY:
         pytest.skip("a blind order proposes no numbers")
+    if first.mode == RESERVE and not h.provider.capabilities.purchase_specific:
+        h.provider.abort(first)
+        pytest.skip("a reservation by place (CALLR) cannot name numbers to leave out")
     tried = frozenset(c.number for c in first.candidates)
     h.provider.abort(first)
-    second = h.provider.offer(request(2), 2, tried)
+    second = h.provider.offer(request(2, h.where), 2, tried)
     assert second.candidates and not tried & {c.number for c in second.candidates}
     h.provider.abort(second)
 
 
 def test_a_commit_buys_what_was_offered_and_no_more(h):
-    offer = h.provider.offer(request(2), 2, frozenset())
+    offer = h.provider.offer(request(2, h.where), 2, frozenset())
     bought = commit_all(h.provider, offer)
     assert len(bought) == len(set(bought)) == 2 == len(buys(h.world))
     if offer.mode != QUANTITY:
@@ -145,7 +189,7 @@ def test_pinned_numbers_are_offered_and_bought_exactly(h):
 
 
 def test_a_number_taken_meanwhile_is_refused_and_nothing_is_bought(h):
-    offer = h.provider.offer(request(1), 1, frozenset())
+    offer = h.provider.offer(request(1, h.where), 1, frozenset())
     if offer.mode != SPECIFIC:
         pytest.skip("only a specific offer names a number someone else can take")
     (candidate,) = offer.candidates
@@ -156,7 +200,7 @@ def test_a_number_taken_meanwhile_is_refused_and_nothing_is_bought(h):
 
 
 def test_recover_finds_what_an_attempt_bought_and_nothing_else(h):
-    offer = h.provider.offer(request(2), 2, frozenset())
+    offer = h.provider.offer(request(2, h.where), 2, frozenset())
     bought = commit_all(h.provider, offer)
     free = h.world.search("FR", "local", region="PARIS, FRANCE", limit=1)[0][0].number
     account = Account("p", h.provider.list_numbers())
@@ -181,14 +225,15 @@ def test_a_quantity_attempt_older_than_its_numbers_does_not_claim_them(h):
 
 
 def test_an_aborted_reservation_frees_its_numbers(h):
-    offer = h.provider.offer(request(2), 2, frozenset())
+    offer = h.provider.offer(request(2, h.where), 2, frozenset())
     if offer.mode != RESERVE:
         pytest.skip("only reservations hold numbers")
     assert offer.handle and offer.expires_at
     held = {c.number for c in offer.candidates}
-    assert h.provider.offer(request(2), 2, frozenset()).candidates  # others remain for sale
+    others = h.provider.offer(request(2, h.where), 2, frozenset())
+    assert others.candidates  # others remain for sale
     h.provider.abort(offer)
-    again = h.provider.offer(request(2), 2, frozenset())
+    again = h.provider.offer(request(2, h.where), 2, frozenset())
     assert {c.number for c in again.candidates} == held  # first in line once given back
 
 
@@ -196,7 +241,7 @@ def test_a_lapsed_reservation_is_refused_not_bought(h):
     if h.name != f"sandbox-{RESERVE}":
         pytest.skip("only the sandbox's reservations can be made to lapse here")
     h.provider.reservation_ttl = 0
-    offer = h.provider.offer(request(1), 1, frozenset())
+    offer = h.provider.offer(request(1, h.where), 1, frozenset())
     with pytest.raises(OfferExpiredError):
         h.provider.commit(offer)
     assert buys(h.world) == []
@@ -208,7 +253,7 @@ def test_an_ambiguous_answer_never_reads_as_a_refusal(h, work_done):
     the adapter must say "unknown", never "not bought"."""
     if h.faults is None:
         pytest.skip(f"{h.name} answers in-process; nothing is ever lost")
-    offer = h.provider.offer(request(1), 1, frozenset())
+    offer = h.provider.offer(request(1, h.where), 1, frozenset())
     if offer.mode == QUANTITY:
         before = set(h.world.numbers)
         h.faults.add(status=500, then_fail=work_done, times=1, match="POST ")
@@ -223,7 +268,7 @@ def test_an_ambiguous_answer_never_reads_as_a_refusal(h, work_done):
         return
     (candidate,) = offer.candidates
     h.faults.add(status=500, then_fail=work_done, times=1, match="POST ")
-    h.faults.add(status=500, times=100, match="GET ")
+    h.faults.add(status=500, times=100, match=h.read_match)
     with pytest.raises(OutcomeUnknownError):
         h.provider.commit(offer.single(candidate))
     assert len(buys(h.world)) == int(work_done)

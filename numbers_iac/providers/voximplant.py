@@ -1,0 +1,1125 @@
+"""Voximplant adapter: the Provider contract over the Management API's PhoneNumbers methods
+(see shared/providers/voximplant.md and shared/seeds/voximplant-phone-numbers.txt).
+
+Wire facts this module leans on (checked against the official Python SDK,
+voximplant/apiclient-python `client.py`): `POST {base_url}/platform_api/{Method}` with
+form-encoded parameters, lists joined with ";", numbers as digits without "+", success as a
+flat JSON object, failure as `{"error": {"msg", "code"}}` whatever the HTTP status (so the
+body is read before the status). Auth is a fresh RS256 JWT per request from a
+service-account key file (`kid` = key_id, `iss` = account_id, a lifetime of seconds), or the
+deprecated `account_id` + `api_key` parameters.
+
+Purchases are of specific numbers: `GetNewPhoneNumbers` offers them, `AttachPhoneNumber`
+with a `phone_number` list buys exactly those (never `phone_count`, which would buy more on
+every retry), then `BindPhoneNumberToApplication` binds them (Attach takes no application).
+There is no idempotency key: a lost Attach answer is never resent, the number is read back.
+Labels live in the state store: Voximplant has no label field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import phonenumbers
+
+from numbers_iac.errors import (
+    AuthError,
+    DeclarationOptionError,
+    NumberUnavailableError,
+    OutcomeUnknownError,
+    OutOfStockError,
+    Problem,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+    UnknownAppError,
+    UnknownRegionError,
+)
+from numbers_iac.model import (
+    ACTIVE,
+    PENDING,
+    SPECIFIC,
+    App,
+    Declaration,
+    OwnedNumber,
+    Price,
+    ProviderConfig,
+    Where,
+)
+from numbers_iac.providers.auth import JwtAuth
+from numbers_iac.providers.base import (
+    BatchOutcome,
+    Candidate,
+    Capabilities,
+    InventoryRow,
+    Offer,
+    Progress,
+    Provider,
+    PurchaseRequest,
+    Quote,
+    for_sale_hint,
+    no_progress,
+)
+from numbers_iac.providers.http import (
+    DEFAULT_MAX_RETRIES,
+    BodyFault,
+    HttpClient,
+    require_credentials,
+)
+from numbers_iac.providers.paging import offset_pages
+
+DEFAULT_BASE_URL = "https://api.voximplant.com"
+ENV_CREDENTIALS = "VOXIMPLANT_CREDENTIALS"  # the SDK's variable: a key file's path
+ENV_ACCOUNT_ID = "VOXIMPLANT_ACCOUNT_ID"
+ENV_API_KEY = "VOXIMPLANT_API_KEY"
+#: GetPhoneNumbers' documented default `count`; its maximum is unpublished (a setting)
+PAGE_SIZE = 100
+SEARCH_PAGE = 100
+MAX_SEARCH_PAGES = 25
+BATCH_SIZE = 100
+LIST_THREADS = 4
+#: a JWT lives this long; Voximplant refuses more than an hour, the SDK uses 29 s
+TOKEN_LIFETIME = 30
+ORDER_BY = "phone_number"
+MAX_WARNED_NUMBERS = 5
+
+#: our number type -> Voximplant's phone_category_name
+CATEGORIES = {"local": "GEOGRAPHIC", "mobile": "MOBILE", "tollfree": "TOLLFREE"}
+NUMBER_TYPES = {category: ours for ours, category in CATEGORIES.items()}
+#: activation and verification states that mean "bought, not usable yet"
+PENDING_ACTIVATION = frozenset(
+    {"ACTIVATING", "PROVISIONING", "AWAITING_BUSINESS_PHONE_NUMBER_CONFIGURATION"}
+)
+PENDING_VERIFICATION = frozenset({"REQUIRED", "IN_PROGRESS"})
+
+AUTH_CODES = frozenset({100, 104, 447, 454, 455, 456})
+RATE_LIMIT_CODES = frozenset({340, 162, 416, 515})
+INTERNAL_CODES = frozenset({1, 2, 4, 20, 368})
+RESEND_CODES = frozenset({484})
+APP_CODES = frozenset({116, 558, 147, 156})
+STOCK_CODES = frozenset({331, 332})
+#: this number, not the request, cannot be bought
+NUMBER_CODES = frozenset({121, 181, 182, 335, 529, 530})
+#: the request was refused as a whole before anything was bought
+REFUSAL_CODES = frozenset(
+    {
+        5,
+        127,
+        101,
+        134,
+        458,
+        485,
+        239,
+        240,
+        241,
+        242,
+        243,
+        281,
+        282,
+        424,
+        576,
+        577,
+        578,
+        579,
+        580,
+        581,
+    }
+)
+OWNED_CODE = 395  # "the phone number is yours"
+
+
+class ShortStockError(NumberUnavailableError, OutOfStockError):
+    """Voximplant's 331/332: the region has fewer numbers in stock than asked. Nothing was
+    bought (a refusal the core reads as such), and it is short stock."""
+
+
+class ResendRejectedError(ProviderError):
+    """484: Voximplant took the request for an automatic resend of one it just served, so
+    the earlier one may have bought: never a refusal."""
+
+
+class RequestRefusedError(ProviderError):
+    """A request Voximplant refused as a whole (bad arguments, billing, verification,
+    regulation address): nothing was done."""
+
+
+def error_class(code: int) -> tuple[type[ProviderError], bool]:
+    """The typed error for one of Voximplant's codes, and whether it is worth retrying."""
+    if code in AUTH_CODES:
+        return AuthError, False
+    if code in RATE_LIMIT_CODES:
+        return RateLimitedError, True
+    if code in INTERNAL_CODES:
+        return TransientError, True
+    if code in RESEND_CODES:
+        return ResendRejectedError, False
+    if code in APP_CODES:
+        return UnknownAppError, False
+    if code in STOCK_CODES:
+        return ShortStockError, False
+    if code in NUMBER_CODES:
+        return NumberUnavailableError, False
+    if code in REFUSAL_CODES:
+        return RequestRefusedError, False
+    return ProviderError, False
+
+
+def body_error(body: Any) -> BodyFault | None:
+    """`{"error": {"msg", "code"}}` (or an `errors` array, as the Go SDK decodes) as a fault
+    carrying Voximplant's own words and code, whatever the HTTP status."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if error is None and isinstance(body.get("errors"), list) and body["errors"]:
+        error = body["errors"][0]
+    if not isinstance(error, dict):
+        return None
+    try:
+        code = int(error.get("code"))
+    except (TypeError, ValueError):
+        code = -1
+    cls, transient = error_class(code)
+    return BodyFault(f"{error.get('msg') or 'error'} (code {code})", cls, transient)
+
+
+def to_e164(digits: Any) -> str:
+    return "+" + str(digits).lstrip("+")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _city(region: str | None) -> str:
+    return (region or "").split(",")[0].strip().casefold()
+
+
+def _timestamp(value: Any) -> str | None:
+    """Voximplant's "YYYY-MM-DD HH:mm:ss" (UTC) as ISO 8601."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").isoformat() + "+00:00"
+    except ValueError:
+        return text[:10] or None
+
+
+def _first_total() -> Callable[[Mapping[str, Any]], Any]:
+    """`total_count` as the first page told it (see plivo._first_total: a number bought
+    while the listing is read must not make it incomplete)."""
+    told: list[Any] = []
+
+    def total(body: Mapping[str, Any]) -> Any:
+        if not told:
+            told.append(body.get("total_count"))
+        return told[0]
+
+    return total
+
+
+def _result(body: Any) -> list[dict[str, Any]]:
+    result = body.get("result") if isinstance(body, dict) else None
+    return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+
+
+def _problem(declaration: Declaration, field: str, message: str) -> Problem:
+    source = declaration.located(field)
+    return Problem(
+        source.file if source else "<config>",
+        source.line if source else None,
+        source.column if source else None,
+        f"numbers.{declaration.name}.{field}",
+        message,
+    )
+
+
+class VoximplantProvider(Provider):
+    """A Voximplant account. Settings: `credentials` (a service-account key file: its path,
+    or its JSON text; default $VOXIMPLANT_CREDENTIALS), or the deprecated `account_id` +
+    `api_key` (defaults $VOXIMPLANT_ACCOUNT_ID / $VOXIMPLANT_API_KEY); `sandbox`, `base_url`,
+    `timeout`, `max_retries`, `page_size`, `bind_batch_size`, `release_batch_size`."""
+
+    type_name: ClassVar[str] = "voximplant"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_labels=False,
+        ownership_tag=False,
+        apps=True,
+        purchase_modes=(SPECIFIC,),
+        purchase_concurrency=1,
+        pending_orders=True,
+        number_types=tuple(CATEGORIES),
+        list_page_size=PAGE_SIZE,
+        bind_batch_size=BATCH_SIZE,
+        release_batch_size=BATCH_SIZE,
+        mutation_concurrency=1,
+    )
+    settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "credentials": {
+            "description": "the service account's JSON key file: its path (relative to the configuration), or its JSON text from an environment variable such as ${VOXIMPLANT_KEY_JSON}. Default: $VOXIMPLANT_CREDENTIALS. Never printed.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "account_id": {
+            "description": "deprecated: the account id, for api_key authentication. Default: $VOXIMPLANT_ACCOUNT_ID.",
+            "type": ["string", "integer"],
+        },
+        "api_key": {
+            "description": "deprecated: the account's API key. Write ${VOXIMPLANT_API_KEY}, never the key itself. Default: $VOXIMPLANT_API_KEY.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "sandbox": {
+            "description": "true: list and buy the sandbox's test numbers (sandbox=true in the catalogue and listing calls). Default false.",
+            "type": "boolean",
+        },
+        "timeout": {
+            "description": "seconds to wait for one HTTP response (default 30).",
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 600,
+        },
+        "max_retries": {
+            "description": "retries of a failed read on 5xx/timeouts/rate-limit codes (default 8).",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 50,
+        },
+        "unbind_before_rebind": {
+            "description": "unbind a number from its current application before binding it to another (default false: Voximplant moves it; whether it does is unconfirmed).",
+            "type": "boolean",
+        },
+        "page_size": {
+            "description": "numbers per GetPhoneNumbers page (default 100, the documented default; the maximum is unpublished).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000,
+        },
+        "bind_batch_size": {
+            "description": "phone ids per BindPhoneNumberToApplication call (default 100).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+        },
+        "release_batch_size": {
+            "description": "phone ids per DeactivatePhoneNumber call (default 100).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+        },
+    }
+    #: `base_url` is not listed: every HTTP provider takes it (`registry.HTTP_SETTINGS_SCHEMA`)
+    settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
+    declaration_options: ClassVar[tuple[str, ...]] = (
+        "rule",
+        "country_state",
+        "regulation_address_id",
+    )
+
+    @classmethod
+    def validate_declaration(cls, declaration: Declaration) -> list[Problem]:
+        """`rule` names a routing rule of the declaration's app; `country_state` is a state
+        code (CA); `regulation_address_id` is Voximplant's numeric id of a proof of address."""
+        problems = []
+        options = declaration.options
+        for key in ("rule", "country_state"):
+            if key in options and (not isinstance(options[key], str) or not options[key].strip()):
+                problems.append(_problem(declaration, key, f"{key} must be a name (text)"))
+        if "rule" in options and not declaration.app:
+            problems.append(
+                _problem(declaration, "rule", "a rule belongs to an app: set app as well")
+            )
+        address = options.get("regulation_address_id")
+        if address is not None and (isinstance(address, bool) or not str(address).isdigit()):
+            problems.append(
+                _problem(
+                    declaration,
+                    "regulation_address_id",
+                    "regulation_address_id must be Voximplant's numeric id of the address",
+                )
+            )
+        return problems
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ):
+        super().__init__(config)
+        settings = config.settings
+        self.sandbox = bool(settings.get("sandbox", False))
+        self.page_size = int(settings.get("page_size", PAGE_SIZE))
+        self.unbind_before_rebind = bool(settings.get("unbind_before_rebind", False))
+        self.capabilities = replace(
+            type(self).capabilities,
+            list_page_size=self.page_size,
+            bind_batch_size=int(settings.get("bind_batch_size", BATCH_SIZE)),
+            release_batch_size=int(settings.get("release_batch_size", BATCH_SIZE)),
+        )
+        auth, self._auth_params, secrets = self._credentials(config)
+        extra: dict[str, Any] = {}
+        if sleep is not None:
+            extra["sleep"] = sleep
+        if clock is not None:
+            extra["clock"] = clock
+        self.http = HttpClient(
+            self.name,
+            str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+            auth=auth,
+            timeout=float(settings.get("timeout", 30.0)),
+            max_retries=int(settings.get("max_retries", DEFAULT_MAX_RETRIES)),
+            transport=transport,
+            secrets=secrets,
+            body_error=body_error,
+            **extra,
+        )
+        #: (country, category) -> the regions for sale, each with its `country_state`
+        self._catalogue: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._rules: dict[tuple[str, str], int] = {}
+        #: declaration -> why Voximplant refused its last purchase as a whole
+        self._refused: dict[str, ProviderError] = {}
+        #: numbers the last listing showed awaiting verification, with their hold date
+        self.unverified: dict[str, str] = {}
+
+    def _credentials(
+        self, config: ProviderConfig
+    ) -> tuple[httpx.Auth | None, dict[str, str], list[str]]:
+        """The JWT signer of a service-account key file, or the legacy parameters."""
+        settings = config.settings
+        key_file = str(settings.get("credentials") or os.environ.get(ENV_CREDENTIALS) or "")
+        if key_file:
+            key = self._read_key_file(key_file, config.base_dir)
+            account_id = key["account_id"]
+            issuer = int(account_id) if str(account_id).isdigit() else str(account_id)
+            try:
+                auth = JwtAuth(
+                    str(key["private_key"]),
+                    key_id=str(key["key_id"]),
+                    issuer=issuer,
+                    lifetime=TOKEN_LIFETIME,
+                )
+            except ValueError as exc:  # the message never quotes the key
+                raise ProviderError(self.name, "read credentials", str(exc)) from None
+            return auth, {}, list(auth.secrets)
+        account_id = str(settings.get("account_id") or os.environ.get(ENV_ACCOUNT_ID) or "")
+        api_key = str(settings.get("api_key") or os.environ.get(ENV_API_KEY) or "")
+        require_credentials(
+            self.name,
+            (("credentials", ENV_CREDENTIALS, key_file or (account_id and api_key)),),
+            f"export {ENV_CREDENTIALS} (a service-account key file), or the deprecated "
+            f"{ENV_ACCOUNT_ID} and {ENV_API_KEY}",
+        )
+        return None, {"account_id": account_id, "api_key": api_key}, [api_key]
+
+    def _read_key_file(self, value: str, base_dir: str) -> dict[str, Any]:
+        operation = "read credentials"
+        text = value.strip()
+        if not text.startswith("{"):
+            path = Path(text).expanduser()
+            path = path if path.is_absolute() else Path(base_dir) / path
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise ProviderError(
+                    self.name, operation, f"cannot read the key file {path}: {reason}"
+                ) from None
+        try:
+            key = json.loads(text)
+        except ValueError:
+            raise ProviderError(
+                self.name, operation, "the service-account key file is not JSON"
+            ) from None
+        missing = [
+            k
+            for k in ("account_id", "key_id", "private_key")
+            if not isinstance(key, dict) or not key.get(k)
+        ]
+        if missing:
+            raise ProviderError(
+                self.name,
+                operation,
+                f"the service-account key file has no {', '.join(missing)}",
+            )
+        return key
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ================================================================= wire
+    def _call(
+        self, method: str, params: Mapping[str, Any], operation: str, *, retry: bool = True
+    ) -> dict[str, Any]:
+        """POST one Management API method with form parameters; the JSON object back."""
+        data = {**self._auth_params}
+        for key, value in params.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, list | tuple):
+                value = ";".join(str(v) for v in value)
+            data[key] = str(value)
+        body = self.http.request_json(
+            "POST", f"/platform_api/{method}", operation=operation, data=data, retry=retry
+        )
+        if not isinstance(body, dict):
+            raise ProviderError(self.name, operation, "the response was not a JSON object")
+        return body
+
+    def _sandbox_param(self) -> str:
+        return "true" if self.sandbox else "false"
+
+    # ================================================================= reads
+    def _pages(
+        self,
+        method: str,
+        operation: str,
+        params: Mapping[str, Any],
+        key: str,
+        noun: str,
+        progress: Progress = no_progress,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        return offset_pages(
+            lambda p: self._call(method, p, operation),
+            items=_result,
+            total=_first_total(),
+            page_size=page_size,
+            params=params,
+            limit_param="count",
+            key=lambda record: record.get(key),
+            workers=LIST_THREADS,
+            progress=progress,
+            provider=self.name,
+            operation=operation,
+            noun=noun,
+        )
+
+    def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
+        """Every number, `GetPhoneNumbers` ordered by number and paged by offset until
+        `total_count`; cancelled subscriptions are gone."""
+        params = {"order_by": ORDER_BY, "sandbox": self._sandbox_param(), "canceled": False}
+        records = self._pages(
+            "GetPhoneNumbers",
+            "list owned numbers",
+            params,
+            "phone_number",
+            "numbers",
+            progress,
+            self.page_size,
+        )
+        owned: list[OwnedNumber] = []
+        unverified: dict[str, str] = {}
+        for record in records:
+            number = self._owned(record)
+            if number is None:
+                continue
+            owned.append(number)
+            if record.get("unverified_hold_until") and number.status == PENDING:
+                unverified[number.number] = str(record["unverified_hold_until"])
+        self.unverified = unverified
+        return tuple(sorted(owned, key=lambda n: n.number))
+
+    def listing_warnings(self) -> tuple[str, ...]:
+        """Numbers Voximplant will detach on their `unverified_hold_until` date (one line
+        each for a few, one line for many)."""
+        held = sorted(self.unverified.items(), key=lambda item: (item[1], item[0]))
+        if len(held) > MAX_WARNED_NUMBERS:
+            first, day = held[0]
+            return (
+                f"{len(held)} numbers await verification: Voximplant detaches each on its "
+                f"unverified_hold_until date unless the account is verified by then (the "
+                f"first, {first}, on {day})",
+            )
+        return tuple(
+            f"{number} awaits verification: Voximplant detaches it on {day} unless the "
+            "account is verified by then"
+            for number, day in held
+        )
+
+    def _owned(self, record: Mapping[str, Any]) -> OwnedNumber | None:
+        digits = str(record.get("phone_number") or "").lstrip("+")
+        if not digits or record.get("canceled") is True or not record.get("phone_id"):
+            return None
+        activation = str(record.get("activation_status") or "").upper()
+        verification = str(record.get("verification_status") or "").upper()
+        pending = activation in PENDING_ACTIVATION or verification in PENDING_VERIFICATION
+        app_id = record.get("application_id")
+        return OwnedNumber(
+            number=to_e164(digits),
+            provider_id=str(record["phone_id"]),
+            country=str(record.get("phone_country_code") or "").upper() or None,
+            number_type=NUMBER_TYPES.get(str(record.get("category_name") or "").upper()),
+            region=record.get("phone_region_name") or None,
+            app_id=str(app_id) if app_id not in (None, "") else None,
+            status=PENDING if pending else ACTIVE,
+            monthly=_decimal(record.get("phone_price")),
+            acquired_on=_timestamp(record.get("phone_purchase_date")),
+        )
+
+    def list_apps(self) -> tuple[App, ...]:
+        """Every application, under its short name (what it was created as) and its full
+        name: `GetApplications`' own name filter is a substring match, so names are
+        compared here, exactly."""
+        records = self._pages(
+            "GetApplications", "list applications", {}, "application_id", "applications"
+        )
+        apps: dict[tuple[str, str], App] = {}
+        for record in records:
+            app_id = str(record.get("application_id") or "")
+            full = str(record.get("application_name") or "")
+            if not app_id or not full:
+                continue
+            short = full.split(".")[0]
+            for name in dict.fromkeys((short, full)):
+                apps.setdefault((app_id, name), App(app_id, name))
+        return tuple(apps.values())
+
+    # ----------------------------------------------------------------- catalogue
+    def _category(self, number_type: str) -> str:
+        category = CATEGORIES.get(number_type)
+        if category is None:
+            raise UnknownRegionError(
+                self.name,
+                "find the phone category",
+                f"Voximplant sells no {number_type} numbers (it sells: {', '.join(CATEGORIES)})",
+            )
+        return category
+
+    def _regions(self, country: str, category: str) -> list[dict[str, Any]]:
+        """The regions of a country and category (every state's), stock included:
+        categories -> states -> regions, walked once per run."""
+        key = (country, category)
+        if key in self._catalogue:
+            return self._catalogue[key]
+        operation = f"read the {country} {category} catalogue"
+        body = self._call(
+            "GetPhoneNumberCategories",
+            {"country_code": country, "sandbox": self._sandbox_param()},
+            operation,
+        )
+        entry = next((c for c in _result(body) if c.get("country_code") == country), None)
+        found = None
+        for item in (entry or {}).get("phone_categories") or []:
+            if isinstance(item, dict) and item.get("phone_category_name") == category:
+                found = item
+        if found is None:
+            sold = [
+                NUMBER_TYPES.get(
+                    str(c.get("phone_category_name")), str(c.get("phone_category_name"))
+                )
+                for c in (entry or {}).get("phone_categories") or []
+                if isinstance(c, dict)
+            ]
+            what = f" (it sells: {', '.join(sold)})" if sold else ""
+            raise UnknownRegionError(
+                self.name,
+                operation,
+                f"Voximplant sells no {NUMBER_TYPES.get(category, category)} numbers in "
+                f"{country}{what}",
+            )
+        states: list[str | None] = [None]
+        if found.get("country_has_states"):
+            body = self._call(
+                "GetPhoneNumberCountryStates",
+                {"country_code": country, "phone_category_name": category},
+                operation,
+            )
+            states = [str(s["country_state"]) for s in _result(body) if s.get("country_state")]
+        regions: list[dict[str, Any]] = []
+        for state in states:
+            params = {
+                "country_code": country,
+                "phone_category_name": category,
+                "country_state": state,
+                "omit_empty": False,
+            }
+            for region in _result(self._call("GetPhoneNumberRegions", params, operation)):
+                regions.append({**region, "country_state": state})
+        self._catalogue[key] = regions
+        return regions
+
+    def _rows(self, country: str, number_type: str, regions: Sequence[Mapping[str, Any]]):
+        local = number_type == "local"
+        return [
+            InventoryRow(
+                country,
+                number_type,
+                str(r.get("phone_region_name") or "") or None if local else None,
+                str(r.get("phone_region_code") or "") or None,
+                r.get("phone_count") if isinstance(r.get("phone_count"), int) else None,
+                self._price(r),
+                ("voice", "sms") if r.get("is_sms_supported") else ("voice",),
+            )
+            for r in regions
+        ]
+
+    @staticmethod
+    def _price(region: Mapping[str, Any]) -> Price:
+        monthly = _decimal(region.get("account_price"))
+        if monthly is None:
+            monthly = _decimal(region.get("phone_price")) or Decimal(0)
+        setup = _decimal(region.get("account_installation_price"))
+        if setup is None:
+            setup = _decimal(region.get("phone_installation_price")) or Decimal(0)
+        currency = str(region.get("account_currency") or "USD")
+        return Price(setup, monthly, currency)
+
+    def _find(self, where: Where, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The regions a declaration may buy from; raises UnknownRegionError with what is
+        for sale instead."""
+        country = where.country.upper()
+        regions = self._regions(country, self._category(where.number_type))
+        state = str(options.get("country_state") or "").upper()
+        digits = "".join(ch for ch in where.prefix or "" if ch.isdigit())
+        sms = "sms" in where.capabilities
+
+        def fits(region: Mapping[str, Any]) -> bool:
+            name = str(region.get("phone_region_name") or "").casefold()
+            code = str(region.get("phone_region_code") or "")
+            if state and str(region.get("country_state") or "").upper() != state:
+                return False
+            if where.region and _city(where.region) != name and where.region.casefold() != name:
+                return False
+            if digits and not (code.startswith(digits) or digits.startswith(code)):
+                return False
+            return not (sms and not region.get("is_sms_supported"))
+
+        matching = [r for r in regions if fits(r)]
+        if not matching:
+            hint = for_sale_hint(where, self._rows(country, where.number_type, regions))
+            raise UnknownRegionError(
+                self.name,
+                "find the region",
+                f"Voximplant sells no numbers matching {where.describe()}"
+                + (f" in state {state}" if state else "")
+                + (f". {hint}" if hint else "")
+                + f". Run `numbers-iac inventory {self.name} --country {country}` to see what "
+                "is for sale",
+            )
+        return matching
+
+    def quote(self, where: Where, count: int) -> Quote:
+        regions = self._find(where, {})
+        stock = [r.get("phone_count") for r in regions]
+        available = sum(stock) if all(isinstance(s, int) for s in stock) else None
+        prices = [self._price(r) for r in regions]
+        # One Price per purchase: the dearest region prices them all, so totals never understate.
+        return Quote(max(prices, key=lambda p: (p.monthly, p.setup)), available)
+
+    def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
+        rows: list[InventoryRow] = []
+        for ours in [number_type] if number_type else list(CATEGORIES):
+            try:
+                regions = self._regions(country.upper(), self._category(ours))
+            except UnknownRegionError:
+                if number_type:
+                    raise
+                continue
+            rows += self._rows(country.upper(), ours, regions)
+        return rows
+
+    def check_purchase(self, where: Where | None, options: Mapping[str, Any]) -> None:
+        """A region that needs a proof of address (`is_need_regulation_address`) needs the
+        declaration's `regulation_address_id`: said at plan time, located at the option."""
+        if where is None or options.get("regulation_address_id"):
+            return
+        try:
+            regions = self._find(where, options)
+        except UnknownRegionError:
+            return  # the quote reports it, located at the region
+        needing = [r for r in regions if r.get("is_need_regulation_address")]
+        if needing and len(needing) == len(regions):
+            raise DeclarationOptionError(
+                self.name,
+                "check the regulation address",
+                f"Voximplant needs a proof of address to sell numbers in "
+                f"{needing[0].get('phone_region_name')}: set regulation_address_id to the id "
+                "of an address registered on the account",
+                "regulation_address_id",
+            )
+
+    def _region_of(self, number: str) -> dict[str, Any] | None:
+        """The region selling a specific number: its country and type from its digits, the
+        region whose phone prefix starts its national number (the longest)."""
+        try:
+            parsed = phonenumbers.parse(to_e164(number))
+        except phonenumbers.NumberParseException:
+            return None
+        country = phonenumbers.region_code_for_number(parsed)
+        kind = phonenumbers.number_type(parsed)
+        category = {
+            phonenumbers.PhoneNumberType.MOBILE: "MOBILE",
+            phonenumbers.PhoneNumberType.TOLL_FREE: "TOLLFREE",
+        }.get(kind, "GEOGRAPHIC")
+        national = phonenumbers.national_significant_number(parsed)
+        try:
+            regions = self._regions(country, category)
+        except UnknownRegionError:
+            return None
+        fitting = [
+            r for r in regions if national.startswith(str(r.get("phone_region_code") or "~"))
+        ]
+        if not fitting:
+            return None
+        region = max(fitting, key=lambda r: len(str(r.get("phone_region_code"))))
+        return {**region, "country_code": country, "phone_category_name": category}
+
+    def quote_numbers(self, numbers: Sequence[str]) -> Quote:
+        prices = []
+        for number in numbers:
+            region = self._region_of(number)
+            if region is None:
+                raise NumberUnavailableError(
+                    self.name, "price specific numbers", f"{to_e164(number)} is not for sale"
+                )
+            prices.append(self._price(region))
+        if not prices:
+            raise ProviderError(self.name, "price specific numbers", "no numbers given")
+        return Quote(max(prices, key=lambda p: (p.monthly, p.setup)), len(numbers))
+
+    # ================================================================= the purchase protocol
+    def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
+        """Numbers from `GetNewPhoneNumbers`, region by region (nothing is reserved: a
+        number can be gone by the attach, which then refuses it and the core asks again).
+        A purchase Voximplant refused as a whole stops here, with its words."""
+        refused = self._refused.pop(request.declaration, None)
+        if refused is not None:
+            raise refused
+        self._rule_id(request)
+        if request.pinned or request.where is None:
+            return super().offer(request, count, exclude)
+        where = request.where
+        operation = f"search numbers for sale ({where.describe()})"
+        candidates: list[Candidate] = []
+        for region in self._find(where, request.options):
+            self._check_address(region, request)
+            candidates += self._search(where, region, count - len(candidates), exclude, operation)
+            if len(candidates) >= count:
+                break
+        return Offer(request, SPECIFIC, len(candidates), tuple(candidates))
+
+    def _search(self, where, region, count, exclude, operation) -> list[Candidate]:
+        found: list[Candidate] = []
+        params = {
+            "country_code": where.country.upper(),
+            "phone_category_name": CATEGORIES[where.number_type],
+            "phone_region_id": region.get("phone_region_id"),
+            "country_state": region.get("country_state"),
+            "count": SEARCH_PAGE,
+        }
+        offset = 0
+        for _ in range(MAX_SEARCH_PAGES):
+            body = self._call("GetNewPhoneNumbers", {**params, "offset": offset}, operation)
+            items = _result(body)
+            for item in items:
+                number = to_e164(item.get("phone_number") or "")
+                if len(number) < 3 or number in exclude:
+                    continue
+                record = {
+                    **region,
+                    "country_code": where.country.upper(),
+                    "phone_category_name": CATEGORIES[where.number_type],
+                }
+                found.append(
+                    Candidate(number, str(item.get("phone_id")), self._price(region), record)
+                )
+                if len(found) >= count:
+                    return found
+            offset += len(items)
+            total = body.get("total_count")
+            if not items or (isinstance(total, int) and offset >= total):
+                break
+        return found
+
+    def _check_address(self, region: Mapping[str, Any], request: PurchaseRequest) -> None:
+        if region.get("is_need_regulation_address") and not request.options.get(
+            "regulation_address_id"
+        ):
+            raise RequestRefusedError(
+                self.name,
+                f"purchase for {request.declaration}",
+                f"Voximplant needs a proof of address to sell numbers in "
+                f"{region.get('phone_region_name')}: set regulation_address_id on the declaration",
+            )
+
+    def _rule_id(self, request: PurchaseRequest) -> int | None:
+        """The id of the declaration's routing rule on its app (`GetRules` filters by
+        substring: the name is compared here, exactly)."""
+        rule = request.options.get("rule")
+        if not rule or not request.app_id:
+            return None
+        key = (request.app_id, str(rule))
+        if key not in self._rules:
+            operation = f"find rule {rule}"
+            body = self._call(
+                "GetRules", {"application_id": request.app_id, "rule_name": rule}, operation
+            )
+            for record in _result(body):
+                if record.get("rule_name") == rule:
+                    self._rules[key] = int(record["rule_id"])
+            if key not in self._rules:
+                raise UnknownAppError(
+                    self.name, operation, f"the application has no routing rule named {rule!r}"
+                )
+        return self._rules[key]
+
+    def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
+        """`AttachPhoneNumber` with `phone_number` = exactly this number, then bind it. A
+        refusal of this number raises NumberUnavailableError (the core tries another); a
+        refusal of the whole request ends the purchase at the next offer, with its words;
+        any answer that may hide a purchase is read back, and if the number is not on the
+        account, the outcome is unknown: nothing is ever resent."""
+        (candidate,) = offer.candidates
+        request = offer.request
+        digits = candidate.number.lstrip("+")
+        region = dict(candidate.record) or self._region_of(digits)
+        operation = f"buy {candidate.number}"
+        if region is None:
+            raise NumberUnavailableError(
+                self.name, operation, f"{candidate.number} is not for sale"
+            )
+        earlier = self._refused.get(request.declaration)
+        if earlier is not None:  # the rest of this offer would be refused alike: not sent
+            raise NumberUnavailableError(self.name, operation, f"not tried: {earlier.detail}")
+        params = {
+            "country_code": region.get("country_code"),
+            "phone_category_name": region.get("phone_category_name"),
+            "phone_region_id": region.get("phone_region_id"),
+            "country_state": region.get("country_state"),
+            "phone_number": digits,
+            "regulation_address_id": request.options.get("regulation_address_id"),
+        }
+        try:
+            body = self._call("AttachPhoneNumber", params, operation, retry=False)
+        except ShortStockError as exc:
+            # The region ran out: say so at the next offer rather than try its other numbers.
+            self._refused[request.declaration] = exc
+            raise
+        except (AuthError, RateLimitedError, NumberUnavailableError):
+            raise  # nothing was bought: refused before or instead of the purchase
+        except RequestRefusedError as exc:
+            self._refused[request.declaration] = exc
+            raise NumberUnavailableError(self.name, operation, exc.detail, exc.status) from None
+        except TransientError as exc:
+            if not exc.maybe_sent:
+                raise
+            return self._read_back_or_unknown(candidate, request, operation, exc)
+        except ProviderError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 499):
+                raise
+            return self._read_back_or_unknown(candidate, request, operation, exc)
+        attached = (
+            [a for a in body.get("phone_numbers") or [] if isinstance(a, dict)]
+            if body.get("result")
+            else []
+        )
+        record = next((a for a in attached if str(a.get("phone_number")) == digits), None)
+        if record is None or not record.get("phone_id"):
+            odd = ProviderError(self.name, operation, f"unexpected answer {str(body)[:200]}")
+            return self._read_back_or_unknown(candidate, request, operation, odd)
+        owned = self._owned(
+            {
+                **record,
+                "phone_country_code": region.get("country_code"),
+                "category_name": region.get("phone_category_name"),
+                "phone_region_name": region.get("phone_region_name"),
+                "phone_price": self._price(region).monthly,
+            }
+        )
+        assert owned is not None
+        return (self._bind_bought(owned, request),)
+
+    def _bind_bought(self, owned: OwnedNumber, request: PurchaseRequest) -> OwnedNumber:
+        """Bind a number just bought to the declaration's app (and rule). Bought stays
+        bought if this fails: the next plan shows the bind still to do."""
+        if not request.app_id or owned.app_id == request.app_id:
+            return owned
+        try:
+            self._bind_call([owned], request.app_id, True, self._rule_id(request))
+        except ProviderError:
+            return owned
+        return replace(owned, app_id=request.app_id)
+
+    def _read_back_or_unknown(
+        self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
+    ) -> tuple[OwnedNumber, ...]:
+        found = self._read_back(candidate.number)
+        if found is None:
+            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+        return (self._bind_bought(found, request),)
+
+    def _read_back(self, number: str) -> OwnedNumber | None:
+        """The number as the account holds it, or None when Voximplant does not show it or
+        cannot be asked: only a sighting is conclusive."""
+        digits = number.lstrip("+")
+        try:
+            body = self._call(
+                "GetPhoneNumbers",
+                {"phone_number": digits, "sandbox": "all"},
+                f"check whether {number} was bought",
+            )
+        except ProviderError:
+            return None
+        for record in _result(body):
+            if str(record.get("phone_number")) == digits:
+                return self._owned(record)
+        return None
+
+    # ================================================================= other mutations
+    def _ids(self, numbers: Sequence[OwnedNumber]) -> list[str]:
+        """Explicit phone ids: `all` (or anything not an id) is never sent, since
+        `phone_id=all` would act on every number of the account."""
+        ids = [n.provider_id for n in numbers]
+        bad = [n.number for n in numbers if not str(n.provider_id).isdigit()]
+        if bad:
+            raise ProviderError(
+                self.name, "select numbers", f"no phone_id known for {', '.join(bad)}"
+            )
+        return ids
+
+    def _bind_call(
+        self, numbers: Sequence[OwnedNumber], app_id: str, bind: bool, rule_id: int | None = None
+    ) -> None:
+        verb = (
+            f"bind {len(numbers)} numbers to application {app_id}"
+            if bind
+            else (f"unbind {len(numbers)} numbers from application {app_id}")
+        )
+        params = {
+            "phone_id": self._ids(numbers),
+            "application_id": app_id,
+            "rule_id": rule_id,
+            "bind": bind,
+        }
+        # Binding to a given app is idempotent: safe to retry.
+        self._call("BindPhoneNumberToApplication", params, verb, retry=True)
+
+    def _batches(self, numbers: Sequence[OwnedNumber], size: int) -> Iterator[list[OwnedNumber]]:
+        for start in range(0, len(numbers), max(1, size)):
+            yield list(numbers[start : start + max(1, size)])
+
+    def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
+        """One `BindPhoneNumberToApplication` per batch of phone ids. Unbinding sends
+        `bind=false` with the app each number is bound to now, read afresh (the listing the
+        caller holds may be older); a number bound to nothing is done already."""
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        for batch in self._batches(numbers, self.capabilities.bind_batch_size):
+            if app_id is not None:
+                groups: dict[str | None, list[OwnedNumber]] = {app_id: batch}
+                if self.unbind_before_rebind:
+                    try:
+                        self._unbind_elsewhere(batch, app_id)
+                    except ProviderError as exc:
+                        failed.update({n.number: exc.detail for n in batch})
+                        continue
+            else:
+                try:
+                    current = self._current_apps(batch)
+                except ProviderError as exc:
+                    failed.update({n.number: exc.detail for n in batch})
+                    continue
+                groups = {}
+                for number in batch:
+                    groups.setdefault(current.get(number.provider_id), []).append(number)
+            for target, members in groups.items():
+                if target is None:
+                    done += [n.number for n in members]
+                    continue
+                try:
+                    self._bind_call(members, target, app_id is not None)
+                except ProviderError as exc:
+                    failed.update({n.number: exc.detail for n in members})
+                    continue
+                done += [n.number for n in members]
+        return BatchOutcome(tuple(done), failed)
+
+    def _unbind_elsewhere(self, batch: Sequence[OwnedNumber], app_id: str) -> None:
+        """Unbind the numbers now bound to another application than `app_id`."""
+        current = self._current_apps(batch)
+        others: dict[str, list[OwnedNumber]] = {}
+        for number in batch:
+            bound = current.get(number.provider_id)
+            if bound is not None and bound != app_id:
+                others.setdefault(bound, []).append(number)
+        for other, members in others.items():
+            self._bind_call(members, other, False)
+
+    def _current_apps(self, batch: Sequence[OwnedNumber]) -> dict[str, str]:
+        """phone_id -> the application it is bound to now (unbound and gone: absent)."""
+        return {
+            str(r.get("phone_id")): str(r["application_id"])
+            for r in self._records(batch, f"read the bindings of {len(batch)} numbers")
+            if r.get("application_id") not in (None, "")
+        }
+
+    def _records(self, batch: Sequence[OwnedNumber], operation: str) -> list[dict[str, Any]]:
+        """The listing records of these numbers, read by phone id a page at a time."""
+        records: list[dict[str, Any]] = []
+        for part in self._batches(batch, self.page_size):
+            params = {"phone_id": self._ids(part), "sandbox": "all", "count": len(part)}
+            records += _result(self._call("GetPhoneNumbers", params, operation))
+        return records
+
+    def release(self, numbers: Sequence[OwnedNumber]) -> BatchOutcome:
+        """`DeactivatePhoneNumber` with explicit phone ids, a batch per call. A batch naming
+        a number already gone is refused whole: what is still owned is released again."""
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        for batch in self._batches(numbers, self.capabilities.release_batch_size):
+            try:
+                self._deactivate(batch)
+            except NumberUnavailableError:
+                still = self._still_owned(batch)
+                if still is None:
+                    failed.update(
+                        {n.number: "could not tell whether it is still owned" for n in batch}
+                    )
+                    continue
+                done += [n.number for n in batch if n.provider_id not in still]
+                batch = [n for n in batch if n.provider_id in still]
+                if not batch:
+                    continue
+                try:
+                    self._deactivate(batch)
+                except ProviderError as exc:
+                    failed.update({n.number: exc.detail for n in batch})
+                    continue
+            except ProviderError as exc:
+                failed.update({n.number: exc.detail for n in batch})
+                continue
+            done += [n.number for n in batch]
+        return BatchOutcome(tuple(done), failed)
+
+    def _deactivate(self, batch: Sequence[OwnedNumber]) -> None:
+        # Deactivating again is refused (the id is gone), never doubled: safe to retry.
+        self._call(
+            "DeactivatePhoneNumber",
+            {"phone_id": self._ids(batch)},
+            f"release {len(batch)} numbers",
+            retry=True,
+        )
+
+    def _still_owned(self, batch: Sequence[OwnedNumber]) -> set[str] | None:
+        try:
+            records = self._records(batch, "check which numbers are still owned")
+        except ProviderError:
+            return None
+        return {str(r.get("phone_id")) for r in records if r.get("canceled") is not True}
