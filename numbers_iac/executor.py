@@ -476,6 +476,12 @@ class Executor:
         for action in local:
             self._result(action, DONE, "recorded in the state")
         if calls:
+            if caps.native_labels:
+                # The provider holds the truth and the planner reads labels from it, so the
+                # record follows the intent: a kill after the provider wrote them cannot
+                # leave stale labels in the state, and a write that never happened is
+                # planned again from the listing.
+                record(calls)
             changes = {a.number: (a.tag, dict(a.after)) for a in calls}
 
             def call(owned: list[OwnedNumber]) -> BatchOutcome:

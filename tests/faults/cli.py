@@ -43,8 +43,22 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: credential values the CLI runs of this session were given: none may ever show up in what
+#: they print or leave on disk (`leaked_secrets`, checked when the session ends)
+SECRETS: set[str] = {AUTH_TOKEN, ACULAB_API_KEY, MM_API_SECRET, CALLR_API_KEY}
+#: what every CLI run of this session printed, and the directories it ran in
+PRODUCED: list[str] = []
+DIRECTORIES: set[Path] = set()
+
+
+def add_secret(value: str) -> None:
+    """Register a credential for the sweep (a key file: pass a distinctive slice of it, since
+    files and JSON may wrap or escape it)."""
+    SECRETS.add(value)
+
+
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "numbers_iac", *args],
         cwd=cwd,
         capture_output=True,
@@ -52,9 +66,13 @@ def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
         env=cli_env(**env),
         timeout=180,
     )
+    PRODUCED.append(result.stdout + result.stderr)
+    DIRECTORIES.add(Path(cwd))
+    return result
 
 
 def start(cwd: Path, *args: str, **env: str) -> subprocess.Popen:
+    DIRECTORIES.add(Path(cwd))
     return subprocess.Popen(
         [sys.executable, "-m", "numbers_iac", *args],
         cwd=cwd,
@@ -63,6 +81,28 @@ def start(cwd: Path, *args: str, **env: str) -> subprocess.Popen:
         text=True,
         env=cli_env(**env),
     )
+
+
+def leaked_secrets(
+    outputs: list[str] | None = None, directories: set[Path] | None = None
+) -> list[str]:
+    """Where a registered credential shows up: in a CLI run's output, or in any file (plan,
+    state, journal, account, report) under a directory a CLI run used. Files given to the CLI
+    as input (the key file) are skipped: they hold the secret by design."""
+    outputs = PRODUCED if outputs is None else outputs
+    directories = DIRECTORIES if directories is None else directories
+    found = []
+    for index, text in enumerate(outputs):
+        found += [f"CLI output #{index}: {secret[:4]}..." for secret in SECRETS if secret in text]
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in directory.rglob("*"):
+            if not path.is_file() or path.suffix == ".json" and "key" in path.name:
+                continue
+            data = path.read_bytes()
+            found += [f"{path}: {secret[:4]}..." for secret in SECRETS if secret.encode() in data]
+    return found
 
 
 def killer(victim: dict[str, subprocess.Popen]) -> Callable[[str, str], None]:
@@ -80,6 +120,7 @@ def killer(victim: dict[str, subprocess.Popen]) -> Callable[[str, str], None]:
 
 def wait(process: subprocess.Popen, seconds: float = 120) -> tuple[str, str]:
     out, err = process.communicate(timeout=seconds)
+    PRODUCED.append(out + err)
     return out, err
 
 

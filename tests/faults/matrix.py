@@ -25,14 +25,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from numbers_iac.emulators.faults import Fault
+from numbers_iac.emulators.faults import MUTATING_METHODS, Fault
 from numbers_iac.emulators.serve import RunningServer, serve
+from numbers_iac.emulators.voximplant import MUTATING_METHODS as VOXIMPLANT_MUTATIONS
+from numbers_iac.emulators.voximplant import generate_service_account
 from numbers_iac.simulation import World
 from tests.faults.cli import (
     ACULAB_API_KEY,
     ACULAB_USERNAME,
     AUTH_ID,
     AUTH_TOKEN,
+    CALLR_API_KEY,
+    MM_API_KEY,
+    MM_API_SECRET,
+    add_secret,
     cli,
     managed,
     start,
@@ -69,6 +75,8 @@ class Profile:
     settle_wait: float = SETTLE + 0.2
     #: mutating requests (sandbox: saved mutations) the undisturbed AFTER apply makes
     mutations: int = 0
+    #: files the configuration refers to (a key file), written next to it
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def http(self) -> bool:
@@ -85,6 +93,30 @@ def _aculab_mutation(method: str, path: str) -> bool:
     return path.startswith("/service/") and method in ("PUT", "PATCH", "DELETE")
 
 
+def _voximplant_mutation(method: str, path: str) -> bool:
+    return path.rstrip("/").rsplit("/", 1)[-1] in VOXIMPLANT_MUTATIONS
+
+
+def _callr_mutation(method: str, path: str) -> bool:
+    return path.endswith(
+        (
+            "did/store.reserve",
+            "did/store.buy_order",
+            "did/store.cancel_order",
+            "did/store.cancel_subscription",
+            "apps.assign_did",
+            "apps.remove_did",
+        )
+    )
+
+
+def _messagemedia_mutation(method: str, path: str) -> bool:
+    return method in MUTATING_METHODS
+
+
+#: the Voximplant service-account key the emulator checks JWTs against (made once per run)
+VOXIMPLANT_KEY = generate_service_account("1000001")
+add_secret(VOXIMPLANT_KEY["private_key"][60:120])
 FR_A = "country: FR\n    region: AMIENS, FRANCE"
 FR_B = "country: FR\n    region: PARIS, FRANCE"
 
@@ -125,6 +157,49 @@ PROFILES: dict[str, Profile] = {
         read="POST /tel_list_numbers",
         serve_options={"auth_id": ACULAB_USERNAME, "auth_token": ACULAB_API_KEY},
         mutations=5,  # one order, three inbound-service PUTs, one tel_delete_numbers
+    ),
+    "voximplant": Profile(
+        "voximplant",
+        "  acct:\n    type: voximplant\n    base_url: {base_url}\n    credentials: vox-key.json\n"
+        "    settle_time: {settle}s\n    timeout: {timeout}\n    max_retries: 8\n",
+        FR_A,
+        FR_B,
+        _voximplant_mutation,
+        buy="POST /platform_api/AttachPhoneNumber",
+        bind="POST /platform_api/BindPhoneNumberToApplication",
+        release="POST /platform_api/DeactivatePhoneNumber",
+        read="POST /platform_api/GetPhoneNumbers",
+        serve_options={"service_account": VOXIMPLANT_KEY},
+        mutations=8,  # three attaches and their binds, one batched rebind, one batched release
+        files={"vox-key.json": json.dumps(VOXIMPLANT_KEY)},
+    ),
+    "callr": Profile(
+        "callr",
+        "  acct:\n    type: callr\n    base_url: {base_url}\n    settle_time: {settle}s\n"
+        "    timeout: {timeout}\n    max_retries: 8\n",
+        "country: FR\n    region: Amiens",
+        'country: FR\n    prefix: "472"',
+        _callr_mutation,
+        buy="did/store.buy_order",
+        bind="apps.assign_did",
+        release="did/store.cancel_subscription",
+        read="did.search",
+        serve_options={"auth_token": CALLR_API_KEY},
+        mutations=10,  # reserve, buy_order, three assignments, three rebinds, two releases
+    ),
+    "messagemedia": Profile(
+        "messagemedia",
+        "  acct:\n    type: messagemedia\n    base_url: {base_url}\n    auth: hmac\n"
+        "    settle_time: {settle}s\n    timeout: {timeout}\n    max_retries: 8\n",
+        "country: AU\n    type: mobile",
+        'country: FR\n    prefix: "322"',
+        _messagemedia_mutation,
+        buy="POST /v1/messaging/numbers/dedicated/",
+        release="DELETE /v1/messaging/numbers/dedicated/",
+        read="GET /v1/messaging/numbers/dedicated/assignments",
+        apps=False,
+        serve_options={"auth_id": MM_API_KEY, "auth_token": MM_API_SECRET},
+        mutations=8,  # three assignments, three label PATCHes, two releases
     ),
 }
 
@@ -216,6 +291,8 @@ class Case:
         )
         text = f"version: 1\nproviders:\n{block}{declarations(self.profile, after)}"
         (self.cwd / "numbers.yaml").write_text(text)
+        for name, content in self.profile.files.items():
+            (self.cwd / name).write_text(content)
 
     def prepare(self, timeout: float = 10) -> None:
         """Apply BEFORE, switch to AFTER and note what its plan releases and protects."""

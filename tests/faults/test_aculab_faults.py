@@ -1,6 +1,8 @@
 """Aculab Cloud end to end: the CLI in a subprocess against the Aculab emulator on a loopback
-socket. Plan, apply, plan; a rebind through inbound services; a short order; a kill after
-every mutating request of a mixed plan; a purchase whose answer is lost or late.
+socket. Plan, apply, plan; a rebind through inbound services; a short order; validation and
+plan-time errors; a purchase whose answer is lost or late. The kill after every mutating
+request of a mixed plan is in the fault matrix (tests/faults/matrix.py), with the other
+providers.
 
 Aculab sells blind orders (`tel_purchase` by region and quantity) and its listing dates a
 purchase by day only, so these tests also show that an order in doubt is adopted from the
@@ -10,7 +12,6 @@ listing, never sent twice.
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +26,7 @@ from tests.faults.cli import (
     ACULAB_USERNAME,
     bought_once,
     cli,
-    converge,
     managed,
-    start,
-    wait,
 )
 
 PROVIDER = """\
@@ -72,16 +70,6 @@ numbers:
     app: support-ivr
 """
 WANTED = {"alpha": ("sales-bot", 2), "beta": ("support-ivr", 2)}
-#: the AFTER plan's mutating requests: one tel_purchase (beta), two inbound-service PUTs
-#: (alpha's rebind, one number each) and one tel_delete_numbers (both releases)
-MUTATIONS = 4
-
-
-def is_mutation(method: str, path: str) -> bool:
-    """Aculab's `tel_*` services are all POSTs; only these change the account."""
-    if path.startswith(("/tel_purchase", "/tel_delete_numbers")):
-        return True
-    return path.startswith("/service/") and method in ("PUT", "PATCH", "DELETE")
 
 
 def new_world() -> World:
@@ -212,54 +200,6 @@ def judge(tmp_path: Path, world: World, unmanaged: set[str], releases: set[str])
         assert {world.numbers[n].app_id for n in numbers} == {world.app_by_name(app)[0]}
     assert set(world.numbers) == unmanaged | {n for ns in state.values() for n in ns}
     no_changes(tmp_path)
-
-
-def prepare(tmp_path: Path, server: RunningServer) -> set[str]:
-    write(tmp_path, server, BEFORE)
-    first = cli(tmp_path, "apply", "--auto-approve")
-    assert first.returncode == 0, first.stdout + first.stderr
-    write(tmp_path, server, AFTER)
-    plan = json.loads(cli(tmp_path, "plan", "--format", "json").stdout)
-    releases = {a["number"] for a in plan["actions"] if a["kind"] == "release"}
-    assert len(releases) == 2
-    return releases
-
-
-def test_the_mixed_plan_makes_the_mutations_the_matrix_covers(tmp_path, world, server):
-    prepare(tmp_path, server)
-    server.app.log.clear()
-    applied = cli(tmp_path, "apply", "--auto-approve", "--allow-release")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert len([r for r in server.app.log if is_mutation(r.method, r.path)]) == MUTATIONS
-
-
-@pytest.mark.parametrize("kill_at", range(1, MUTATIONS + 1))
-def test_kill_at_every_mutation(tmp_path, kill_at):
-    world = new_world()
-    unmanaged = set(world.numbers)
-    server = open_server(world)
-    victim: dict = {}
-    seen = [0]
-
-    def kill_at_mutation(method: str, path: str) -> None:
-        if not is_mutation(method, path) or "process" not in victim:
-            return
-        seen[0] += 1
-        if seen[0] == kill_at and victim["process"].poll() is None:
-            victim["process"].send_signal(signal.SIGKILL)
-
-    try:
-        releases = prepare(tmp_path, server)
-        server.app.add(Fault(status=None, times=10**6, on_response=kill_at_mutation))
-        victim["process"] = start(tmp_path, "apply", "--auto-approve", "--allow-release")
-        wait(victim["process"])
-        assert victim["process"].returncode == -signal.SIGKILL
-        time.sleep(0.3)  # calls already sent finish at the provider
-        converge(tmp_path, 1.2, "--allow-release")
-        judge(tmp_path, world, unmanaged, releases)
-        assert len(server.app.requests("POST", "/tel_purchase")) <= 3  # 2 first, 1 after
-    finally:
-        server.shutdown()
 
 
 def test_a_lost_purchase_answer_is_adopted_never_resent(tmp_path, world, server):

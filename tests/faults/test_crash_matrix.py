@@ -1,5 +1,5 @@
-"""A kill -9 at every mutation of a mixed plan, on Plivo over loopback and on the sandbox in
-each purchase mode (specific, quantity, reserve).
+"""A kill -9 at every mutation of a mixed plan on the sandbox in each purchase mode
+(specific, quantity, reserve). Every HTTP provider's kill matrix is in tests/faults/matrix.py.
 
 The plan buys, tags, rebinds and releases. Whatever mutation the kill lands on, reruns end
 with: every number bought once, exactly the declared quantities managed, nothing released
@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from numbers_iac.emulators.faults import Fault
-from numbers_iac.emulators.serve import serve
 from numbers_iac.simulation import World
 from tests.faults.cli import (
-    AUTH_ID,
-    AUTH_TOKEN,
-    MUTATIONS,
     bought_once,
     cli,
     converge,
@@ -31,15 +25,6 @@ from tests.faults.cli import (
 )
 
 PROVIDER = {
-    "plivo": """\
-  acct:
-    type: plivo
-    base_url: {base_url}
-    auth_id: ${{PLIVO_AUTH_ID}}
-    auth_token: ${{PLIVO_AUTH_TOKEN}}
-    settle_time: 1s
-    rate_limit: [100000, 1]
-""",
     # In-process, a sandbox purchase is on disk before the kill or not at all: nothing can
     # land later, so an attempt the account does not show is settled at once.
     "sandbox": """\
@@ -82,7 +67,6 @@ numbers:
     app: support-ivr
 """
 WANTED = {"alpha": ("sales-bot", 2), "beta": ("support-ivr", 2)}
-PLIVO_MUTATIONS = 8  # 2 buys, 2 alias writes, 2 rebinds, 2 releases
 #: saved sandbox mutations: the buys (one per number, one blind order, or a reservation and
 #: its purchase), one batch rebind, one batch release
 SANDBOX_MUTATIONS = {"specific": 4, "quantity": 3, "reserve": 4}
@@ -118,47 +102,6 @@ def check(tmp_path: Path, world: World, unmanaged: set[str], releases: set[str])
         assert {world.numbers[n].app_id for n in numbers} == {apps[app]}
         assert {world.numbers[n].alias for n in numbers} == {declaration}
     assert set(world.numbers) == unmanaged | {n for ns in state.values() for n in ns}
-
-
-def test_the_plivo_plan_makes_the_mutations_the_matrix_covers(tmp_path):
-    world = World.from_seed({"apps": ["support-ivr", "sales-bot"], "owned": 2})
-    server = serve("plivo", world, auth_id=AUTH_ID, auth_token=AUTH_TOKEN)
-    try:
-        prepare(tmp_path, PROVIDER["plivo"].format(base_url=server.url))
-        server.app.log.clear()
-        applied = cli(tmp_path, "apply", "--auto-approve", "--allow-release")
-        assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert len([r for r in server.app.log if r.method in MUTATIONS]) == PLIVO_MUTATIONS
-    finally:
-        server.shutdown()
-
-
-@pytest.mark.parametrize("kill_at", range(1, PLIVO_MUTATIONS + 1))
-def test_plivo_kill_at_every_mutation(tmp_path, kill_at):
-    world = World.from_seed({"apps": ["support-ivr", "sales-bot"], "owned": 2})
-    unmanaged = set(world.numbers)
-    server = serve("plivo", world, auth_id=AUTH_ID, auth_token=AUTH_TOKEN)
-    victim: dict = {}
-    seen = [0]
-
-    def kill_at_mutation(method: str, path: str) -> None:
-        if method not in MUTATIONS or "process" not in victim:
-            return
-        seen[0] += 1
-        if seen[0] == kill_at and victim["process"].poll() is None:
-            victim["process"].send_signal(signal.SIGKILL)
-
-    try:
-        releases = prepare(tmp_path, PROVIDER["plivo"].format(base_url=server.url))
-        server.app.add(Fault(status=None, times=10**6, on_response=kill_at_mutation))
-        victim["process"] = start(tmp_path, "apply", "--auto-approve", "--allow-release")
-        wait(victim["process"])
-        assert victim["process"].returncode == -signal.SIGKILL
-        time.sleep(0.3)  # calls already sent finish at the provider
-        converge(tmp_path, 1.2, "--allow-release")
-        check(tmp_path, world, unmanaged, releases)
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.parametrize("mode", sorted(SANDBOX_MUTATIONS))
