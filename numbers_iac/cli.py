@@ -704,6 +704,15 @@ def apply(
         plan_stream = sys.stderr if fmt == "json" else sys.stdout
         click.echo(render(the_plan, "text", color=ctx.color(plan_stream)), file=plan_stream)
         if not the_plan.has_changes:
+            if the_plan.recognised:  # state-only: nothing to approve, no guard concerned
+                engine.apply_plan(
+                    the_plan, desired, providers, store, allow_release=False, now=clock
+                )
+                click.echo(
+                    f"Recorded {plural(len(the_plan.recognised), 'number')} recognised by "
+                    "their tag on the provider in the state.",
+                    err=True,
+                )
             if fmt == "json":
                 click.echo(report_json(ApplyReport("")))
             return

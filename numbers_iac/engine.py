@@ -31,6 +31,7 @@ from numbers_iac.model import (
     QUANTITY,
     Account,
     Action,
+    Adopt,
     Desired,
     ManagedNumber,
     Plan,
@@ -146,8 +147,10 @@ def make_plan(
     now: datetime | None = None,
 ) -> Plan:
     """List, plan, then price the purchases the plan contains and hold it to the `safety:`
-    limits (`desired.safety`, with the run's overrides). `now` is the clock (default: the
-    system's): cooling-off dates and the age of unresolved orders are counted from it."""
+    limits (`desired.safety`, with the run's overrides). `now` is the calendar (default: the
+    system's clock): cooling-off dates are counted from it. Purchases in flight are always
+    timed on the system clock: a rehearsal calendar (`NUMBERS_IAC_NOW`) must never make an
+    order that may still land look lapsed, or it would be bought again."""
     now = now or datetime.now(UTC)
     targets = tuple(targets)
     recorded = store.load()  # once: at 100,000 numbers every read is a full table scan
@@ -165,7 +168,7 @@ def make_plan(
             capabilities,
             targets=targets,
             accept_missing=accept_missing,
-            settlements=settle(providers, recorded, accounts, now),
+            settlements=settle(providers, recorded, accounts, datetime.now(UTC)),
             replace=replace_names,
             today=now.date(),
         )
@@ -477,7 +480,7 @@ def check_fresh(
         targets=plan.targets,
         accept_missing=plan.accepted,
         replace=plan.replaced,
-        settlements=settle(providers, recorded, accounts, now),
+        settlements=settle(providers, recorded, accounts, datetime.now(UTC)),
         today=now.date(),
     )
     if (expected.ambiguous_moves, expected.unmovable) != (
@@ -545,6 +548,12 @@ def _recheck_lapsed_orders(plan: Plan, providers: Providers, recorded: Recorded)
     if not lapsed:
         return
     attempts = {a.entry_id: a for a in recorded.attempts}
+    #: numbers the plan already knew of: a number not among them appeared since it was made
+    known = (
+        set(recorded.numbers)
+        | {(u.provider, u.number) for u in plan.unmanaged}
+        | {(a.provider, a.number) for a in plan.actions if isinstance(a, Adopt)}
+    )
     for name in sorted({s.provider for s in lapsed}):
         settles = {s.entry_id: s for s in lapsed if s.provider == name and s.entry_id in attempts}
         if not settles:
@@ -554,8 +563,12 @@ def _recheck_lapsed_orders(plan: Plan, providers: Providers, recorded: Recorded)
         for recovery in provider.recover(todo, provider.account()):
             settle = settles[recovery.attempt.entry_id]
             produced = recovery.produced
-            if recovery.attempt.mode == QUANTITY:  # only what is surely the order's
-                produced = tuple(n for n in produced if n.tag == settle.declaration)
+            if recovery.attempt.mode == QUANTITY:  # only what may be the order's, and new
+                produced = tuple(
+                    n
+                    for n in produced
+                    if n.tag == settle.declaration or (not n.tag and (name, n.number) not in known)
+                )
             if {n.number for n in produced} - set(settle.adopted):
                 raise StalePlanError(
                     f"numbers of the unresolved order for {name} / {settle.declaration} "

@@ -405,6 +405,10 @@ class Adopt(Action):
     #: when the provider says the account got it: recorded as its age, so "newest first"
     #: releases stay right after a lost state is rebuilt
     acquired_on: str | None = None
+    #: the number's ownership tag on the provider names this declaration and the state only
+    #: lacks the record (a lost state file): the account already matches, so this is not a
+    #: change (the plan says "No changes"), and any apply records it
+    recognised: bool = False
 
 
 @dataclass(frozen=True)
@@ -631,12 +635,23 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.actions)
+        return bool(self.changes)
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        """The actions that change something: all but the adoption of numbers the provider's
+        own tags already give to their declaration (`Adopt.recognised`)."""
+        return tuple(a for a in self.actions if not getattr(a, "recognised", False))
+
+    @property
+    def recognised(self) -> tuple[Action, ...]:
+        """Numbers recognised by their tag on the provider, recorded by the next apply."""
+        return tuple(a for a in self.actions if getattr(a, "recognised", False))
 
     @property
     def has_drift(self) -> bool:
         """Changes to apply, or drift to look at (`plan --detailed-exitcode` exits 2)."""
-        return bool(self.actions or self.missing)
+        return bool(self.changes or self.missing)
 
     def of_kind(self, kind: type[Action]) -> list[Action]:
         return [a for a in self.actions if isinstance(a, kind)]

@@ -1043,6 +1043,13 @@ def _converge_member(
                 status=owned.status if owned else record.status,
                 app=_app_name(owned.app_id, apps) if owned else record.app,
                 acquired_on=owned.acquired_on if owned and record is None else None,
+                recognised=(
+                    record is None
+                    and owned is not None
+                    and caps.ownership_tag
+                    and owned.tag == name
+                    and reason == f"tagged {name!r} on the provider"
+                ),
             )
         )
     if owned is None or owned.status == PENDING:

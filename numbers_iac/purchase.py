@@ -409,7 +409,10 @@ class PurchaseRun:
 
 def _surely_not_bought(exc: Exception) -> bool:
     """Whether a failed commit certainly bought nothing: the request never left, or the
-    provider refused it outright (a 4xx, rate limiting and bad credentials included)."""
+    provider refused it outright (a 4xx, rate limiting and bad credentials included). An
+    adapter that says the outcome is unknown is believed whatever status it carries."""
+    if isinstance(exc, OutcomeUnknownError):
+        return False
     if isinstance(exc, TransientError):
         return not exc.maybe_sent
     if isinstance(exc, AuthError | RateLimitedError | RehearsalError):

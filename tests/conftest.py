@@ -13,7 +13,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     leaks = leaked_secrets()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and PRODUCED:
-        reporter.ensure_newline()
+        reporter.write_sep("-", "secrets sweep")
         reporter.write_line(
             f"secrets sweep: {len(PRODUCED)} CLI outputs and the files in "
             f"{len(DIRECTORIES)} directories searched, {len(leaks)} credentials found"

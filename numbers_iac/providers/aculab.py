@@ -66,8 +66,6 @@ ENV_USERNAME = "ACULAB_USERNAME"
 ENV_API_KEY = "ACULAB_API_KEY"
 #: numbers per `tel_delete_numbers` call (UNCONFIRMED upstream limit; kept modest)
 RELEASE_BATCH = 100
-#: Aculab's code for "Telephone number ... does not belong to you": already released
-NOT_OWNED_CODE = "0300"
 
 #: ISO alpha-2 -> the country name Aculab's discovery services use
 COUNTRY_NAMES = {
@@ -619,8 +617,11 @@ class AculabProvider(Provider):
         return BatchOutcome(tuple(done), failed)
 
     def release(self, numbers: Sequence[OwnedNumber]) -> BatchOutcome:
-        """One `tel_delete_numbers` per batch; PARTIAL/FAIL report the numbers kept with
-        Aculab's description and code. A number no longer owned counts as released."""
+        """One `tel_delete_numbers` per batch. `OK` releases the batch; after `PARTIAL` or
+        `FAIL` the listing says which numbers went (an answer keyed differently, or without
+        its `numbers` object, must not read as "all released"), and each number kept is
+        reported with Aculab's description and code. A number no longer owned counts as
+        released."""
         done: list[str] = []
         failed: dict[str, str] = {}
         for start in range(0, len(numbers), RELEASE_BATCH):
@@ -634,22 +635,38 @@ class AculabProvider(Provider):
             except ProviderError as exc:
                 failed.update({number: exc.detail for number in by_digits.values()})
                 continue
-            kept = body.get("numbers") if isinstance(body, dict) else None
-            kept = kept if isinstance(kept, dict) else {}
             status = str(body.get("status", "")) if isinstance(body, dict) else ""
-            if status not in ("OK", "PARTIAL", "FAIL"):
-                failed.update({n: f"unexpected answer {body!r}" for n in by_digits.values()})
+            if status == "OK":
+                done += by_digits.values()
                 continue
-            for digits, number in by_digits.items():
-                reason = kept.get(digits)
-                if reason is None:
-                    done.append(number)
-                    continue
-                reason = reason if isinstance(reason, dict) else {"description": str(reason)}
-                if str(reason.get("code")) == NOT_OWNED_CODE:
-                    done.append(number)  # already gone
-                    continue
-                failed[number] = (
-                    f"{reason.get('description', 'not deleted')} [code {reason.get('code')}]"
+            if status not in ("PARTIAL", "FAIL"):
+                answer = self.http.shown(f"unexpected answer {body!r}")
+                failed.update(dict.fromkeys(by_digits.values(), answer))
+                continue
+            kept = body.get("numbers") if isinstance(body, dict) else None
+            reasons = {
+                str(key).lstrip("+"): value
+                for key, value in (kept.items() if isinstance(kept, dict) else ())
+            }
+            try:
+                listed = self._tel("tel_list_numbers", "check which numbers were released", {})
+            except ProviderError as exc:
+                failed.update(
+                    dict.fromkeys(
+                        by_digits.values(),
+                        f"Aculab answered {status} and the listing could not be read to see "
+                        f"which numbers went: {exc.detail}",
+                    )
                 )
+                continue
+            owned = {str(key).lstrip("+") for key in listed} if isinstance(listed, dict) else set()
+            for digits, number in by_digits.items():
+                if digits not in owned:
+                    done.append(number)  # gone: deleted now, or before
+                    continue
+                reason = reasons.get(digits)
+                reason = reason if isinstance(reason, dict) else {"description": str(reason or "")}
+                description = str(reason.get("description") or f"not deleted ({status})")
+                code = f" [code {reason.get('code')}]" if reason.get("code") else ""
+                failed[number] = self.http.shown(f"{description}{code}")
         return BatchOutcome(tuple(done), failed)

@@ -30,6 +30,7 @@ from numbers_iac.render.text import (
     quarantine_cost,
     quarantine_heading,
     quarantine_row,
+    recognised_sentence,
     unmanaged_by_provider,
 )
 
@@ -65,8 +66,10 @@ def render_markdown(plan: Plan, plan_file: str | None = None, cwd: str | None = 
     `cwd`: the working directory, against which the configuration's path is shown (a CI
     runner's absolute path means nothing in a pull request)."""
     head = [*_heading(plan, cwd), *_summary_table(plan), *_guard_section(plan)]
-    if not plan.actions:
+    if not plan.has_changes:
         head += ["", f"**{no_changes_sentence(plan)}**"]
+        if plan.recognised:
+            head += ["", recognised_sentence(len(plan.recognised))]
     cost = _cost_section(plan)
     tail = [
         *_pending_section(plan),
@@ -79,7 +82,7 @@ def render_markdown(plan: Plan, plan_file: str | None = None, cwd: str | None = 
     fixed = _size(head + cost + tail)
     releases = _release_section(plan.releases, MAX_CHARS - fixed - DETAILS_RESERVE, full_list)
     details: list[str] = []
-    if plan.actions:
+    if plan.has_changes:
         budget = MAX_CHARS - fixed - _size(releases) - 500
         details = _details_section(plan.actions, budget, full_list)
     text = "\n".join(head + releases + cost + details + tail) + "\n"
@@ -397,7 +400,7 @@ def _unmanaged_section(plan: Plan) -> list[str]:
 def _apply_hint(plan: Plan, plan_file: str | None) -> list[str]:
     """How to apply what was reviewed: the saved plan when there is one (`plan -out`), else
     how to save one; `--allow-release` when the plan releases."""
-    if not plan.actions:
+    if not plan.has_changes:
         return []
     flag = " --allow-release" if plan.releases else ""
     if plan_file:

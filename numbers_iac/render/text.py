@@ -353,6 +353,16 @@ def no_changes_sentence(plan: Plan) -> str:
     return "No changes. Your numbers match the configuration."
 
 
+def recognised_sentence(count: int) -> str:
+    """Numbers the state lacks but the provider's own tags give to their declarations."""
+    subject = "1 number is" if count == 1 else f"{count:,} numbers are"
+    return (
+        f"{subject} recognised by the ownership tag on the provider but missing from the "
+        "state (a lost state file?): the next apply records them; nothing changes on the "
+        "provider."
+    )
+
+
 def pending_sentence(note: PendingNote) -> str:
     count, subject = note.count, f"{note.provider} / {note.declaration}"
     verb = "is" if count == 1 else "are"
@@ -424,18 +434,20 @@ def render_text(plan: Plan, color: bool = False) -> str:
     """The whole plan as terminal text; ANSI colour only when `color` (the CLI decides)."""
     paint = _painter(color)
     lines: list[str] = _target_lines(plan.targets, paint)
-    if plan.actions:
+    if plan.has_changes:
         lines += _legend(plan.actions, paint)
         for key, actions in group_actions(plan.actions):
             lines += _group_lines(key, actions, paint)
     else:
         lines.append(paint(no_changes_sentence(plan), bold=True))
+        if plan.recognised:
+            lines.append(recognised_sentence(len(plan.recognised)))
     lines += _pending_lines(plan)
     lines += _quarantine_lines(plan.quarantined)
     lines += _warning_lines(plan.warnings, paint)
     lines += _guard_lines(plan.guards, paint)
     lines += _unmanaged_lines(plan.unmanaged)
-    if plan.actions:
+    if plan.has_changes:
         releases = sum(1 for a in plan.actions if isinstance(a, Release))
         if releases:
             lines += ["", paint(irreversible_notice(releases), fg="red", bold=True)]

@@ -116,13 +116,20 @@ def test_a_lost_state_file_is_rebuilt_from_the_labels_on_the_provider(tmp_path, 
     write(tmp_path, server, AFTER)
     assert cli(tmp_path, "apply", "--auto-approve").returncode == 0
     (tmp_path / ".numbers-iac" / "state.sqlite").unlink()
-    plan = json.loads(cli(tmp_path, "plan", "--format", "json").stdout)
-    assert {a["kind"] for a in plan["actions"]} == {"adopt"}  # state only: nothing bought
-    assert len(plan["actions"]) == 4
+    server.app.log.clear()
+    plan = cli(tmp_path, "plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr  # the account matches: no change
+    assert "No changes" in plan.stdout and "4 numbers are recognised" in plan.stdout
+    recorded = json.loads(cli(tmp_path, "plan", "--format", "json").stdout)
+    assert {a["kind"] for a in recorded["actions"]} == {"adopt"}  # the state's part
+    assert all(a["recognised"] for a in recorded["actions"])
     adopted = cli(tmp_path, "apply", "--auto-approve")
     assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert "Recorded 4 numbers recognised" in adopted.stderr
+    assert not [r for r in server.app.log if r.method != "GET"]  # nothing sent but reads
     check(tmp_path, world, unmanaged)
     assert len(bought_once(world.log)) == 4
+    assert len(managed(tmp_path)["alpha"]) == 2  # the state holds them again
 
 
 def test_a_wrong_secret_is_one_clear_error_line(tmp_path, server):

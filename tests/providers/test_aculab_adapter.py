@@ -5,19 +5,23 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from numbers_iac import engine
 from numbers_iac.emulators.aculab import AculabEmulator
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.errors import (
     DeclarationOptionError,
     OutcomeUnknownError,
     RehearsalError,
+    StalePlanError,
     UnknownRegionError,
 )
-from numbers_iac.model import QUANTITY, ProviderConfig, Where
+from numbers_iac.journal import BUY_ATTEMPT, attempt_payload
+from numbers_iac.model import QUANTITY, Declaration, Desired, ProviderConfig, StateConfig, Where
 from numbers_iac.providers.aculab import AculabProvider, escape
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.simulation import World
 from numbers_iac.simulation.world import NumberGroup
+from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
 
 LONDON = Where("GB", "local", region="London")
@@ -299,3 +303,56 @@ def test_ten_thousand_owned_numbers_are_listed_in_one_request():
     assert len(env.app.requests(contains="/tel_list_numbers")) == 1
     assert len(env.app.requests("GET", "/service/v1/inbound")) == 1 + 1 + 3  # list, ivr, 3 own
     assert {n.number for n in listed if n.app_id == "ivr"} == set(bound)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"status": "FAIL"}, {"status": "FAIL", "numbers": None}, "keyed with +"],
+    ids=["fail-without-numbers", "fail-with-null", "fail-keyed-with-plus"],
+)
+def test_a_failed_delete_never_reads_as_released_whatever_its_shape(env, answer):
+    """FAIL means nothing was deleted: the listing, not the answer's keys, says what went."""
+    owned = env.provider.list_numbers()[:2]
+    if answer == "keyed with +":
+        answer = {
+            "status": "FAIL",
+            "numbers": {
+                "+" + n.provider_id: {"description": "busy", "code": "0500"} for n in owned
+            },
+        }
+    env.app.add(Fault(status=200, body=answer, match="/tel_delete_numbers"))  # Aculab kept all
+    outcome = env.provider.release(owned)
+    assert outcome.done == ()
+    assert set(outcome.failed) == {n.number for n in owned}
+    assert all(n.number in env.world.numbers for n in owned)
+
+
+def test_an_order_that_lands_while_the_plan_waits_is_never_bought_again(tmp_path):
+    """A plan settles a lapsed blind order as not bought and plans a new purchase; the
+    order's number lands before apply runs. Aculab tags nothing, so a number at the order's
+    place that the plan had not seen is enough to refuse: buying now would buy twice."""
+    world = World.from_seed({"apps": ["ivr"]})
+    emulator = AculabEmulator(world)
+    app = FaultInjector(emulator, sleep=lambda s: None)
+    settings = {**emulator.provider_settings("http://emulator.invalid"), "settle_time": 0}
+    config = ProviderConfig("lab", "aculab", settings)
+    provider = AculabProvider(config, transport=httpx.WSGITransport(app=app), sleep=lambda s: None)
+    desired = Desired(
+        "numbers.yaml",
+        "digest",
+        {"lab": config},
+        {"d": Declaration("d", "lab", 1, country="GB", number_type="local", region="London")},
+        StateConfig(),
+    )
+    with SqliteStateStore(tmp_path / "state.sqlite") as store:
+        store.journal_begin(
+            "killed", BUY_ATTEMPT, "lab", "d", attempt_payload(QUANTITY, 1, where=LONDON)
+        )
+        providers = engine.Providers(desired, lambda c: provider)
+        plan = engine.make_plan(desired, providers, store)
+        assert sorted(a.kind for a in plan.actions) == ["purchase", "settle"]
+        (late,), _ = world.search("GB", "local", region="LONDON, UNITED KINGDOM", limit=1)
+        world.buy(late.number)  # the lost order lands while the prompt waits
+        with pytest.raises(StalePlanError):
+            engine.apply_plan(plan, desired, providers, store, allow_release=False)
+    assert list(world.numbers) == [late.number]
