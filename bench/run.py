@@ -1,102 +1,446 @@
-"""Plan cost at scale: wall time, CPU time, peak memory and provider requests per plan.
+"""Plan cost at scale: the real CLI, in a subprocess, against each provider's emulator.
 
-Runs the real engine (listing, planner, pricing) against the sandbox and the Plivo emulator
-(in-process over httpx's WSGI transport, with an injected per-request latency) for accounts of
-N managed numbers, and prints one row per run with the request floor (one listing request per
-page of the provider's page size). Figures only: no thresholds are asserted anywhere.
+For each provider and each account size the harness seeds a simulated account owning N
+numbers, serves the provider's emulator on loopback (the sandbox reads its file instead),
+runs `numbers-iac import` once to declare and record them (no latency, no rate limit: this
+is setup), then times `numbers-iac plan` as a user runs it, with every emulator request
+delayed by `--latency` and the adapter keeping the provider's own page size and rate limit.
 
-    python bench/run.py                    # 1,000 and 10,000 numbers, 50 ms latency
-    python bench/run.py --sizes 1000 --latency 0.02
+Figures per run: wall, CPU (user + system of the CLI process, which excludes network
+waits), peak RSS, requests the emulator saw, the floor (the listing's page requests plus
+the apps listing), the ideal wall (the larger of floor x latency / concurrency and floor /
+rate limit), their ratios, and a naive per-number refresh (one request per number, timed
+by this run's own mean request time). With `--apply N` it also times an apply that buys N
+numbers and one that binds N owned numbers, against the rate-limit floor.
+
+Figures only: nothing here asserts a threshold.
+
+    python bench/run.py                                  # 1,000 / 10,000 / 100,000, every provider
+    python bench/run.py --sizes 1000 --providers plivo --latency 0.02
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import platform
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from numbers_iac import engine
 from numbers_iac.emulators.faults import Fault
-from numbers_iac.emulators.serve import emulated
-from numbers_iac.model import Declaration, Desired, ManagedNumber, ProviderConfig, StateConfig
-from numbers_iac.providers.sandbox import SandboxProvider
+from numbers_iac.emulators.serve import RunningServer, make_app
 from numbers_iac.simulation import World
-from numbers_iac.state.sqlite import SqliteStateStore
 
-PAGE_SIZE = 20
+PROVIDERS = ("sandbox", "plivo", "aculab", "voximplant", "callr", "messagemedia")
+REPO = Path(__file__).resolve().parents[1]
 
 
-def build(kind: str, size: int, latency: float):
-    world = World.from_seed({"apps": ["ivr"], "owned": size})
-    for number in world.numbers:
-        world.update(number, alias="bulk")  # tagged as apply would have left them
+@dataclass(frozen=True)
+class Api:
+    """What bounds a listing on one provider's real API."""
+
+    #: numbers per listing page; None: the whole inventory in one answer
+    page_size: int | None
+    #: requests per second the provider allows (None: none published, latency alone bounds)
+    rate: float | None
+    #: listing pages in flight at once (token-chained pages: one)
+    concurrency: int
+    #: requests besides the listing pages: the apps listing
+    extra: int
+    note: str
+
+
+APIS = {
+    "sandbox": Api(20, None, 1, 0, "local JSON file, 20 a page; no network"),
+    "plivo": Api(20, 300 / 5, 4, 1, "20 a page (Plivo's cap), 300 requests / 5 s"),
+    "aculab": Api(None, None, 1, 1, "tel_list_numbers answers the whole inventory"),
+    "voximplant": Api(100, None, 4, 1, "GetPhoneNumbers, 100 a page (documented default)"),
+    "callr": Api(100, None, 4, 1, "did.search, 100 a page (the most CALLR serves)"),
+    "messagemedia": Api(100, None, 1, 0, "100 a page, chained by token (one at a time)"),
+}
+
+
+class Timed:
+    """WSGI middleware: counts requests and the seconds spent answering them."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.lock = threading.Lock()
+        self.count = 0
+        self.seconds = 0.0
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.count += 1
+                self.seconds += time.perf_counter() - started
+
+    def reset(self) -> None:
+        with self.lock:
+            self.count, self.seconds = 0, 0.0
+
+
+@dataclass
+class Account:
+    """One provider account in a directory: its config, its emulator (if any)."""
+
+    kind: str
+    cwd: Path
+    world: World
+    server: RunningServer | None = None
+    timed: Timed | None = None
+    faults: Any = None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+
+
+def open_account(kind: str, size: int, cwd: Path, apps: tuple[str, ...] = ("ivr",)) -> Account:
+    world = World.from_seed({"apps": list(apps), "owned": size})
+    account = Account(kind, cwd, world)
+    block = f"  acct:\n    type: {kind}\n"
     if kind == "sandbox":
-        provider = SandboxProvider(
-            ProviderConfig("acct", "sandbox", {"apps": ["ivr"]}), world=world
+        world.save(cwd / ".numbers-iac" / "sandbox-acct.json")
+        block += f"    apps: [{', '.join(apps)}]\n"
+    else:
+        options: dict[str, Any] = {}
+        if kind == "voximplant":
+            from numbers_iac.emulators.voximplant import generate_service_account
+
+            options["service_account"] = generate_service_account()
+            (cwd / "vox-key.json").write_text(json.dumps(options["service_account"]))
+        account.faults = make_app(kind, world, **options)
+        account.timed = Timed(account.faults)
+        account.server = RunningServer(account.timed, keep_alive=True)
+        settings = account.faults.app.provider_settings(account.server.url)
+        if kind == "voximplant":
+            settings["credentials"] = "vox-key.json"
+        for key, value in settings.items():
+            block += f"    {key}: {json.dumps(value)}\n"
+        if kind == "messagemedia":
+            block += "    auth: hmac\n"
+        block += "    timeout: 60\n"
+    text = f"version: 1\nproviders:\n{block}numbers: {{}}\n"
+    (cwd / "numbers.yaml").write_text(text)
+    return account
+
+
+#: `python -m numbers_iac ARGS`, noting the process's peak RSS when it exits: the kernel's
+#: `ru_maxrss` for a child also counts the benchmark's own memory, copied at fork before exec
+RUN_CLI = """
+import atexit, runpy, sys
+PEAK_FILE = sys.argv[1]
+def peak():
+    with open("/proc/self/status") as status, open(PEAK_FILE, "w") as out:
+        out.write(next(l for l in status if l.startswith("VmHWM")).split()[1])
+atexit.register(peak)
+sys.argv = ["numbers-iac", *sys.argv[2:]]
+runpy.run_module("numbers_iac", run_name="__main__", alter_sys=True)
+"""
+
+
+def cli(cwd: Path, *args: str) -> tuple[int, str, float, float, float]:
+    """Run the CLI; returns its exit code, output, wall and CPU seconds, peak RSS in MB."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBERS_IAC_")}
+    env.update({"NO_COLOR": "1", "PYTHONPATH": str(REPO)})
+    peak_file = cwd / ".peak-rss"
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-c", RUN_CLI, str(peak_file), *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
-        return provider, world, None
-    env = emulated("plivo", world, name="acct")  # the adapter keeps Plivo's 300 req / 5 s
-    if latency:
-        env.app.add(Fault(status=None, delay=latency, times=10**9))
-    return env.provider, world, env.app
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    cpu = usage.ru_utime + usage.ru_stime
+    peak_kb = int(peak_file.read_text()) if peak_file.exists() else 0
+    return process.returncode, output, wall, cpu, peak_kb / 1024
 
 
-def run(kind: str, size: int, latency: float) -> dict:
-    provider, world, faults = build(kind, size, latency)
-    declaration = Declaration("bulk", "acct", size, pinned=tuple(sorted(world.numbers)))
-    desired = Desired(
-        "bench.yaml", "bench", {"acct": provider.config}, {"bulk": declaration}, StateConfig()
+def import_all(account: Account) -> None:
+    """Setup: `numbers-iac import acct`, run in this process for an HTTP provider so that
+    writing each number's ownership tag (one request per number on Plivo or MessageMedia:
+    a long wait at 100,000 that the benchmark does not measure) goes straight into the
+    simulated account instead."""
+    from numbers_iac import engine
+    from numbers_iac.config import load_config
+    from numbers_iac.importer import import_numbers
+    from numbers_iac.providers.base import no_progress
+    from numbers_iac.providers.registry import open_provider
+    from numbers_iac.state import open_store
+
+    def tag_directly(items, *args: Any, **kwargs: Any) -> None:
+        for number, name, _ in items:
+            account.world.update(number.number, alias=name)
+
+    def factory(config: Any) -> Any:
+        provider = open_provider(config)
+        provider.set_labels = tag_directly  # type: ignore[method-assign]
+        return provider
+
+    here = Path.cwd()
+    os.chdir(account.cwd)
+    try:
+        desired = load_config(account.cwd / "numbers.yaml")
+        with open_store(desired.state) as store, engine.Providers(desired, factory) as providers:
+            import_numbers(
+                desired, providers, store, "acct", write=True, progress=lambda _: no_progress
+            )
+    finally:
+        os.chdir(here)
+
+
+def without_rate_limit(kind: str, cwd: Path, on: bool) -> None:
+    """Setup (import) runs without Plivo's client-side limit; the plan keeps it."""
+    if kind != "plivo":
+        return
+    path = cwd / "numbers.yaml"
+    line = "    rate_limit: [1000000, 1]\n"
+    text = path.read_text()
+    text = (
+        text.replace("    timeout: 60\n", "    timeout: 60\n" + line, 1)
+        if on
+        else text.replace(line, "")
     )
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SqliteStateStore(Path(tmp) / "state.sqlite") as store,
-    ):
-        store.save_numbers(
-            [ManagedNumber("acct", n.number, "bulk", n.provider_id) for n in world.numbers.values()]
-        )
-        providers = engine.Providers(desired, lambda config: provider)
-        tracemalloc.start()
-        wall, cpu = time.perf_counter(), time.process_time()
-        plan = engine.make_plan(desired, providers, store)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        providers.close()
-    assert not plan.actions, "the benchmark account should already match its declaration"
-    requests = len(faults.log) if faults is not None else math.ceil(size / PAGE_SIZE)
-    floor = math.ceil(size / PAGE_SIZE) + 1  # listing pages + one apps page
+    path.write_text(text)
+
+
+def bench_plan(kind: str, size: int, latency: float) -> dict[str, Any]:
+    api = APIS[kind]
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        cwd = Path(tmp)
+        account = open_account(kind, size, cwd)
+        try:
+            without_rate_limit(kind, cwd, True)
+            if account.server is None:
+                code, output, *_ = cli(cwd, "import", "acct")
+                if code != 0:
+                    raise SystemExit(f"{kind} {size}: import failed ({code}):\n{output[-2000:]}")
+            else:
+                import_all(account)
+            without_rate_limit(kind, cwd, False)
+            if account.faults is not None and latency:
+                account.faults.add(Fault(status=None, delay=latency, times=10**12))
+            if account.timed is not None:
+                account.timed.reset()
+            code, output, wall, cpu, rss = cli(cwd, "plan", "-detailed-exitcode")
+            if code != 0:
+                raise SystemExit(
+                    f"{kind} {size}: plan is not converged ({code}):\n{output[-2000:]}"
+                )
+            requests = account.timed.count if account.timed else None
+            mean = account.timed.seconds / max(account.timed.count, 1) if account.timed else 0.0
+        finally:
+            account.close()
+    pages = 1 if api.page_size is None else math.ceil(size / api.page_size)
+    floor = pages + api.extra
+    ideal = max(floor * latency / api.concurrency, floor / api.rate if api.rate else 0.0)
+    naive_requests = size + api.extra
+    naive_wall = max(naive_requests * mean / 4, naive_requests / api.rate if api.rate else 0.0)
     return {
         "provider": kind,
         "numbers": size,
-        "requests": requests,
-        "floor": floor,
         "wall_s": wall,
         "cpu_s": cpu,
-        "peak_mb": peak / 2**20,
+        "rss_mb": rss,
+        "requests": requests,
+        "floor": floor if kind != "sandbox" else None,
+        "ideal_s": ideal if kind != "sandbox" else None,
+        "naive_requests": naive_requests if kind != "sandbox" else None,
+        "naive_wall_s": naive_wall if kind != "sandbox" else None,
     }
+
+
+#: where each provider buys in the apply benchmark (a place with stock for 1,000 and more)
+PLACES = {
+    "messagemedia": "country: AU\n    type: mobile",
+}
+DEFAULT_PLACE = "country: GB\n    type: local"
+
+
+def bench_apply(kind: str, count: int, latency: float) -> list[dict[str, Any]]:
+    """Apply a purchase of `count` numbers bound to an app, then a rebind of them all."""
+    api = APIS[kind]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-apply-{kind}-") as tmp:
+        cwd = Path(tmp)
+        (cwd / ".numbers-iac").mkdir()
+        account = open_account(kind, 0, cwd, apps=("ivr", "bot"))
+        try:
+            header = (cwd / "numbers.yaml").read_text().replace("numbers: {}\n", "")
+            if latency and account.faults is not None:
+                account.faults.add(Fault(status=None, delay=latency, times=10**12))
+            apps = kind != "messagemedia"
+            steps = [("buy", "ivr"), ("bind", "bot")] if apps else [("buy", None)]
+            for step, app in steps:
+                place = PLACES.get(kind, DEFAULT_PLACE)
+                app_line = f"    app: {app}\n" if app else ""
+                text = f"{header}numbers:\n  bulk:\n    provider: acct\n    quantity: {count}\n    {place}\n{app_line}"
+                (cwd / "numbers.yaml").write_text(text)
+                if account.timed is not None:
+                    account.timed.reset()
+                mutations_before = account.faults.mutation_count if account.faults else 0
+                code, output, wall, cpu, rss = cli(cwd, "apply", "-auto-approve")
+                if code != 0:
+                    print(f"{kind} apply {step}: exit {code}: {output[-1500:]}", file=sys.stderr)
+                requests = account.timed.count if account.timed else None
+                mutations = (
+                    account.faults.mutation_count - mutations_before if account.faults else None
+                )
+                rate_floor = mutations / api.rate if api.rate and mutations else None
+                latency_floor = (mutations or 0) * latency / 4
+                rows.append(
+                    {
+                        "provider": kind,
+                        "step": f"{step} {count:,}" + ("" if code == 0 else f" (exit {code})"),
+                        "wall_s": wall,
+                        "cpu_s": cpu,
+                        "requests": requests,
+                        "mutations": mutations,
+                        "per_number": None if mutations is None else mutations / count,
+                        "floor_s": max(rate_floor or 0.0, latency_floor) or None,
+                    }
+                )
+        finally:
+            account.close()
+    return rows
+
+
+def apply_row(r: dict[str, Any]) -> str:
+    ratio = None if not r["floor_s"] else r["wall_s"] / r["floor_s"]
+    cells = [
+        f"{r['provider']:<12}",
+        f"{r['step']:<18}",
+        f"{r['wall_s']:>7.1f}",
+        f"{r['cpu_s']:>6.2f}",
+        f"{fmt(r['requests'], ',d'):>8}",
+        f"{fmt(r['mutations'], ',d'):>9}",
+        f"{fmt(r['per_number'], '.2f'):>7}",
+        f"{fmt(r['floor_s'], '.1f'):>7}",
+        f"{fmt(ratio, '.2f'):>7}",
+    ]
+    return " ".join(cells)
+
+
+APPLY_HEADER = " ".join(
+    [
+        f"{'provider':<12}",
+        f"{'apply':<18}",
+        f"{'wall s':>7}",
+        f"{'cpu s':>6}",
+        f"{'requests':>8}",
+        f"{'mutations':>9}",
+        f"{'per nr':>7}",
+        f"{'floor s':>7}",
+        f"{'x floor':>7}",
+    ]
+)
+
+
+def fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def row(r: dict[str, Any]) -> str:
+    over_floor = None if r["floor"] is None else r["requests"] - r["floor"]
+    wall_ratio = None if not r["ideal_s"] else r["wall_s"] / r["ideal_s"]
+    naive_ratio = None if not r["naive_wall_s"] else r["naive_wall_s"] / r["wall_s"]
+    cells = [
+        f"{r['provider']:<12}",
+        f"{r['numbers']:>8,}",
+        f"{r['wall_s']:>8.1f}",
+        f"{r['cpu_s']:>6.2f}",
+        f"{r['rss_mb']:>6.0f}",
+        f"{fmt(r['requests'], ',d'):>8}",
+        f"{fmt(r['floor'], ',d'):>7}",
+        f"{fmt(over_floor, '+d'):>6}",
+        f"{fmt(r['ideal_s'], '.1f'):>7}",
+        f"{fmt(wall_ratio, '.2f'):>6}",
+        f"{fmt(r['naive_requests'], ',d'):>8}",
+        f"{fmt(r['naive_wall_s'], '.0f'):>7}",
+        f"{fmt(naive_ratio, '.1f'):>6}",
+    ]
+    return " ".join(cells)
+
+
+HEADER = " ".join(
+    [
+        f"{'provider':<12}",
+        f"{'numbers':>8}",
+        f"{'wall s':>8}",
+        f"{'cpu s':>6}",
+        f"{'RSS MB':>6}",
+        f"{'requests':>8}",
+        f"{'floor':>7}",
+        f"{'-floor':>6}",
+        f"{'ideal s':>7}",
+        f"{'x ideal':>6}",
+        f"{'naive rq':>8}",
+        f"{'naive s':>7}",
+        f"{'x':>6}",
+    ]
+)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; {platform.system()}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per emulator request")
-    parser.add_argument("--providers", nargs="+", default=["sandbox", "plivo"])
-    args = parser.parse_args()
-    header = f"{'provider':<9} {'numbers':>8} {'requests':>9} {'floor':>6} {'wall s':>8} {'cpu s':>7} {'peak MB':>8}"
-    print(
-        f"latency per emulator request: {args.latency * 1000:.0f} ms (tracemalloc on: times include its overhead)"
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--providers", nargs="+", default=list(PROVIDERS), choices=PROVIDERS)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
+    parser.add_argument(
+        "--apply", type=int, default=1000, metavar="N", help="numbers to buy and bind (0: skip)"
     )
-    print(header)
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print(f"latency per emulator request: {args.latency * 1000:.0f} ms")
+    print(HEADER, flush=True)
+    rows = []
     for kind in args.providers:
         for size in args.sizes:
-            r = run(kind, size, args.latency if kind != "sandbox" else 0)
-            print(
-                f"{r['provider']:<9} {r['numbers']:>8} {r['requests']:>9} {r['floor']:>6} "
-                f"{r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['peak_mb']:>8.1f}"
-            )
+            result = bench_plan(kind, size, args.latency if kind != "sandbox" else 0.0)
+            rows.append(result)
+            print(row(result), flush=True)
+    applied = []
+    if args.apply:
+        print(f"\napply of {args.apply:,} purchases and {args.apply:,} binds", flush=True)
+        print(APPLY_HEADER, flush=True)
+        for kind in args.providers:
+            for result in bench_apply(kind, args.apply, args.latency if kind != "sandbox" else 0.0):
+                applied.append(result)
+                print(apply_row(result), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"plan": rows, "apply": applied}, indent=1))
 
 
 if __name__ == "__main__":

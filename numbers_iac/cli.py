@@ -767,11 +767,18 @@ def _user() -> str:
 @main.command("import")
 @click.argument("provider_name", metavar="PROVIDER")
 @click.option("--print", "print_only", is_flag=True, help="Only print the YAML; change nothing.")
+@click.option(
+    "--pinned",
+    is_flag=True,
+    help="List every number (numbers: [...]) instead of a quantity per country, type, "
+    "location and app.",
+)
 @config_options
 @pass_context
 @handle_errors
-def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
-    """Declare the numbers PROVIDER already owns: append them to the config, record them."""
+def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) -> None:
+    """Declare the numbers PROVIDER already owns: append them to the config, record them.
+    By default each group of numbers becomes a quantity; the state records its members."""
     from numbers_iac.importer import import_numbers
 
     desired = ctx.load()
@@ -781,7 +788,13 @@ def import_(ctx: Context, provider_name: str, print_only: bool) -> None:
         store.lock(f"numbers-iac import by {_user()}"),
     ):
         result = import_numbers(
-            desired, providers, store, provider_name, write=not print_only, progress=StderrProgress
+            desired,
+            providers,
+            store,
+            provider_name,
+            write=not print_only,
+            progress=StderrProgress,
+            pinned=pinned,
         )
     click.echo(result.yaml_text, nl=False)
     if not print_only:

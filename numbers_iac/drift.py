@@ -129,7 +129,7 @@ def _provider_drift(
     account: Account,
     caps: Capabilities,
 ) -> ProviderDrift:
-    actions = [a for a in plan.actions if a.provider == name]
+    actions = [a for a in plan.changes if a.provider == name]  # a recognised tag is no drift
     missing = tuple(
         Shortfall(
             name,

@@ -11,6 +11,7 @@ tells what was done, what failed and why.
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import sys
 import threading
@@ -269,10 +270,12 @@ class Executor:
             functools.partial(self._purchase, provider, p)
             for p in sorted(purchases, key=lambda a: not a.pinned)
         ]
-        binds: dict[str | None, list[Bind]] = defaultdict(list)
+        binds: dict[tuple[str | None, str], list[Bind]] = defaultdict(list)
         for bind in (a for a in actions if isinstance(a, Bind)):
-            binds[bind.app_id].append(bind)
-        steps += [functools.partial(self._bind, provider, app_id, g) for app_id, g in binds.items()]
+            binds[(bind.app_id, json.dumps(dict(bind.options), sort_keys=True))].append(bind)
+        steps += [
+            functools.partial(self._bind, provider, app_id, g) for (app_id, _), g in binds.items()
+        ]
         labels = [a for a in actions if isinstance(a, SetLabels)]
         if labels:
             steps.append(functools.partial(self._set_labels, provider, labels))
@@ -449,8 +452,11 @@ class Executor:
             provider,
             "bind",
             actions,
-            lambda owned: provider.bind(owned, app_id),
-            {"app_id": app_id},
+            lambda owned: provider.bind_with(owned, app_id, dict(actions[0].options)),
+            {
+                "app_id": app_id,
+                **({"options": dict(actions[0].options)} if actions[0].options else {}),
+            },
             lambda done: self._update_records(
                 done, lambda record, action: replace(record, app=action.app)
             ),

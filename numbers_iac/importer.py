@@ -1,9 +1,12 @@
 """`numbers-iac import`: turn numbers an account already owns into declarations.
 
-Numbers no declaration claims are grouped (by their ownership tag when they carry one, else by
-country, type and app) into pinned declarations, appended as text to the configuration file so
-the user's comments survive, and recorded in the state, so the next plan shows no changes.
-The new file is validated before it replaces the old one: on any error nothing is changed.
+Numbers no declaration claims are grouped (by their ownership tag when they carry one, and by
+country, type, location and app) into declarations appended as text to the configuration file
+so the user's comments survive, and recorded in the state, so the next plan shows no changes.
+By default each group is a pool: a `quantity` with where it is, its members named in the
+state only, so an account of 100,000 numbers imports as a few lines that every provider can
+honour (some cannot buy a specific number). `pinned=True` lists every number instead. The
+new file is validated before it replaces the old one: on any error nothing is changed.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from numbers_iac.config import load_config
+from numbers_iac.config import DEFAULT_NUMBER_TYPE, load_config
 from numbers_iac.errors import NumbersIacError
-from numbers_iac.model import Desired, ManagedNumber, OwnedNumber
-from numbers_iac.providers.base import Progress
+from numbers_iac.model import Declaration, Desired, ManagedNumber, OwnedNumber
+from numbers_iac.providers.base import Capabilities, Progress, Provider
 from numbers_iac.state.base import StateStore
 
 
@@ -40,6 +43,7 @@ def import_numbers(
     *,
     write: bool,
     progress: Callable[[str], Progress],
+    pinned: bool = False,
 ) -> ImportResult:
     if provider_name not in desired.providers:
         raise NumbersIacError(
@@ -60,12 +64,15 @@ def import_numbers(
         if n.number not in claimed
         and not (provider.capabilities.ownership_tag and n.tag in desired.declarations)
     ]
-    groups = _group(provider_name, unclaimed, apps, set(desired.declarations))
+    caps = provider.capabilities
+    groups = _group(provider_name, unclaimed, apps, set(desired.declarations), pools=not pinned)
     entries = {
-        name: _entry(provider_name, numbers, apps, provider.capabilities.native_labels)
+        name: _entry(provider_name, numbers, apps, caps)
+        if pinned or not _poolable(numbers[0], caps)
+        else _checked_pool(type(provider), name, _pool(provider_name, numbers, apps, caps))
         for name, numbers in groups.items()
     }
-    text = _yaml_block(entries)
+    text = _yaml_block(entries, flow=pinned)
     if write and entries:
         _append_to_config(Path(desired.config_path), text)
         store.save_numbers(
@@ -101,23 +108,33 @@ def _slug(text: str) -> str:
 
 
 def _group(
-    provider: str, numbers: list[OwnedNumber], apps: dict[str, str], taken: set[str]
+    provider: str,
+    numbers: list[OwnedNumber],
+    apps: dict[str, str],
+    taken: set[str],
+    *,
+    pools: bool = False,
 ) -> dict[str, list[OwnedNumber]]:
+    """Numbers by tag (else country and type), app and labels; pools also by place, since a
+    pool says where its numbers are (a tag's numbers may be in several places)."""
     keyed: dict[tuple, list[OwnedNumber]] = defaultdict(list)
     for n in sorted(numbers, key=lambda n: n.number):
         app = apps.get(n.app_id, n.app_id) if n.app_id else None
         labels = tuple(sorted((n.labels or {}).items()))
+        place = (n.country, n.number_type, n.region) if pools else None
         if n.tag:
-            keyed[(_slug(n.tag), app, labels)].append(n)
+            keyed[(_slug(n.tag), app, labels, place)].append(n)
         else:
+            town = n.region.split(",")[0] if pools and n.region else ""
             base = _slug(
                 f"{provider}-{n.country or 'xx'}-{n.number_type or 'number'}"
+                + (f"-{town}" if town else "")
                 + (f"-{app}" if app else "")
             )
-            keyed[(base, app, labels)].append(n)
+            keyed[(base, app, labels, place)].append(n)
     groups: dict[str, list[OwnedNumber]] = {}
     used = set(taken)
-    for (base, _, _), members in keyed.items():
+    for (base, *_), members in keyed.items():
         name, i = base, 2
         while name in used:
             name, i = f"{base}-{i}", i + 1
@@ -126,20 +143,69 @@ def _group(
     return groups
 
 
-def _entry(provider: str, numbers: list[OwnedNumber], apps: dict[str, str], native: bool) -> dict:
+def _entry(
+    provider: str, numbers: list[OwnedNumber], apps: dict[str, str], caps: Capabilities
+) -> dict:
+    """A pinned declaration: every number listed."""
     first = numbers[0]
     entry: dict = {"provider": provider, "numbers": [n.number for n in numbers]}
+    return _common(entry, first, apps, caps)
+
+
+def _poolable(first: OwnedNumber, caps: Capabilities) -> bool:
+    """A quantity needs a country, and a type the provider sells (written, or the default)."""
+    return bool(first.country) and (first.number_type or DEFAULT_NUMBER_TYPE) in caps.number_types
+
+
+def _pool(
+    provider: str, numbers: list[OwnedNumber], apps: dict[str, str], caps: Capabilities
+) -> dict:
+    """A quantity declaration where the group's numbers are; the state names its members.
+    Only what a plan could buy with is written: a type or region the provider cannot search
+    by stays out (its numbers are still this declaration's, by the state)."""
+    first = numbers[0]
+    entry: dict = {"provider": provider, "quantity": len(numbers)}
+    if first.country:
+        entry["country"] = first.country
+    if first.number_type:
+        entry["type"] = first.number_type
+    if first.region and caps.region_filter:
+        entry["region"] = first.region
+    return _common(entry, first, apps, caps)
+
+
+def _checked_pool(cls: type[Provider], name: str, entry: dict) -> dict:
+    """The pool, or without its type when the provider's own checks refuse it for buying
+    (Aculab buys toll-free numbers only with call kinds the listing does not tell): the
+    state names its numbers all the same, and the user adds what is missing to buy more."""
+    declaration = Declaration(
+        name,
+        entry["provider"],
+        entry["quantity"],
+        country=entry.get("country"),
+        number_type=entry.get("type", DEFAULT_NUMBER_TYPE),
+        region=entry.get("region"),
+    )
+    if cls.validate_declaration(declaration) and "type" in entry:
+        return {k: v for k, v in entry.items() if k != "type"}
+    return entry
+
+
+def _common(entry: dict, first: OwnedNumber, apps: dict[str, str], caps: Capabilities) -> dict:
     if first.app_id:
         entry["app"] = apps.get(first.app_id, first.app_id)
-    if native and first.labels:
+    if caps.native_labels and first.labels:
         entry["labels"] = dict(first.labels)
     return entry
 
 
-def _yaml_block(entries: dict[str, dict]) -> str:
+def _yaml_block(entries: dict[str, dict], flow: bool = True) -> str:
+    """The entries as YAML under `numbers:`: pinned lists wrapped in brackets (a line holds
+    several numbers), pools as plain blocks (a line per field)."""
     if not entries:
         return ""
-    body = yaml.safe_dump(entries, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    style = None if flow else False
+    body = yaml.safe_dump(entries, sort_keys=False, default_flow_style=style, allow_unicode=True)
     return "".join(f"  {line}\n" if line else "\n" for line in body.splitlines())
 
 

@@ -218,7 +218,7 @@ class Account:
                 n.number,
                 n.app_id or "",
                 n.tag or "",
-                json.dumps(dict(n.labels or {}), sort_keys=True),
+                _labels_text(n.labels),
                 n.status,
             )
             for n in self.numbers
@@ -230,7 +230,7 @@ class Account:
 # --------------------------------------------------------------------------- recorded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManagedNumber:
     """The state store's record of a number this tool manages, and what it last applied."""
 
@@ -336,7 +336,7 @@ class Recorded:
                 m.number,
                 m.declaration,
                 m.app or "",
-                json.dumps(dict(m.labels), sort_keys=True),
+                _labels_text(m.labels),
                 m.status,
                 m.quarantine_until or "",
             )
@@ -438,6 +438,9 @@ class Bind(Action):
     app_before: str | None = None
     app: str | None = None
     app_id: str | None = None
+    #: the declaration's options that shape a binding (the provider's `bind_options`, such
+    #: as Voximplant's routing `rule`), for the adapter
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -726,6 +729,12 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
             value = tuple(value)
         kwargs[f.name] = value
     return cls(**kwargs)
+
+
+def _labels_text(labels: Mapping[str, str] | None) -> str:
+    """Labels as fingerprints spell them (sorted JSON); most numbers have none, and a
+    100,000-number fingerprint should not serialise an empty mapping 100,000 times."""
+    return json.dumps(dict(labels), sort_keys=True) if labels else "{}"
 
 
 def _digest(payload: Any) -> str:

@@ -1064,6 +1064,7 @@ def _converge_member(
                 app_before=_app_name(owned.app_id, apps),
                 app=declaration.app,
                 app_id=app_id,
+                options={k: v for k, v in declaration.options.items() if k in caps.bind_options},
             )
         )
     current = (

@@ -157,13 +157,17 @@ class PurchaseRun:
             with ThreadPoolExecutor(max_workers=len(batch)) as pool:
                 outcomes = list(pool.map(commit, batch))
         bought = 0
+        untagged: list[OwnedNumber] = []
         for candidate, outcome in zip(batch, outcomes, strict=True):
             entry = entries[candidate.number]
             if isinstance(outcome, Exception):
                 self._failed_commit(entry, outcome, candidate.number)
             else:
                 bought += len(outcome)
-                self._record(outcome, entry, f"bought {candidate.number}", 1)
+                untagged += self._record(outcome, entry, f"bought {candidate.number}", 1, tag=False)
+        # one set_labels for the whole wave: the provider runs it with its own concurrency,
+        # where a tag per number one after another doubled a 1,000-number apply's wall time
+        self._tag(untagged)
         return bought
 
     def _commit(self, offer: Offer) -> tuple[OwnedNumber, ...] | Exception:
@@ -318,8 +322,12 @@ class PurchaseRun:
         detail: str,
         asked: int,
         in_doubt: dict | None = None,
-    ) -> None:
-        """Save what was bought and close its attempt in one transaction, then tag it.
+        *,
+        tag: bool = True,
+    ) -> list[OwnedNumber]:
+        """Save what was bought and close its attempt in one transaction, then tag it (or,
+        with `tag=False`, return what still needs its tag, for the caller to write with
+        others).
         More than asked is recorded all the same (it is on the account and costs money) and
         reported; the next plan shows the surplus. `in_doubt`: what a short answer leaves
         unknown, kept open in the same transaction (the provider may deliver it later)."""
@@ -358,7 +366,11 @@ class PurchaseRun:
                 f"the provider sold {len(bought)} numbers for {asked} asked; the surplus is "
                 "managed and the next plan shows it"
             )
-        self._tag([o for o in bought if self.request.tag and o.tag != self.request.tag])
+        untagged = [o for o in bought if self.request.tag and o.tag != self.request.tag]
+        if not tag:
+            return untagged
+        self._tag(untagged)
+        return []
 
     def _tag(self, owned: list[OwnedNumber]) -> None:
         """Write the ownership tag (and native labels) at once, so a lost state file still

@@ -64,10 +64,28 @@ class Problems:
             problem.line,
             problem.column,
             for_terminal(problem.path),
-            for_terminal(problem.message),
+            _bounded(for_terminal(problem.message)),
         )
+        if problem.line is not None and any(
+            (p.line, p.column, p.path) == (problem.line, problem.column, problem.path)
+            for p in self.items
+        ):
+            return  # one problem per value: the first words found for it are enough
         if problem not in self.items:
             self.items.append(problem)
 
     def sorted(self) -> list[Problem]:
         return sorted(self.items, key=lambda p: (p.line is not None, p.line or 0, p.column or 0))
+
+
+#: the longest message a problem prints: a value quoted whole could fill a screen
+MAX_MESSAGE = 400
+
+
+def _bounded(message: str) -> str:
+    """The message, its middle cut when it is very long (a huge value quoted in it)."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    cut = len(message) - MAX_MESSAGE
+    half = MAX_MESSAGE // 2
+    return f"{message[:half]}…[{cut:,} characters cut]…{message[-half:]}"

@@ -72,20 +72,64 @@ class _QuietHandler(WSGIRequestHandler):
             return
         if not self.parse_request():
             return
-        handler = _DroppingServerHandler(
+        handler = self.server_handler_class(
             self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
         )
         handler.request_handler = self
         handler.run(self.server.get_app())
 
+    server_handler_class: type[ServerHandler] = _DroppingServerHandler
+
+
+class _KeepAliveServerHandler(_DroppingServerHandler):
+    http_version = "1.1"
+
+
+class _KeepAliveHandler(_QuietHandler):
+    """HTTP/1.1 with persistent connections, as real APIs answer: benchmarks must not charge
+    the client a TCP connect per request that no real API makes it pay."""
+
+    protocol_version = "HTTP/1.1"
+    server_handler_class = _KeepAliveServerHandler
+
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes the headers and the body apart: without this, Nagle's algorithm and
+        # the client's delayed ACK hold every answer on a reused connection for 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        self.close_connection = False
+        while not self.close_connection:
+            self.close_connection = True  # unless the request asks to keep it (parse_request)
+            super().handle()
+            if not self.raw_requestline:
+                break
+
+
+def _one_chunk(app: Any) -> Any:
+    """The app's body joined into one chunk, so wsgiref can send its Content-Length (a
+    persistent connection needs one)."""
+
+    def joined(environ: dict, start_response: Any) -> list[bytes]:
+        return [b"".join(app(environ, start_response))]
+
+    return joined
+
 
 class RunningServer:
-    """An emulator served from a daemon thread. `url` is its base URL."""
+    """An emulator served from a daemon thread. `url` is its base URL. `keep_alive` answers
+    in HTTP/1.1 on persistent connections (benchmarks); by default each connection carries
+    one request, which the fault tests' dropped connections rely on."""
 
-    def __init__(self, app: Any, port: int = 0):
+    def __init__(self, app: Any, port: int = 0, *, keep_alive: bool = False):
         self.app = app
         self._server = make_server(
-            LOOPBACK, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+            LOOPBACK,
+            port,
+            _one_chunk(app) if keep_alive else app,
+            server_class=_ThreadingWSGIServer,
+            handler_class=_KeepAliveHandler if keep_alive else _QuietHandler,
         )
         self.port: int = self._server.server_address[1]
         self.url = f"http://{LOOPBACK}:{self.port}"

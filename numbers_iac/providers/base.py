@@ -66,6 +66,9 @@ class Capabilities:
     number_types: tuple[str, ...] = ("local", "national", "mobile", "tollfree")
     list_page_size: int = 20
     bind_batch_size: int = 1
+    #: declaration options that shape how a number is bound (Voximplant's routing `rule`):
+    #: binds carry them, are grouped by them, and reach `bind_with`
+    bind_options: tuple[str, ...] = ()
     release_batch_size: int = 1
     mutation_concurrency: int = 1
     max_labels: int | None = None
@@ -317,6 +320,13 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
         """Bind every number (as the listing shows it) to `app_id`, or unbind when None."""
+
+    def bind_with(
+        self, numbers: Sequence[OwnedNumber], app_id: str | None, options: Mapping[str, Any]
+    ) -> BatchOutcome:
+        """`bind` with the declaration's `capabilities.bind_options` (empty when it sets
+        none). The default ignores them: only providers that declare some override this."""
+        return self.bind(numbers, app_id)
 
     def set_labels(
         self, changes: Sequence[tuple[OwnedNumber, str | None, Mapping[str, str]]]

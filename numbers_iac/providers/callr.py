@@ -80,13 +80,21 @@ CLASSES = {"classic": "CLASSIC", "gold": "GOLD"}
 #: `assignment:` -> CALLR's assignment mode ("SEQUENTIAL" is UNCONFIRMED; "RANDOM" is in
 #: every SDK example)
 ASSIGNMENTS = {"random": "RANDOM", "sequential": "SEQUENTIAL"}
+
+
+class UnknownToCallrError(NotFoundError):
+    """CALLR's own JSON-RPC error says it does not know the DID, subscription or order.
+    Only this proves the thing gone: CALLR answers every method on one URL, so a bare
+    HTTP 404 is something in front of it (a proxy's page), and a failure."""
+
+
 #: CALLR's error codes are not published: the ones known to mean something here
 #: (UNCONFIRMED, kept in step with what the emulator answers); the rest are ProviderErrors
 ERROR_CLASSES: Mapping[int, type[ProviderError]] = {
     22: AuthError,
-    20: NotFoundError,
+    20: UnknownToCallrError,  # no such DID or subscription
     31: OfferExpiredError,  # the order lapsed
-    32: NotFoundError,  # no such order (bought, cancelled, or never made)
+    32: UnknownToCallrError,  # no such order (bought, cancelled, or never made)
     429: RateLimitedError,
 }
 
@@ -381,6 +389,8 @@ class CallrProvider(Provider):
         list_page_size=PAGE_SIZE,
         bind_batch_size=1,
         release_batch_size=1,
+        # one apps.assign_did / cancel per number: four at once (no published rate limit)
+        mutation_concurrency=4,
     )
     settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "api_key": {
@@ -631,8 +641,9 @@ class CallrProvider(Provider):
         )
 
     def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
-        """One `did/store.buy_order`, never resent. A lapsed or unknown token bought nothing
-        (OfferExpiredError: reserve again); any answer that may hide a purchase is unknown."""
+        """One `did/store.buy_order`, never resent. A token CALLR says is lapsed or unknown
+        bought nothing (OfferExpiredError: reserve again); any answer that may hide a
+        purchase is unknown, a bare HTTP 404 included (it is not CALLR's word)."""
         if offer.handle is None:
             raise ProviderError(self.name, "buy the reservation", "the offer holds no token")
         operation = f"buy {offer.count} reserved numbers"
@@ -640,8 +651,10 @@ class CallrProvider(Provider):
             bought = self.wire.buy_order(offer.handle)
         except OfferExpiredError:
             raise
-        except NotFoundError as exc:
+        except UnknownToCallrError as exc:
             raise OfferExpiredError(self.name, operation, exc.detail) from None
+        except NotFoundError as exc:
+            raise OutcomeUnknownError(self.name, operation, f"{exc.detail} (HTTP 404)") from None
         except TransientError as exc:
             if not exc.maybe_sent:
                 raise
@@ -702,7 +715,7 @@ class CallrProvider(Provider):
         assert attempt.handle is not None
         try:
             held = self.wire.view_order(attempt.handle)
-        except (OfferExpiredError, NotFoundError):
+        except (OfferExpiredError, UnknownToCallrError):
             return recovery
         except ProviderError:
             return replace(recovery, uncertain=True)
@@ -729,14 +742,14 @@ class CallrProvider(Provider):
         return BatchOutcome(tuple(done), failed)
 
     def release(self, numbers: Sequence[OwnedNumber]) -> BatchOutcome:
-        """`did/store.cancel_subscription` per DID (immediate and permanent); a DID CALLR no
-        longer knows is already released."""
+        """`did/store.cancel_subscription` per DID (immediate and permanent); a DID CALLR
+        says it no longer knows is already released (a bare HTTP 404 is a failure)."""
         done: list[str] = []
         failed: dict[str, str] = {}
         for number in numbers:
             try:
                 self.wire.cancel_subscription(number.provider_id)
-            except NotFoundError:
+            except UnknownToCallrError:
                 pass
             except ProviderError as exc:
                 failed[number.number] = exc.detail

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import httpx
 import phonenumbers
 
+from numbers_iac import phones
 from numbers_iac.errors import (
     AuthError,
     DeclarationOptionError,
@@ -112,10 +113,9 @@ def to_e164(phone: str) -> str:
 
 
 def country_of(number: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(to_e164(number)))
-    except phonenumbers.NumberParseException:
-        return None
+    """The number's country, from its calling code (once per owned number: `phones` answers
+    canonical numbers without a full parse)."""
+    return phones.country_of(to_e164(number))
 
 
 def _data(body: Any) -> list[dict[str, Any]]:

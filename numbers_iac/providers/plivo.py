@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import httpx
 import phonenumbers
 
+from numbers_iac import phones
 from numbers_iac.errors import (
     AuthError,
     NotFoundError,
@@ -112,10 +114,9 @@ def to_digits(number: str) -> str:
 
 
 def country_of(number: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(to_e164(number)))
-    except phonenumbers.NumberParseException:
-        return None
+    """The number's country, from its calling code (once per owned number: `phones` answers
+    canonical numbers without a full parse)."""
+    return phones.country_of(to_e164(number))
 
 
 def app_id_from_uri(uri: str | None) -> str | None:
@@ -738,8 +739,11 @@ class PlivoProvider(Provider):
     def _for_each(
         self, numbers: Sequence[OwnedNumber], act: Callable[[OwnedNumber], None]
     ) -> BatchOutcome:
-        """Run `act` per number (Plivo has no batch calls; the executor runs several calls
-        at once up to `mutation_concurrency`); collect per-number failures."""
+        """Run `act` per number (Plivo has no batch calls); collect per-number failures.
+        The executor hands binds and releases over one at a time, `mutation_concurrency` at
+        once; a caller handing over many (the tags of a wave of purchases, an import) gets
+        the same concurrency here, within the shared rate limit, instead of one call after
+        another."""
 
         def attempt(number: OwnedNumber) -> tuple[str, str | None]:
             try:
@@ -748,7 +752,12 @@ class PlivoProvider(Provider):
                 return number.number, str(exc)
             return number.number, None
 
-        results = [attempt(n) for n in numbers]
+        if len(numbers) <= 1:
+            results = [attempt(n) for n in numbers]
+        else:
+            workers = min(len(numbers), MUTATION_THREADS)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plivo") as pool:
+                results = list(pool.map(attempt, numbers))
         return BatchOutcome(
             done=tuple(n for n, err in results if err is None),
             failed={n: err for n, err in results if err is not None},

@@ -90,6 +90,8 @@ LIST_THREADS = 4
 TOKEN_LIFETIME = 30
 ORDER_BY = "phone_number"
 MAX_WARNED_NUMBERS = 5
+#: a detail that quotes Voximplant's answers (a hint naming regions may run long)
+DETAIL_LIMIT = 2000
 
 #: our number type -> Voximplant's phone_category_name
 CATEGORIES = {"local": "GEOGRAPHIC", "mobile": "MOBILE", "tollfree": "TOLLFREE"}
@@ -101,8 +103,9 @@ PENDING_ACTIVATION = frozenset(
 PENDING_VERIFICATION = frozenset({"REQUIRED", "IN_PROGRESS"})
 
 AUTH_CODES = frozenset({100, 104, 447, 454, 455, 456})
-RATE_LIMIT_CODES = frozenset({340, 162, 416, 515})
-INTERNAL_CODES = frozenset({1, 2, 4, 20, 368})
+RATE_LIMIT_CODES = frozenset({340, 416, 515})
+#: "try later" says nothing of what was done: retried like an internal error, never a refusal
+INTERNAL_CODES = frozenset({1, 2, 4, 20, 368, 162})
 RESEND_CODES = frozenset({484})
 APP_CODES = frozenset({116, 558, 147, 156})
 STOCK_CODES = frozenset({331, 332})
@@ -111,8 +114,6 @@ NUMBER_CODES = frozenset({121, 181, 182, 335, 529, 530})
 #: the request was refused as a whole before anything was bought
 REFUSAL_CODES = frozenset(
     {
-        5,
-        127,
         101,
         134,
         458,
@@ -125,15 +126,38 @@ REFUSAL_CODES = frozenset(
         281,
         282,
         424,
-        576,
-        577,
-        578,
-        579,
-        580,
-        581,
     }
 )
+#: billing failed / insufficient money: a refusal, unless the charge came after the attach
+BILLING_CODES = frozenset({5, 127})
+#: Voximplant's number supplier failed the order (documents, the order, no product)
+UPSTREAM_CODES = frozenset(range(576, 582))
 OWNED_CODE = 395  # "the phone number is yours"
+
+
+class CredentialsRefusedError(AuthError):
+    """Voximplant's own auth codes (100, 104, the token's): the request was refused before
+    it was acted on, which a bare HTTP 401/403 from something in front of the API does not
+    prove."""
+
+
+class RateLimitCodeError(RateLimitedError):
+    """Voximplant's own rate-limit codes (340, 416, 515): the request was not acted on."""
+
+
+class RequestRefusedError(ProviderError):
+    """A request Voximplant refused as a whole (bad arguments, verification, regulation
+    address): nothing was done."""
+
+
+class BillingRefusedError(RequestRefusedError):
+    """5/127: billing failed or the money ran short. Whether the number was attached before
+    the charge failed is read back before the purchase is closed."""
+
+
+class UpstreamFailureError(RequestRefusedError):
+    """576-581: Voximplant's number supplier failed the order. Whether anything was attached
+    is read back before the purchase is closed."""
 
 
 class ShortStockError(NumberUnavailableError, OutOfStockError):
@@ -146,17 +170,12 @@ class ResendRejectedError(ProviderError):
     the earlier one may have bought: never a refusal."""
 
 
-class RequestRefusedError(ProviderError):
-    """A request Voximplant refused as a whole (bad arguments, billing, verification,
-    regulation address): nothing was done."""
-
-
 def error_class(code: int) -> tuple[type[ProviderError], bool]:
     """The typed error for one of Voximplant's codes, and whether it is worth retrying."""
     if code in AUTH_CODES:
-        return AuthError, False
+        return CredentialsRefusedError, False
     if code in RATE_LIMIT_CODES:
-        return RateLimitedError, True
+        return RateLimitCodeError, True
     if code in INTERNAL_CODES:
         return TransientError, True
     if code in RESEND_CODES:
@@ -169,6 +188,10 @@ def error_class(code: int) -> tuple[type[ProviderError], bool]:
         return NumberUnavailableError, False
     if code in REFUSAL_CODES:
         return RequestRefusedError, False
+    if code in BILLING_CODES:
+        return BillingRefusedError, False
+    if code in UPSTREAM_CODES:
+        return UpstreamFailureError, False
     return ProviderError, False
 
 
@@ -236,6 +259,21 @@ def _result(body: Any) -> list[dict[str, Any]]:
     return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
 
 
+def _unreadable_key(text: str, origin: str, exc: Exception) -> str:
+    """Why `credentials` gave no key file, in words that never quote it (it may be the
+    key itself)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    hint = ""
+    if text[:1] in ("'", '"') and text[1:2] == "{":
+        hint = "; it looks like the key file's JSON wrapped in quotes: remove the quotes"
+    elif "PRIVATE KEY-----" in text:
+        hint = "; it looks like a private key alone: give the whole key file (its path or JSON)"
+    return (
+        f"{origin} is neither a readable key file ({reason}) nor a key file's JSON text "
+        f"(its value is not shown: it may hold the key){hint}"
+    )
+
+
 def _problem(declaration: Declaration, field: str, message: str) -> Problem:
     source = declaration.located(field)
     return Problem(
@@ -264,6 +302,7 @@ class VoximplantProvider(Provider):
         number_types=tuple(CATEGORIES),
         list_page_size=PAGE_SIZE,
         bind_batch_size=BATCH_SIZE,
+        bind_options=("rule",),
         release_batch_size=BATCH_SIZE,
         mutation_concurrency=1,
     )
@@ -403,7 +442,10 @@ class VoximplantProvider(Provider):
         settings = config.settings
         key_file = str(settings.get("credentials") or os.environ.get(ENV_CREDENTIALS) or "")
         if key_file:
-            key = self._read_key_file(key_file, config.base_dir)
+            origin = (
+                "the credentials setting" if settings.get("credentials") else f"${ENV_CREDENTIALS}"
+            )
+            key = self._read_key_file(key_file, config.base_dir, origin)
             account_id = key["account_id"]
             issuer = int(account_id) if str(account_id).isdigit() else str(account_id)
             try:
@@ -426,7 +468,9 @@ class VoximplantProvider(Provider):
         )
         return None, {"account_id": account_id, "api_key": api_key}, [api_key]
 
-    def _read_key_file(self, value: str, base_dir: str) -> dict[str, Any]:
+    def _read_key_file(self, value: str, base_dir: str, origin: str) -> dict[str, Any]:
+        """The key file's JSON, from `value` as its text or its path. The value is never
+        echoed: a path that does not read may be key material pasted in the wrong shape."""
         operation = "read credentials"
         text = value.strip()
         if not text.startswith("{"):
@@ -434,10 +478,9 @@ class VoximplantProvider(Provider):
             path = path if path.is_absolute() else Path(base_dir) / path
             try:
                 text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
+            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the "path"
                 raise ProviderError(
-                    self.name, operation, f"cannot read the key file {path}: {reason}"
+                    self.name, operation, _unreadable_key(text, origin, exc)
                 ) from None
         try:
             key = json.loads(text)
@@ -481,6 +524,11 @@ class VoximplantProvider(Provider):
         if not isinstance(body, dict):
             raise ProviderError(self.name, operation, "the response was not a JSON object")
         return body
+
+    def _shown(self, text: str, limit: int = DETAIL_LIMIT) -> str:
+        """A detail quoting Voximplant's answers, fit for a message: through the client's
+        redaction and escaping, like every detail the client builds itself."""
+        return self.http.shown(text, limit=limit)
 
     def _sandbox_param(self) -> str:
         return "true" if self.sandbox else "false"
@@ -631,8 +679,10 @@ class VoximplantProvider(Provider):
             raise UnknownRegionError(
                 self.name,
                 operation,
-                f"Voximplant sells no {NUMBER_TYPES.get(category, category)} numbers in "
-                f"{country}{what}",
+                self._shown(
+                    f"Voximplant sells no {NUMBER_TYPES.get(category, category)} numbers in "
+                    f"{country}{what}"
+                ),
             )
         states: list[str | None] = [None]
         if found.get("country_has_states"):
@@ -707,11 +757,13 @@ class VoximplantProvider(Provider):
             raise UnknownRegionError(
                 self.name,
                 "find the region",
-                f"Voximplant sells no numbers matching {where.describe()}"
-                + (f" in state {state}" if state else "")
-                + (f". {hint}" if hint else "")
-                + f". Run `numbers-iac inventory {self.name} --country {country}` to see what "
-                "is for sale",
+                self._shown(
+                    f"Voximplant sells no numbers matching {where.describe()}"
+                    + (f" in state {state}" if state else "")
+                    + (f". {hint}" if hint else "")
+                    + f". Run `numbers-iac inventory {self.name} --country {country}` to see "
+                    "what is for sale"
+                ),
             )
         return matching
 
@@ -749,9 +801,11 @@ class VoximplantProvider(Provider):
             raise DeclarationOptionError(
                 self.name,
                 "check the regulation address",
-                f"Voximplant needs a proof of address to sell numbers in "
-                f"{needing[0].get('phone_region_name')}: set regulation_address_id to the id "
-                "of an address registered on the account",
+                self._shown(
+                    f"Voximplant needs a proof of address to sell numbers in "
+                    f"{needing[0].get('phone_region_name')}: set regulation_address_id to the "
+                    "id of an address registered on the account"
+                ),
                 "regulation_address_id",
             )
 
@@ -855,8 +909,11 @@ class VoximplantProvider(Provider):
             raise RequestRefusedError(
                 self.name,
                 f"purchase for {request.declaration}",
-                f"Voximplant needs a proof of address to sell numbers in "
-                f"{region.get('phone_region_name')}: set regulation_address_id on the declaration",
+                self._shown(
+                    f"Voximplant needs a proof of address to sell numbers in "
+                    f"{region.get('phone_region_name')}: set regulation_address_id on the "
+                    "declaration"
+                ),
             )
 
     def _rule_id(self, request: PurchaseRequest) -> int | None:
@@ -881,11 +938,13 @@ class VoximplantProvider(Provider):
         return self._rules[key]
 
     def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
-        """`AttachPhoneNumber` with `phone_number` = exactly this number, then bind it. A
-        refusal of this number raises NumberUnavailableError (the core tries another); a
-        refusal of the whole request ends the purchase at the next offer, with its words;
-        any answer that may hide a purchase is read back, and if the number is not on the
-        account, the outcome is unknown: nothing is ever resent."""
+        """`AttachPhoneNumber` with `phone_number` = exactly this number, then bind it.
+        Voximplant's error code decides, whatever the HTTP status carrying it (which is
+        unconfirmed): a refusal of this number raises NumberUnavailableError (the core tries
+        another); a refusal of the whole request ends the purchase at the next offer, with
+        its words; any other answer (internal errors, 484, unknown codes, no code at all)
+        may hide a purchase and is read back, and if the number is not on the account, the
+        outcome is unknown: nothing is ever resent."""
         (candidate,) = offer.candidates
         request = offer.request
         digits = candidate.number.lstrip("+")
@@ -912,18 +971,17 @@ class VoximplantProvider(Provider):
             # The region ran out: say so at the next offer rather than try its other numbers.
             self._refused[request.declaration] = exc
             raise
-        except (AuthError, RateLimitedError, NumberUnavailableError):
-            raise  # nothing was bought: refused before or instead of the purchase
-        except RequestRefusedError as exc:
-            self._refused[request.declaration] = exc
-            raise NumberUnavailableError(self.name, operation, exc.detail, exc.status) from None
+        except (CredentialsRefusedError, RateLimitCodeError, NumberUnavailableError):
+            raise  # Voximplant's own code: refused before or instead of the purchase
+        except (BillingRefusedError, UpstreamFailureError) as exc:
+            return self._read_back_or_refused(candidate, request, operation, exc)
+        except (RequestRefusedError, UnknownAppError) as exc:
+            raise self._refused_whole(request, operation, exc) from None
         except TransientError as exc:
             if not exc.maybe_sent:
                 raise
             return self._read_back_or_unknown(candidate, request, operation, exc)
-        except ProviderError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 499):
-                raise
+        except ProviderError as exc:  # 484, unknown codes, an HTTP status without a code
             return self._read_back_or_unknown(candidate, request, operation, exc)
         attached = (
             [a for a in body.get("phone_numbers") or [] if isinstance(a, dict)]
@@ -932,7 +990,8 @@ class VoximplantProvider(Provider):
         )
         record = next((a for a in attached if str(a.get("phone_number")) == digits), None)
         if record is None or not record.get("phone_id"):
-            odd = ProviderError(self.name, operation, f"unexpected answer {str(body)[:200]}")
+            answer = self._shown(str(body), limit=200)
+            odd = ProviderError(self.name, operation, f"unexpected answer {answer}")
             return self._read_back_or_unknown(candidate, request, operation, odd)
         owned = self._owned(
             {
@@ -957,26 +1016,60 @@ class VoximplantProvider(Provider):
             return owned
         return replace(owned, app_id=request.app_id)
 
+    def _refused_whole(
+        self, request: PurchaseRequest, operation: str, exc: ProviderError
+    ) -> NumberUnavailableError:
+        """The error to raise for a request refused as a whole: this number is refused now,
+        the purchase ends at the next offer with Voximplant's words."""
+        self._refused[request.declaration] = exc
+        return NumberUnavailableError(self.name, operation, exc.detail, exc.status)
+
     def _read_back_or_unknown(
         self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
     ) -> tuple[OwnedNumber, ...]:
         found = self._read_back(candidate.number)
         if found is None:
-            raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
+            raise self._unknown(operation, exc) from None
         return (self._bind_bought(found, request),)
+
+    def _read_back_or_refused(
+        self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
+    ) -> tuple[OwnedNumber, ...]:
+        """A billing or supplier failure is a refusal once the account is seen without the
+        number; when it cannot be asked, the outcome is unknown."""
+        try:
+            found = self._lookup(candidate.number)
+        except ProviderError:
+            raise self._unknown(operation, exc) from None
+        if found is None:
+            raise self._refused_whole(request, operation, exc) from None
+        return (self._bind_bought(found, request),)
+
+    def _unknown(self, operation: str, exc: ProviderError) -> OutcomeUnknownError:
+        """An outcome in doubt never carries a 4xx status, which reads as "refused": the
+        status is told in the words instead."""
+        status = exc.status
+        if status is not None and status < 500:
+            return OutcomeUnknownError(self.name, operation, f"{exc.detail} (HTTP {status})")
+        return OutcomeUnknownError(self.name, operation, exc.detail, status)
 
     def _read_back(self, number: str) -> OwnedNumber | None:
         """The number as the account holds it, or None when Voximplant does not show it or
         cannot be asked: only a sighting is conclusive."""
-        digits = number.lstrip("+")
         try:
-            body = self._call(
-                "GetPhoneNumbers",
-                {"phone_number": digits, "sandbox": "all"},
-                f"check whether {number} was bought",
-            )
+            return self._lookup(number)
         except ProviderError:
             return None
+
+    def _lookup(self, number: str) -> OwnedNumber | None:
+        """The number as the account holds it, None when the account does not show it;
+        raises when Voximplant cannot be asked."""
+        digits = number.lstrip("+")
+        body = self._call(
+            "GetPhoneNumbers",
+            {"phone_number": digits, "sandbox": "all"},
+            f"check whether {number} was bought",
+        )
         for record in _result(body):
             if str(record.get("phone_number")) == digits:
                 return self._owned(record)
@@ -990,7 +1083,7 @@ class VoximplantProvider(Provider):
         bad = [n.number for n in numbers if not str(n.provider_id).isdigit()]
         if bad:
             raise ProviderError(
-                self.name, "select numbers", f"no phone_id known for {', '.join(bad)}"
+                self.name, "select numbers", self._shown(f"no phone_id known for {', '.join(bad)}")
             )
         return ids
 
@@ -1015,10 +1108,27 @@ class VoximplantProvider(Provider):
         for start in range(0, len(numbers), max(1, size)):
             yield list(numbers[start : start + max(1, size)])
 
-    def bind(self, numbers: Sequence[OwnedNumber], app_id: str | None) -> BatchOutcome:
-        """One `BindPhoneNumberToApplication` per batch of phone ids. Unbinding sends
-        `bind=false` with the app each number is bound to now, read afresh (the listing the
-        caller holds may be older); a number bound to nothing is done already."""
+    def bind_with(
+        self, numbers: Sequence[OwnedNumber], app_id: str | None, options: Mapping[str, Any]
+    ) -> BatchOutcome:
+        """`bind`, on the declaration's routing `rule` of the app when it names one (the
+        same rule a purchase binds with), resolved by name with `GetRules`."""
+        rule = options.get("rule")
+        if not rule or app_id is None:
+            return self.bind(numbers, app_id)
+        try:
+            rule_id = self._rule_id(PurchaseRequest("", 0, app_id=app_id, options={"rule": rule}))
+        except ProviderError as exc:
+            return BatchOutcome(failed={n.number: exc.detail for n in numbers})
+        return self.bind(numbers, app_id, rule_id=rule_id)
+
+    def bind(
+        self, numbers: Sequence[OwnedNumber], app_id: str | None, rule_id: int | None = None
+    ) -> BatchOutcome:
+        """One `BindPhoneNumberToApplication` per batch of phone ids (on `rule_id` when
+        given). Unbinding sends `bind=false` with the app each number is bound to now, read
+        afresh (the listing the caller holds may be older); a number bound to nothing is
+        done already."""
         done: list[str] = []
         failed: dict[str, str] = {}
         for batch in self._batches(numbers, self.capabilities.bind_batch_size):
@@ -1044,7 +1154,9 @@ class VoximplantProvider(Provider):
                     done += [n.number for n in members]
                     continue
                 try:
-                    self._bind_call(members, target, app_id is not None)
+                    self._bind_call(
+                        members, target, app_id is not None, rule_id if app_id else None
+                    )
                 except ProviderError as exc:
                     failed.update({n.number: exc.detail for n in members})
                     continue

@@ -15,7 +15,12 @@ import unicodedata
 
 #: C0 (tab, CR and LF included), DEL, C1, line and paragraph separators, and the bidi
 #: embeddings, overrides and isolates that reorder what a reader sees
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: control characters, line separators, bidi controls and invisible format characters
+#: (zero-width spaces and joiners, word joiner, BOM): two names that print alike must not look
+#: alike
+CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ABBREVIATIONS = {

@@ -12,12 +12,20 @@ server drops the lock, so a stale lock cannot outlive its holder. Who holds it i
 `apply_lock` while holding it, for the message a waiting apply prints. Plans and drift checks
 never take it.
 
+The same goes the other way: if the lock's connection is cut while the apply runs (a proxy or
+NAT idle cut, `pg_terminate_backend`), the server drops the lock and another apply may take
+it. So every write made while holding the lock first proves, in its own transaction, that the
+lock's session still holds it and that `apply_lock` still names it (row share-locked, so an
+apply taking over cannot write its own row, nor read the state, until that write commits),
+and stops the apply when it does not.
+
 The DSN is a secret (it carries the password): messages show `where` (user, host, port,
 database) and mask the password in anything the driver says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -48,6 +56,12 @@ LOCK_KEYS = (0x6E756D62, 0x69616331)
 MIGRATION_LOCK_KEYS = (0x6E756D62, 0x6D696731)
 CONNECT_TIMEOUT = 10
 LOCK_POLL = 0.2
+#: the backends of this database holding the apply lock (at most one)
+_LOCK_HOLDERS = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+    "AND objid = %s AND objsubid = 2 AND database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -149,6 +163,8 @@ class PostgresStateStore(StateStore):
             )
         self._dsn = dsn
         self._where = describe_dsn(dsn)
+        #: the `apply_lock` row this store wrote, while it holds the lock
+        self._held: tuple[int, int, str, str] | None = None
         self._db = self._connect("open")
         try:
             self._migrate()
@@ -186,6 +202,8 @@ class PostgresStateStore(StateStore):
     def _transaction(self, doing: str = "cannot write") -> Iterator[Any]:
         try:
             with self._db.transaction(), self._db.cursor() as cursor:
+                if self._held is not None:
+                    self._check_lock(cursor, self._held)
                 yield cursor
         except psycopg.Error as exc:
             raise self._error(f"{doing} the state", exc) from None
@@ -402,37 +420,60 @@ class PostgresStateStore(StateStore):
     def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
         session = self._connect("lock")
         try:
-            self._take_lock(session, holder, timeout)
+            self._held = self._take_lock(session, holder, timeout)
             try:
                 yield
             finally:
+                self._held = None
                 self._drop_lock(session)
         finally:
             session.close()
 
-    def _take_lock(self, session: Any, holder: str, timeout: float) -> None:
+    def _take_lock(self, session: Any, holder: str, timeout: float) -> tuple[int, int, str, str]:
+        """Wait for the lock and sign `apply_lock`; returns the row written (backend pid,
+        pid, host, since), which `_check_lock` compares."""
         deadline = time.monotonic() + timeout
         try:
             session.execute(f"SET search_path TO {SCHEMA}")
             # a runner that vanishes without closing its socket is noticed in ~1 minute
             for setting in ("tcp_keepalives_idle = 30", "tcp_keepalives_interval = 10"):
                 session.execute(f"SET {setting}")
+            _keep_idle_session(session)
             while not session.execute("SELECT pg_try_advisory_lock(%s, %s)", LOCK_KEYS).fetchone()[
                 0
             ]:
                 if time.monotonic() >= deadline:
                     raise LockError(self._lock_message(session))
                 time.sleep(LOCK_POLL)
+            signed = (session.info.backend_pid, os.getpid(), socket.gethostname(), utc_now())
             session.execute(
-                "INSERT INTO apply_lock (lock_name, holder, pid, host, since, backend_pid) "
-                "VALUES ('apply', %s, %s, %s, %s, pg_backend_pid()) "
+                "INSERT INTO apply_lock (lock_name, holder, backend_pid, pid, host, since) "
+                "VALUES ('apply', %s, %s, %s, %s, %s) "
                 "ON CONFLICT (lock_name) DO UPDATE SET holder = excluded.holder, "
                 "pid = excluded.pid, host = excluded.host, since = excluded.since, "
                 "backend_pid = excluded.backend_pid",
-                (holder, os.getpid(), socket.gethostname(), utc_now()),
+                (holder, *signed),
             )
         except psycopg.Error as exc:
             raise self._error("cannot take the apply lock", exc) from None
+        return signed
+
+    def _check_lock(self, cursor: Any, signed: tuple[int, int, str, str]) -> None:
+        """Raise `LockError` unless the lock's session still holds the lock and
+        `apply_lock` still holds the row it signed. The row stays share-locked until the
+        caller's write commits: whoever takes the lock next signs after that write."""
+        cursor.execute(
+            "SELECT backend_pid, pid, host, since, backend_pid IN "
+            f"({_LOCK_HOLDERS}) FROM apply_lock WHERE lock_name = 'apply' FOR SHARE",
+            LOCK_KEYS,
+        )
+        row = cursor.fetchone()
+        if row is None or tuple(row[:4]) != signed or not row[4]:
+            raise LockError(
+                f"the apply lock on {self._where} was lost (its connection to PostgreSQL "
+                "closed); stopping before any further change to the state; run the command "
+                "again"
+            )
 
     def _drop_lock(self, session: Any) -> None:
         try:
@@ -446,9 +487,7 @@ class PostgresStateStore(StateStore):
         holds it (a row left by a killed holder names nobody)."""
         row = session.execute(
             "SELECT holder, pid, host, since FROM apply_lock WHERE lock_name = 'apply' AND "
-            "backend_pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = %s AND objid = %s AND objsubid = 2 AND database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database()))",
+            f"backend_pid IN ({_LOCK_HOLDERS})",
             LOCK_KEYS,
         ).fetchone()
         who = (
@@ -460,6 +499,13 @@ class PostgresStateStore(StateStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _keep_idle_session(session: Any) -> None:
+    """Exempt the lock's session from `idle_session_timeout` (PostgreSQL 14+): it sits idle
+    for the whole apply by design, and a server-wide timeout would drop the lock mid-apply."""
+    with contextlib.suppress(psycopg.errors.UndefinedObject):  # older servers have none
+        session.execute("SET idle_session_timeout = 0")
 
 
 def _stored_version(cursor: Any) -> int:

@@ -151,7 +151,7 @@ class SqliteStateStore(StateStore):
                 declaration=r[2],
                 provider_id=r[3],
                 app=r[4],
-                labels=json.loads(r[5]),
+                labels=json.loads(r[5]) if r[5] != "{}" else {},  # most have none
                 protect=bool(r[6]),
                 status=r[7],
                 created_at=r[8],
@@ -222,7 +222,7 @@ class SqliteStateStore(StateStore):
                 m.declaration,
                 m.provider_id,
                 m.app,
-                json.dumps(dict(m.labels), sort_keys=True),
+                json.dumps(dict(m.labels), sort_keys=True) if m.labels else "{}",
                 int(m.protect),
                 m.status,
                 m.created_at or now,

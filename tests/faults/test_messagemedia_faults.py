@@ -120,6 +120,8 @@ def test_a_lost_state_file_is_rebuilt_from_the_labels_on_the_provider(tmp_path, 
     plan = cli(tmp_path, "plan", "--detailed-exitcode")
     assert plan.returncode == 0, plan.stdout + plan.stderr  # the account matches: no change
     assert "No changes" in plan.stdout and "4 numbers are recognised" in plan.stdout
+    drift = cli(tmp_path, "drift")
+    assert drift.returncode == 0, drift.stdout + drift.stderr  # nothing drifted on the account
     recorded = json.loads(cli(tmp_path, "plan", "--format", "json").stdout)
     assert {a["kind"] for a in recorded["actions"]} == {"adopt"}  # the state's part
     assert all(a["recognised"] for a in recorded["actions"])

@@ -103,6 +103,22 @@ def test_a_wrong_key_is_one_clear_error_line(tmp_path, server, key):
     assert forged["private_key"][40:80] not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("shape", ["quoted-json", "pem-only"])
+def test_key_material_in_the_wrong_shape_is_one_line_that_never_quotes_it(tmp_path, key, shape):
+    """The key file's JSON pasted with quotes (as a .env file has it), or the PEM alone, in
+    the variable `credentials` names: not a path to print."""
+    value = f"'{json.dumps(key)}'" if shape == "quoted-json" else key["private_key"]
+    config = PROVIDER.format(base_url="http://127.0.0.1:9", timeout=5, settle="0.5s")
+    config = config.replace("vox-key.json", "${VOX_KEY_JSON}")
+    (tmp_path / "numbers.yaml").write_text(config + AFTER)
+    result = cli(tmp_path, "plan", VOX_KEY_JSON=value)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "neither a readable key file" in lines[0], result.stderr
+    assert "PRIVATE" not in result.stderr + result.stdout
+    assert key["private_key"][40:80] not in result.stderr + result.stdout
+
+
 def test_a_lost_buy_answer_with_a_failing_read_back_is_adopted_later(tmp_path, world, server, key):
     """The attach happened, its answer was a 500, and reading the number back failed too:
     the attempt is held open, and the next apply adopts the number instead of buying."""

@@ -365,6 +365,36 @@ def test_a_json_rpc_error_is_typed_with_callrs_code_whatever_the_status(status):
     assert "App NOSUCHAP not found" in outcome.failed[number.number]
 
 
+def test_a_bare_404_on_release_is_a_failure_not_already_released(env):
+    """CALLR answers every method on one URL: a 404 without a JSON-RPC error is a proxy's
+    page, and the DIDs it hid are still billed."""
+    owned = env.provider.list_numbers()
+    env.app.add(
+        Fault(status=404, body={"message": "Not Found"}, times=10, match="cancel_subscription")
+    )
+    outcome = env.provider.release(owned)
+    assert outcome.done == () and set(outcome.failed) == {n.number for n in owned}
+    assert all(n.number in env.world.numbers for n in owned)
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_did_callr_says_it_does_not_know_is_already_released(status):
+    e = Env(World.from_seed({"apps": ["support-ivr"], "owned": 2}), error_status=status)
+    owned = e.provider.list_numbers()
+    assert e.provider.release(owned).done == tuple(n.number for n in owned)
+    again = e.provider.release(owned)  # CALLR answers its own "unknown DID" error
+    assert again.done == tuple(n.number for n in owned) and not again.failed
+
+
+def test_a_bare_404_on_the_buy_is_unknown_not_a_lapsed_token(env):
+    offer = env.provider.offer(request(1), 1, frozenset())
+    env.app.add(Fault(status=404, body={"message": "Not Found"}, then_fail=True, match="buy_order"))
+    with pytest.raises(OutcomeUnknownError) as err:
+        env.provider.commit(offer)
+    assert err.value.status is None and "HTTP 404" in str(err.value)
+    assert len(buys(env.world)) == 1
+
+
 def test_wrong_key_is_an_auth_error_without_the_key(env):
     bad = Env(env.world, settings={"api_key": "wrong-key-XYZ"})
     with pytest.raises(AuthError) as err:

@@ -276,6 +276,108 @@ def test_a_resend_rejection_is_never_read_as_a_refusal():
         assert isinstance(outcome.error, OutcomeUnknownError) and outcome.unresolved
 
 
+def commit_one(emu):
+    """Offer and commit one Amiens number by hand: the adapter's own answer, no core."""
+    offer = emu.provider.offer(request(1), 1, frozenset())
+    return offer, lambda: emu.provider.commit(offer)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"msg": "Internal error", "code": 2}},
+        {"error": {"msg": "Probable automatic resend", "code": 484}},
+        {"error": {"msg": "Something new", "code": 9999}},
+        {"message": "Bad Request"},  # a 4xx with no code of Voximplant's
+    ],
+    ids=["internal", "resend", "unknown", "no-code"],
+)
+def test_an_attach_error_that_may_hide_a_purchase_stays_open_whatever_its_4xx(body):
+    """Voximplant's code decides, not the HTTP status carrying it: an answer that does not
+    refuse this number is read back, and unseen it is unknown, with no 4xx status to be
+    read as "refused"."""
+    with make() as emu:
+        emu.app.add(Fault(status=400, body=body, then_fail=True, match="AttachPhoneNumber"))
+        emu.app.add(Fault(status=503, times=20, match="GetPhoneNumbers"))
+        _, commit = commit_one(emu)
+        with pytest.raises(OutcomeUnknownError) as err:
+            commit()
+        assert err.value.status is None and "HTTP 400" in str(err.value)
+        emu.app.clear()
+        emu.app.add(Fault(status=400, body=body, then_fail=True, match="AttachPhoneNumber"))
+        emu.app.add(Fault(status=503, times=20, match="GetPhoneNumbers"))
+        outcome = run_purchase(emu.provider, request(1))
+        assert outcome.unresolved and outcome.store.load().attempts
+
+
+@pytest.mark.parametrize("code", [2, 484, 9999, 127, 577])
+def test_an_attach_done_despite_a_4xx_error_code_is_read_back_and_kept(code):
+    with make() as emu:
+        body = {"error": {"msg": "x", "code": code}}
+        emu.app.add(Fault(status=400, body=body, then_fail=True, match="AttachPhoneNumber"))
+        outcome = run_purchase(emu.provider, request(1))
+        assert outcome.error is None and [n.number for n in outcome.bought] == buys(emu.world)
+        assert calls(emu, "AttachPhoneNumber") == 1
+
+
+@pytest.mark.parametrize(("code", "status"), [(577, 400), (127, 200)])
+def test_a_billing_or_supplier_failure_is_a_refusal_once_read_back(code, status):
+    with make() as emu:
+        body = {"error": {"msg": "Supplier order failed", "code": code}}
+        emu.app.add(Fault(status=status, body=body, times=5, match="AttachPhoneNumber"))
+        outcome = run_purchase(emu.provider, request(3))
+        assert f"code {code}" in str(outcome.error) and outcome.unresolved == []
+        assert calls(emu, "AttachPhoneNumber") == 1 and buys(emu.world) == []
+        assert calls(emu, "GetPhoneNumbers") == 1  # the read-back
+
+
+def test_a_supplier_failure_that_cannot_be_read_back_stays_open():
+    with make() as emu:
+        body = {"error": {"msg": "Supplier order failed", "code": 578}}
+        emu.app.add(Fault(status=400, body=body, match="AttachPhoneNumber"))
+        emu.app.add(Fault(status=503, times=20, match="GetPhoneNumbers"))
+        _, commit = commit_one(emu)
+        with pytest.raises(OutcomeUnknownError) as err:
+            commit()
+        assert err.value.status is None
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (182, "NumberUnavailableError"),
+        (100, "CredentialsRefusedError"),
+        (340, "RateLimitCodeError"),
+    ],
+)
+def test_a_refusal_code_under_a_4xx_is_refused_without_a_read_back(code, error):
+    with make() as emu:
+        body = {"error": {"msg": "refused", "code": code}}
+        emu.app.add(Fault(status=400, body=body, match="AttachPhoneNumber"))
+        _, commit = commit_one(emu)
+        with pytest.raises(ProviderError) as err:
+            commit()
+        assert type(err.value).__name__ == error and calls(emu, "GetPhoneNumbers") == 0
+
+
+def test_an_odd_attach_answer_is_quoted_redacted():
+    world = World.from_seed({"apps": APPS})
+    key = generate_service_account("1000001")
+    settings = {"credentials": json.dumps(key)}
+    with emulated(
+        "voximplant", world, name="vox", settings=settings, sleep=no_sleep, service_account=key
+    ) as emu:
+        body = {"result": 1, "debug": key["private_key"]}
+        emu.app.add(Fault(status=200, body=body, match="AttachPhoneNumber"))
+        emu.app.add(Fault(status=503, times=20, match="GetPhoneNumbers"))
+        _, commit = commit_one(emu)
+        with pytest.raises(OutcomeUnknownError) as err:
+            commit()
+    message = str(err.value)
+    assert "unexpected answer" in message and "***" in message
+    assert "PRIVATE" not in message and key["private_key"][40:80] not in message
+
+
 def test_pinned_numbers_find_their_region_from_their_digits():
     with make() as emu:
         wanted = [a.number for a in emu.world.search("US", "tollfree", prefix="844", limit=2)[0]]
@@ -475,7 +577,29 @@ def test_a_missing_key_file_is_one_clear_error(tmp_path, monkeypatch):
                 "vox", "voximplant", {"credentials": "nope.json"}, base_dir=str(tmp_path)
             )
         )
-    assert "cannot read the key file" in str(err.value)
+    assert "neither a readable key file (No such file or directory)" in str(err.value)
+
+
+@pytest.mark.parametrize("shape", ["quoted-json", "pem-only"])
+@pytest.mark.parametrize("from_env", [False, True])
+def test_key_material_in_the_wrong_shape_is_never_echoed(tmp_path, monkeypatch, shape, from_env):
+    from numbers_iac.model import ProviderConfig
+    from numbers_iac.providers.voximplant import VoximplantProvider
+
+    key = generate_service_account("1000001")
+    value = f"'{json.dumps(key)}'" if shape == "quoted-json" else key["private_key"]
+    settings = {"credentials": value}
+    if from_env:
+        monkeypatch.setenv("VOXIMPLANT_CREDENTIALS", value)
+        settings = {}
+    with pytest.raises(ProviderError) as err:
+        VoximplantProvider(ProviderConfig("vox", "voximplant", settings, base_dir=str(tmp_path)))
+    message = str(err.value)
+    assert "PRIVATE" not in message and key["private_key"][40:80] not in message
+    assert "key_id" not in message and str(tmp_path) not in message
+    origin = "$VOXIMPLANT_CREDENTIALS" if from_env else "the credentials setting"
+    assert f"{origin} is neither a readable key file" in message
+    assert ("quotes" if shape == "quoted-json" else "private key alone") in message
 
 
 def test_rate_limit_codes_with_http_200_are_retried_for_reads():
@@ -501,3 +625,24 @@ def test_sandbox_lists_and_buys_sandbox_numbers():
         outcome = run_purchase(emu.provider, request(1))
         assert outcome.error is None
         assert Counter(n.country for n in emu.provider.list_numbers())["FR"] >= 1
+
+
+def test_a_rebind_binds_on_the_declarations_rule_of_the_new_app(tmp_path):
+    """The rule a declaration names is used by a later rebind too, not only at purchase."""
+    with make() as emu, SqliteStateStore(tmp_path / "state.sqlite") as store:
+        first = emu.emulator.add_rule("support-ivr", "inbound")
+        second = emu.emulator.add_rule("sales-bot", "after-hours")
+        plan, report = apply(
+            emu, desired(emu, 2, "support-ivr", options={"rule": "inbound"}), store
+        )
+        assert report.ok
+        bought = [n for n in emu.world.numbers]
+        assert {emu.emulator.rule_of[n] for n in bought} == {first}
+        moved = desired(emu, 2, "sales-bot", options={"rule": "after-hours"})
+        plan, report = apply(emu, moved, store)
+        assert report.ok and {a.kind for a in plan.actions} == {"bind"}
+        assert {a.options["rule"] for a in plan.actions} == {"after-hours"}
+        sales = emu.world.app_by_name("sales-bot")[0]
+        assert {emu.world.numbers[n].app_id for n in bought} == {sales}
+        assert {emu.emulator.rule_of[n] for n in bought} == {second}
+        assert calls(emu, "BindPhoneNumberToApplication") >= 1

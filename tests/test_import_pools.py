@@ -1,0 +1,81 @@
+"""`import` writes pools (a quantity per country, type, location and app, members in the state)
+by default, and every number with `--pinned`; either way the next plan shows no changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from numbers_iac.simulation import World
+from tests.test_cli import run
+
+EMPTY = "version: 1\nproviders:\n  lab: {type: sandbox, apps: [ivr, bot]}\nnumbers: {}\n"
+
+
+@pytest.fixture
+def account(tmp_path: Path) -> Path:
+    world = World.from_seed({"apps": ["ivr", "bot"], "owned": 12})
+    for i, number in enumerate(sorted(world.numbers)):
+        if i % 3 == 0:
+            world.update(number, app_id=world.app_by_name("ivr")[0])
+    world.save(tmp_path / ".numbers-iac" / "sandbox-lab.json")
+    (tmp_path / "numbers.yaml").write_text(EMPTY)
+    return tmp_path
+
+
+def declarations(directory: Path) -> dict:
+    return yaml.safe_load((directory / "numbers.yaml").read_text())["numbers"]
+
+
+def managed(directory: Path) -> list[dict]:
+    listed = run(directory, "state", "list", "--format", "json")
+    return json.loads(listed.stdout)["numbers"]
+
+
+def test_import_writes_pools_and_the_next_plan_has_no_changes(account):
+    imported = run(account, "import", "lab")
+    assert imported.returncode == 0, imported.stderr
+    written = declarations(account)
+    assert all("numbers" not in entry for entry in written.values())
+    assert sum(entry["quantity"] for entry in written.values()) == 12
+    places = {
+        (e["country"], e.get("type"), e.get("region"), e.get("app")) for e in written.values()
+    }
+    assert len(places) == len(written)  # one pool per country, type, location and app
+    assert any(entry.get("app") == "ivr" for entry in written.values())
+    members = managed(account)
+    assert len(members) == 12
+    assert {m["declaration"] for m in members} == set(written)
+    plan = run(account, "plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
+
+
+def test_import_pinned_lists_every_number(account):
+    imported = run(account, "import", "lab", "--pinned")
+    assert imported.returncode == 0, imported.stderr
+    written = declarations(account)
+    assert sum(len(entry["numbers"]) for entry in written.values()) == 12
+    assert all("quantity" not in entry for entry in written.values())
+    plan = run(account, "plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_a_pool_grows_by_buying_where_its_numbers_are(account):
+    assert run(account, "import", "lab").returncode == 0
+    written = declarations(account)
+    name, entry = next(iter(written.items()))
+    text = (account / "numbers.yaml").read_text()
+    old = f"quantity: {entry['quantity']}"
+    assert text.count(old) >= 1
+    start = text.index(f"  {name}:")
+    end = text.index(old, start)
+    text = text[:end] + f"quantity: {entry['quantity'] + 1}" + text[end + len(old) :]
+    (account / "numbers.yaml").write_text(text)
+    plan = run(account, "plan", "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    actions = json.loads(plan.stdout)["actions"]
+    assert [(a["kind"], a["count"]) for a in actions] == [("purchase", 1)]

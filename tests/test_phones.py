@@ -1,0 +1,72 @@
+"""`phones` answers what `phonenumbers` answers, for every calling code, or declines."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+import pytest
+
+from numbers_iac.phones import country_of, facts_of
+
+
+def _samples() -> list[str]:
+    """Every region's example numbers, their one-digit variants, and random digits."""
+    rnd = random.Random(23)
+    out: list[str] = []
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            for kind in (0, 1, 2, 3, 4):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None:
+                    continue
+                e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                out.append(e164)
+                digits = list(e164)
+                digits[rnd.randrange(2, len(digits))] = rnd.choice("0123456789")
+                out.append("".join(digits))
+        for _ in range(3):
+            out.append(f"+{code}{rnd.randrange(10**5, 10**10)}")
+    return out
+
+
+def test_facts_equal_phonenumbers_answers():
+    answered = 0
+    for e164 in _samples():
+        facts = facts_of(e164)
+        if facts is None:
+            continue
+        answered += 1
+        parsed = phonenumbers.parse(e164)
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == e164
+        expected = (
+            phonenumbers.region_code_for_number(parsed),
+            phonenumbers.is_valid_number(parsed),
+        )
+        assert (facts.region, facts.valid) == expected, e164
+    assert answered > 1000  # the fast path answers most canonical numbers
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["+33 3 22 00 00 01", "0322000001", "+8001234567", "+44 07700 900123", "", "+", "+0123"],
+)
+def test_what_only_a_full_parse_can_tell_is_declined(text):
+    assert facts_of(text) is None
+
+
+@pytest.mark.parametrize(
+    ("number", "country"),
+    [
+        ("+12025550123", "US"),
+        ("+14165550123", "CA"),
+        ("+33322000001", "FR"),
+        ("+441212345678", "GB"),
+    ],
+)
+def test_country_of(number, country):
+    assert country_of(number) == country
+
+
+def test_country_of_text_that_is_no_number():
+    assert country_of("not a number") is None
