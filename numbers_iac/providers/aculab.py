@@ -57,7 +57,12 @@ from numbers_iac.providers.base import (
     no_progress,
     recover_from_listing,
 )
-from numbers_iac.providers.http import client_for, require_credentials
+from numbers_iac.providers.http import (
+    MAX_RETRIES_SETTING,
+    TIMEOUT_SETTING,
+    client_for,
+    require_credentials,
+)
 
 DEFAULT_BASE_URL = "https://ws-{cloud_id}.aculabcloud.net"
 #: as the emulator's `env_credentials`: ACULAB_USERNAME may hold "{cloud_id}/{username}"
@@ -200,18 +205,8 @@ class AculabProvider(Provider):
             "type": "string",
             "minLength": 1,
         },
-        "timeout": {
-            "description": "seconds to wait for one HTTP response (default 30).",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 600,
-        },
-        "max_retries": {
-            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 50,
-        },
+        "timeout": TIMEOUT_SETTING,
+        "max_retries": MAX_RETRIES_SETTING,
         "development": {
             "description": "true: purchases go to tel_purchase_development, which answers like tel_purchase but buys nothing and costs nothing, so a pipeline can rehearse an apply. Binds and releases still act on the account. Default false.",
             "type": "boolean",

@@ -64,7 +64,14 @@ from numbers_iac.providers.base import (
     no_progress,
     recover_from_listing,
 )
-from numbers_iac.providers.http import BodyFault, HttpClient, client_for, require_credentials
+from numbers_iac.providers.http import (
+    MAX_RETRIES_SETTING,
+    TIMEOUT_SETTING,
+    BodyFault,
+    HttpClient,
+    client_for,
+    require_credentials,
+)
 from numbers_iac.providers.paging import offset_pages
 
 DEFAULT_BASE_URL = "https://api.callr.com"
@@ -419,18 +426,8 @@ class CallrProvider(Provider):
             "minimum": 1,
             "maximum": PAGE_SIZE,
         },
-        "timeout": {
-            "description": "seconds to wait for one HTTP response (default 30).",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 600,
-        },
-        "max_retries": {
-            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 50,
-        },
+        "timeout": TIMEOUT_SETTING,
+        "max_retries": MAX_RETRIES_SETTING,
     }
     settings_keys: ClassVar[tuple[str, ...]] = tuple(settings_schema)
     #: `partial: false`: a reservation holding fewer numbers than asked is cancelled, not

@@ -67,6 +67,22 @@ JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+#: the settings schema of `timeout` and `max_retries`, which every HTTP adapter takes and
+#: `client_for` reads
+TIMEOUT_SETTING: Mapping[str, Any] = {
+    "description": "seconds to wait for one HTTP response (default 30).",
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": 600,
+}
+MAX_RETRIES_SETTING: Mapping[str, Any] = {
+    "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 50,
+}
+
+
 class RateLimiter:
     """A sliding-window limiter: at most `requests` calls in any `per_seconds` window.
 

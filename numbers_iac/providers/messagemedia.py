@@ -55,7 +55,12 @@ from numbers_iac.providers.base import (
     Quote,
     no_progress,
 )
-from numbers_iac.providers.http import client_for, require_credentials
+from numbers_iac.providers.http import (
+    MAX_RETRIES_SETTING,
+    TIMEOUT_SETTING,
+    client_for,
+    require_credentials,
+)
 from numbers_iac.providers.paging import token_pages
 
 #: region -> API root. APAC is MessageMedia's documented host; EU is Sinch's.
@@ -179,18 +184,8 @@ class MessageMediaProvider(Provider):
             "description": "with auth: hmac, hmac-sha1 (the default: what MessageMedia's SDKs send, body hash in x-Content-MD5) or hmac-sha256 (as the API reference's text describes it, body hash in Content-MD5).",
             "enum": list(HMAC_VARIANTS),
         },
-        "timeout": {
-            "description": "seconds to wait for one HTTP response (default 30).",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 600,
-        },
-        "max_retries": {
-            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 50,
-        },
+        "timeout": TIMEOUT_SETTING,
+        "max_retries": MAX_RETRIES_SETTING,
         "page_size": {
             "description": "numbers per page of a listing or search (default and most 100: the fewest requests).",
             "type": "integer",

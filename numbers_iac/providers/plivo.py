@@ -55,7 +55,12 @@ from numbers_iac.providers.base import (
     for_sale_hint,
     no_progress,
 )
-from numbers_iac.providers.http import client_for, require_credentials
+from numbers_iac.providers.http import (
+    MAX_RETRIES_SETTING,
+    TIMEOUT_SETTING,
+    client_for,
+    require_credentials,
+)
 from numbers_iac.providers.paging import offset_pages, token_pages
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
@@ -214,18 +219,8 @@ class PlivoProvider(Provider):
             "type": "string",
             "minLength": 1,
         },
-        "timeout": {
-            "description": "seconds to wait for one HTTP response (default 30).",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 600,
-        },
-        "max_retries": {
-            "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 50,
-        },
+        "timeout": TIMEOUT_SETTING,
+        "max_retries": MAX_RETRIES_SETTING,
         "rate_limit": {
             "description": "client-side limit as [requests, per seconds] (default [300, 5], Plivo's documented limit).",
             "type": "array",

@@ -70,6 +70,7 @@ from numbers_iac.providers.base import (
 )
 from numbers_iac.providers.http import (
     DEFAULT_MAX_RETRIES,
+    TIMEOUT_SETTING,
     BodyFault,
     HttpClient,
     require_credentials,
@@ -325,12 +326,7 @@ class VoximplantProvider(Provider):
             "description": "true: list and buy the sandbox's test numbers (sandbox=true in the catalogue and listing calls). Default false.",
             "type": "boolean",
         },
-        "timeout": {
-            "description": "seconds to wait for one HTTP response (default 30).",
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 600,
-        },
+        "timeout": TIMEOUT_SETTING,
         "max_retries": {
             "description": "retries of a failed read on 5xx/timeouts/rate-limit codes (default 8).",
             "type": "integer",
