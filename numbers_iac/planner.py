@@ -72,7 +72,7 @@ _KIND_ORDER = {
 }
 
 
-@dataclass
+@dataclass(slots=True)  # one per managed number: 100,000 at a time
 class _Member:
     """A number claimed by a declaration, with what we know of it."""
 

@@ -415,3 +415,62 @@ def test_load_reports_an_unreadable_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(WorldError, match="account.json"):
         World.load(path)
+
+
+def _format_1(world: World, indent: int | None) -> str:
+    """The account file as versions before format 2 wrote it: one object per number."""
+    return json.dumps({**world.to_dict(), "format": 1}, indent=indent, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("indent", [None, 1], ids=["compact", "indented"])
+def test_an_account_file_written_before_rows_still_loads(tmp_path, indent):
+    world = _busy_world()
+    path = tmp_path / "account.json"
+    path.write_text(_format_1(world, indent))
+    assert World.load(path).to_dict() == world.to_dict()
+
+
+def test_the_file_holds_one_row_per_number_and_odd_text_survives(tmp_path):
+    world = _busy_world()
+    first, second = sorted(world.numbers)[:2]
+    world.update(first, alias='x],\n[y "z"', labels={"\u00fc\u2028": "],\n"})
+    world.update(second, alias='"numbers":[')
+    path = tmp_path / "account.json"
+    world.save(path)
+    lines = path.read_text().split("\n")
+    rows = lines[lines.index('"numbers":[') + 1 : lines.index("],")]
+    assert [json.loads(row.removesuffix(","))[0] for row in rows] == sorted(world.numbers)
+    assert json.loads(path.read_text())["format"] == 2
+    assert World.load(path).to_dict() == world.to_dict()
+
+
+def test_an_account_file_reformatted_by_hand_still_loads(tmp_path):
+    world = _busy_world()
+    path = tmp_path / "account.json"
+    world.save(path)
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=2))
+    assert World.load(path).to_dict() == world.to_dict()
+
+
+def test_a_truncated_account_file_is_reported(tmp_path):
+    path = tmp_path / "account.json"
+    World.from_seed({"owned": 30}).save(path)
+    text = path.read_text()
+    path.write_text(text[: len(text) * 2 // 3])
+    with pytest.raises(WorldError, match="account.json"):
+        World.load(path)
+
+
+def test_loaded_numbers_share_the_values_they_repeat(tmp_path):
+    """At 100,000 numbers one copy of "0.50" or "NEW YORK" per number cost 90 MB."""
+    world = World.from_seed({"owned": 80})
+    for number in sorted(world.numbers)[:3]:
+        world.update(number, alias="support")
+    path = tmp_path / "account.json"
+    world.save(path)
+    loaded = World.load(path)
+    alike = [n for n in loaded.numbers.values() if n.group_id == "us-local-415"]
+    assert len(alike) > 1
+    for field in ("region", "monthly", "setup", "capabilities", "added_on", "group_id"):
+        assert len({id(getattr(n, field)) for n in alike}) == 1, field
+    assert all(loaded.numbers[number].number is number for _, number in loaded.log[:3])

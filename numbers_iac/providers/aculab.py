@@ -63,15 +63,20 @@ from numbers_iac.providers.http import (
     client_for,
     require_credentials,
 )
+from numbers_iac.providers.paging import map_concurrently
 
 DEFAULT_BASE_URL = "https://ws-{cloud_id}.aculabcloud.net"
 #: as the emulator's `env_credentials`: ACULAB_USERNAME may hold "{cloud_id}/{username}"
 ENV_CLOUD_ID = "ACULAB_CLOUD_ID"
 ENV_USERNAME = "ACULAB_USERNAME"
 ENV_API_KEY = "ACULAB_API_KEY"
-#: numbers per bind call (one template read, then a PUT per number) and calls at once
+#: numbers per bind call (one template read, then a PUT per number, one after another) and
+#: calls at once: the executor runs MUTATION_THREADS calls together, so as many PUTs are in
+#: flight (1,000 binds: 40 calls in 10 waves of 26 round trips)
 BIND_BATCH = 25
 MUTATION_THREADS = 4
+#: inbound service reads in flight while listing bindings (one per bound number)
+READ_THREADS = 8
 #: numbers per `tel_delete_numbers` call (UNCONFIRMED upstream limit; kept modest)
 RELEASE_BATCH = 100
 
@@ -430,17 +435,20 @@ class AculabProvider(Provider):
 
     def _bindings(self, owned: set[str]) -> dict[str, str]:
         """digits -> template service name whose configuration the number's service equals.
-        One GET per template and per number that has a service (no bulk read is known)."""
+        One GET per template and per number that has a service: Aculab has no bulk read, so
+        they run `READ_THREADS` at a time (1,000 bound numbers: 125 round trips, not 1,000)."""
         names = self._service_names()
         mine = [n for n in names if n in owned]
         if not mine:
             return {}
-        templates = {n: self._service(n) for n in names if not n.isdigit()}
+        template_names = [n for n in names if not n.isdigit()]
+        configs = map_concurrently(self._service, template_names + mine, workers=READ_THREADS)
+        count = len(template_names)
+        templates = sorted(dict(zip(template_names, configs[:count], strict=True)).items())
         found: dict[str, str] = {}
-        for digits in mine:
-            config = self._service(digits)
-            for name in sorted(templates):
-                if templates[name] == config:
+        for digits, config in zip(mine, configs[count:], strict=True):
+            for name, template in templates:
+                if template == config:
                     found[digits] = name
                     break
         return found

@@ -14,7 +14,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,10 +128,12 @@ class SqliteStateStore(StateStore):
     # ----------------------------------------------------------------- reads
     def load(self) -> Recorded:
         try:
-            rows = self._db.execute(
-                "SELECT provider, number, declaration, provider_id, app, labels, protect, "
-                "status, created_at, quarantine_until FROM managed_numbers"
-            ).fetchall()
+            numbers = _managed_numbers(
+                self._db.execute(
+                    "SELECT provider, number, declaration, provider_id, app, labels, protect, "
+                    "status, created_at, quarantine_until FROM managed_numbers"
+                )
+            )
             open_rows = self._db.execute(
                 "SELECT entry_id, apply_id, started_at, operation, provider, declaration, "
                 "payload, outcome, detail, finished_at FROM journal "
@@ -144,21 +146,6 @@ class SqliteStateStore(StateStore):
             ).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
-        numbers = {
-            (r[0], r[1]): ManagedNumber(
-                provider=r[0],
-                number=r[1],
-                declaration=r[2],
-                provider_id=r[3],
-                app=r[4],
-                labels=json.loads(r[5]) if r[5] != "{}" else {},  # most have none
-                protect=bool(r[6]),
-                status=r[7],
-                created_at=r[8],
-                quarantine_until=r[9],
-            )
-            for r in rows
-        }
         orders = tuple(
             PendingOrder(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in order_rows
         )
@@ -386,6 +373,29 @@ class SqliteStateStore(StateStore):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _managed_numbers(rows: Iterable[tuple]) -> dict[tuple[str, str], ManagedNumber]:
+    """Records read row by row (no list of 100,000 rows beside them), holding one copy of
+    each value that repeats from row to row (provider, declaration, app, status, dates):
+    the driver makes a new string per cell, which at 100,000 numbers cost 25 MB."""
+    shared: dict[Any, Any] = {}
+    numbers: dict[tuple[str, str], ManagedNumber] = {}
+    for r in rows:
+        provider = shared.setdefault(r[0], r[0])
+        numbers[(provider, r[1])] = ManagedNumber(
+            provider=provider,
+            number=r[1],
+            declaration=shared.setdefault(r[2], r[2]),
+            provider_id=r[3],
+            app=shared.setdefault(r[4], r[4]),
+            labels=json.loads(r[5]) if r[5] != "{}" else {},  # most have none
+            protect=bool(r[6]),
+            status=shared.setdefault(r[7], r[7]),
+            created_at=shared.setdefault(r[8], r[8]),
+            quarantine_until=shared.setdefault(r[9], r[9]),
+        )
+    return numbers
 
 
 def _entry(row: Sequence[Any]) -> JournalEntry:

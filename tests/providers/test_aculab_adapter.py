@@ -10,6 +10,7 @@ from numbers_iac.emulators.aculab import AculabEmulator
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.errors import (
     DeclarationOptionError,
+    NotFoundError,
     OutcomeUnknownError,
     RehearsalError,
     StalePlanError,
@@ -303,6 +304,44 @@ def test_ten_thousand_owned_numbers_are_listed_in_one_request():
     assert len(env.app.requests(contains="/tel_list_numbers")) == 1
     assert len(env.app.requests("GET", "/service/v1/inbound")) == 1 + 1 + 3  # list, ivr, 3 own
     assert {n.number for n in listed if n.app_id == "ivr"} == set(bound)
+
+
+def bound_account(count: int) -> tuple[Env, dict[str, str | None]]:
+    """`count` owned numbers, three in four bound (to ivr, sales and fax in turn)."""
+    env = Env(World.from_seed({"apps": ["ivr", "sales", "fax"], "owned": count}))
+    for number in env.world.numbers.values():
+        number.app_id = None  # seeded numbers have no inbound service of their own
+    listed = env.provider.list_numbers()
+    apps = [["ivr", "sales", "fax", None][i % 4] for i in range(len(listed))]
+    for app in ("ivr", "sales", "fax"):
+        env.provider.bind([n for n, a in zip(listed, apps, strict=True) if a == app], app)
+    env.app.log.clear()
+    return env, {n.number: a for n, a in zip(listed, apps, strict=True)}
+
+
+def test_a_plan_reads_each_bound_numbers_service_once_and_finds_its_app(tmp_path):
+    """No bulk read exists, so a plan reads each template and each bound number's service
+    exactly once (several at a time), never a number without a service of its own."""
+    env, expected = bound_account(200)
+    desired = Desired("numbers.yaml", "digest", {"aculab": env.provider.config}, {}, StateConfig())
+    with SqliteStateStore(tmp_path / "state.sqlite") as store:
+        engine.make_plan(desired, engine.Providers(desired, lambda c: env.provider), store)
+    reads = [r.path.rsplit("/", 1)[1] for r in env.app.requests("GET", "/service/v1/inbound/")]
+    bound = sorted(n.lstrip("+") for n, app in expected.items() if app)
+    assert len(bound) == 150
+    assert sorted(reads) == sorted(["ivr", "sales", "fax", *bound])
+    assert len(env.app.requests(contains="/tel_list_numbers")) == 1
+    assert {n.number: n.app_id for n in env.provider.list_numbers()} == expected
+
+
+def test_the_first_failed_service_read_is_raised_as_one_by_one_would():
+    env, expected = bound_account(80)
+    bound = sorted(n.lstrip("+") for n, app in expected.items() if app)
+    env.app.add(Fault(status=404, match=f"GET /service/v1/inbound/{bound[40]}"))
+    env.app.add(Fault(status=404, match=f"GET /service/v1/inbound/{bound[9]}"))
+    with pytest.raises(NotFoundError, match=f"read inbound service {bound[9]}"):
+        env.provider.list_numbers()
+    assert len(env.app.requests("GET", "/service/v1/inbound/")) < 3 + len(bound)
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,17 @@ def test_relative_data_path_is_resolved_from_base_dir(tmp_path):
     assert (tmp_path / "accounts" / "dev.json").exists()
 
 
+def test_reading_the_account_never_rewrites_its_file(tmp_path):
+    """A plan only reads: at 100,000 numbers a rewrite would cost a 20 MB write per plan."""
+    path = tmp_path / ".numbers-iac" / "sandbox-sandbox.json"
+    World.from_seed({"owned": 30, "apps": ["support-ivr"]}).save(path)
+    before = path.stat().st_mtime_ns, path.read_bytes()
+    provider = SandboxProvider(config(tmp_path, apps=["support-ivr"], regulated=[]))
+    assert len(provider.account().numbers) == 30
+    provider.quote(PARIS, 1)
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+
+
 def test_apps_from_settings_are_created_once_and_never_deleted(tmp_path):
     first = SandboxProvider(config(tmp_path, apps=["support-ivr", "sales"]))
     assert sorted(a.name for a in first.list_apps()) == ["sales", "support-ivr"]
