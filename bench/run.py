@@ -8,12 +8,16 @@ delayed by `--latency` and the adapter keeping the provider's own page size and 
 
 Figures per run: wall, CPU (user + system of the CLI process, which excludes network
 waits), peak RSS, requests the emulator saw, the floor (the listing's page requests plus
-the apps listing), the ideal wall (the larger of floor x latency / concurrency and floor /
-rate limit), their ratios, and a naive per-number refresh (one request per number, timed
-by this run's own mean request time). With `--apply N` it also times an apply that buys N
-numbers and one that binds N owned numbers, against the rate-limit floor.
+the apps listing), the ideal wall (the CLI's start-up, measured in the same run, plus the
+larger of floor x this run's mean request time / concurrency and floor / rate limit; the
+mean request time is the injected latency plus the emulator's own time to answer), their
+ratios, and a naive per-number refresh (one request per number, timed by the same mean).
+With `--apply N` it also times an apply that buys N numbers and one that binds N owned
+numbers against its floor (start-up plus every request it made, 4 at once, or the rate
+limit), and with `--validate N` a `validate` of N pinned numbers.
 
-Figures only: nothing here asserts a threshold.
+Figures only: nothing here asserts a threshold; the last lines say which of issue 23's
+targets this run's figures meet.
 
     python bench/run.py                                  # 1,000 / 10,000 / 100,000, every provider
     python bench/run.py --sizes 1000 --providers plivo --latency 0.02
@@ -223,6 +227,27 @@ def without_rate_limit(kind: str, cwd: Path, on: bool) -> None:
     path.write_text(text)
 
 
+#: the CLI's own start-up (Python, imports, reading a configuration; no request): every
+#: command pays it once whatever the account's size, so the ideal and the floor include it
+START_UP = {"s": 0.0}
+
+
+def measure_start_up(runs: int = 5) -> float:
+    """The median wall of `numbers-iac validate` on a one-provider configuration."""
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        cwd = Path(tmp)
+        open_account("sandbox", 0, cwd)
+        walls = sorted(cli(cwd, "validate")[2] for _ in range(runs))
+    return walls[len(walls) // 2]
+
+
+def ideal_seconds(requests: int, each: float, concurrency: int, rate: float | None) -> float:
+    """The wall of `requests` with nothing but the provider to wait for: each taking what
+    this run's emulator took on average (the injected latency plus its own time to answer:
+    on a real API both are the provider's), `concurrency` at once, or the rate limit."""
+    return max(requests * each / concurrency, requests / rate if rate else 0.0)
+
+
 def bench_plan(kind: str, size: int, latency: float) -> dict[str, Any]:
     api = APIS[kind]
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
@@ -252,7 +277,7 @@ def bench_plan(kind: str, size: int, latency: float) -> dict[str, Any]:
             account.close()
     pages = 1 if api.page_size is None else math.ceil(size / api.page_size)
     floor = pages + api.extra
-    ideal = max(floor * latency / api.concurrency, floor / api.rate if api.rate else 0.0)
+    ideal = ideal_seconds(floor, mean, api.concurrency, api.rate)
     naive_requests = size + api.extra
     naive_wall = max(naive_requests * mean / 4, naive_requests / api.rate if api.rate else 0.0)
     return {
@@ -263,7 +288,8 @@ def bench_plan(kind: str, size: int, latency: float) -> dict[str, Any]:
         "rss_mb": rss,
         "requests": requests,
         "floor": floor if kind != "sandbox" else None,
-        "ideal_s": ideal if kind != "sandbox" else None,
+        "ideal_s": ideal + START_UP["s"] if kind != "sandbox" else None,
+        "network_ideal_s": ideal if kind != "sandbox" else None,
         "naive_requests": naive_requests if kind != "sandbox" else None,
         "naive_wall_s": naive_wall if kind != "sandbox" else None,
     }
@@ -276,8 +302,16 @@ PLACES = {
 DEFAULT_PLACE = "country: GB\n    type: local"
 
 
+#: provider calls an apply runs at once (the adapters' `purchase_concurrency` and
+#: `mutation_concurrency`, within the rate limit where there is one)
+APPLY_CONCURRENCY = 4
+
+
 def bench_apply(kind: str, count: int, latency: float) -> list[dict[str, Any]]:
-    """Apply a purchase of `count` numbers bound to an app, then a rebind of them all."""
+    """Apply a purchase of `count` numbers bound to an app, then a rebind of them all. Its
+    floor: every request the apply made (the listing, the offers, the mutations: the
+    `requests` and `per nr` columns show they are the fewest the API's forms allow), at this
+    run's mean request time, 4 at once, or the rate limit."""
     api = APIS[kind]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix=f"bench-apply-{kind}-") as tmp:
@@ -305,8 +339,8 @@ def bench_apply(kind: str, count: int, latency: float) -> list[dict[str, Any]]:
                 mutations = (
                     account.faults.mutation_count - mutations_before if account.faults else None
                 )
-                rate_floor = mutations / api.rate if api.rate and mutations else None
-                latency_floor = (mutations or 0) * latency / 4
+                mean = account.timed.seconds / max(requests or 0, 1) if account.timed else 0.0
+                floor = ideal_seconds(requests or 0, mean, APPLY_CONCURRENCY, api.rate)
                 rows.append(
                     {
                         "provider": kind,
@@ -316,12 +350,82 @@ def bench_apply(kind: str, count: int, latency: float) -> list[dict[str, Any]]:
                         "requests": requests,
                         "mutations": mutations,
                         "per_number": None if mutations is None else mutations / count,
-                        "floor_s": max(rate_floor or 0.0, latency_floor) or None,
+                        "floor_s": floor + START_UP["s"] if floor else None,
+                        "network_floor_s": floor or None,
                     }
                 )
         finally:
             account.close()
     return rows
+
+
+def bench_validate(size: int) -> dict[str, Any]:
+    """`validate` of a configuration listing `size` numbers one by one (`import --pinned` of
+    a sandbox account that owns them)."""
+    with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
+        cwd = Path(tmp)
+        open_account("sandbox", size, cwd)
+        code, output, *_ = cli(cwd, "import", "acct", "--pinned")
+        if code != 0:
+            raise SystemExit(f"validate {size}: import failed ({code}):\n{output[-2000:]}")
+        code, output, wall, cpu, rss = cli(cwd, "validate")
+        if code != 0:
+            raise SystemExit(f"validate {size}: exit {code}:\n{output[-2000:]}")
+        config_bytes = (cwd / "numbers.yaml").stat().st_size
+    return {"numbers": size, "wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "bytes": config_bytes}
+
+
+#: issue 23's targets: a converged plan at the largest size, an apply, `validate`
+PLAN_CPU_S, PLAN_RSS_MB, PLAN_OVER_FLOOR, PLAN_X_IDEAL = 5.0, 300.0, 2, 1.2
+APPLY_X_FLOOR, VALIDATE_S = 1.5, 2.0
+
+
+def verdict(
+    rows: list[dict[str, Any]], applied: list[dict[str, Any]], validated: dict[str, Any] | None
+) -> list[str]:
+    """Each target against this run's figures: what holds and what does not."""
+
+    def mark(ok: bool) -> str:
+        return "yes" if ok else "NO"
+
+    lines = []
+    largest = max((r["numbers"] for r in rows), default=0)
+    if rows:
+        lines.append(
+            f"targets at {largest:,} numbers: cpu < {PLAN_CPU_S:g} s, RSS < {PLAN_RSS_MB:g} MB, "
+            f"requests <= floor + {PLAN_OVER_FLOOR}, wall <= {PLAN_X_IDEAL:g} x ideal"
+        )
+    for r in rows:
+        if r["numbers"] != largest:
+            continue
+        cells = [
+            f"{r['provider']:<12}",
+            f"cpu {r['cpu_s']:5.2f} {mark(r['cpu_s'] < PLAN_CPU_S):<3}",
+            f"RSS {r['rss_mb']:4.0f} {mark(r['rss_mb'] < PLAN_RSS_MB):<3}",
+        ]
+        if r["floor"] is not None:
+            over = r["requests"] - r["floor"]
+            ratio = r["wall_s"] / r["ideal_s"]
+            cells += [
+                f"requests {over:+d} {mark(over <= PLAN_OVER_FLOOR):<3}",
+                f"x ideal {ratio:.2f} {mark(ratio <= PLAN_X_IDEAL)}",
+            ]
+        lines.append("  " + "  ".join(cells))
+    if applied:
+        lines.append(f"apply: wall <= {APPLY_X_FLOOR:g} x floor")
+    for r in applied:
+        if r["floor_s"]:
+            ratio = r["wall_s"] / r["floor_s"]
+            lines.append(
+                f"  {r['provider']:<12} {r['step']:<18} x floor {ratio:.2f} "
+                f"{mark(ratio <= APPLY_X_FLOOR)}"
+            )
+    if validated is not None:
+        lines.append(
+            f"validate of {validated['numbers']:,} numbers: {validated['wall_s']:.2f} s "
+            f"{mark(validated['wall_s'] < VALIDATE_S)}"
+        )
+    return lines
 
 
 def apply_row(r: dict[str, Any]) -> str:
@@ -420,10 +524,19 @@ def main() -> None:
     parser.add_argument(
         "--apply", type=int, default=1000, metavar="N", help="numbers to buy and bind (0: skip)"
     )
+    parser.add_argument(
+        "--validate",
+        type=int,
+        default=100000,
+        metavar="N",
+        help="time `validate` of N pinned numbers (0: skip)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"latency per emulator request: {args.latency * 1000:.0f} ms")
+    START_UP["s"] = measure_start_up()
+    print(f"CLI start-up (median wall of `validate`, no request): {START_UP['s']:.2f} s")
     print(HEADER, flush=True)
     rows = []
     for kind in args.providers:
@@ -439,8 +552,15 @@ def main() -> None:
             for result in bench_apply(kind, args.apply, args.latency if kind != "sandbox" else 0.0):
                 applied.append(result)
                 print(apply_row(result), flush=True)
+    validated = None
+    if args.validate:
+        validated = bench_validate(args.validate)
+    print()
+    print("\n".join(verdict(rows, applied, validated)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"plan": rows, "apply": applied}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"plan": rows, "apply": applied, "validate": validated}, indent=1)
+        )
 
 
 if __name__ == "__main__":

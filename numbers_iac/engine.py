@@ -8,6 +8,7 @@ The CLI only parses flags, calls these functions and renders.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -153,12 +154,10 @@ def make_plan(
     order that may still land look lapsed, or it would be bought again."""
     now = now or datetime.now(UTC)
     targets = tuple(targets)
-    recorded = store.load()  # once: at 100,000 numbers every read is a full table scan
-    _check_targets(desired, recorded, targets)
-    _check_replace(desired, recorded, tuple(replace_names))
-    names = providers_in_scope(desired, recorded, targets)
-    accounts = observe(providers, names, progress)
-    capabilities = {name: providers[name].capabilities for name in names}
+    recorded, accounts = _load_and_observe(
+        desired, providers, store, targets, replace_names, progress
+    )
+    capabilities = {name: providers[name].capabilities for name in accounts}
     problems: list[Problem] = []
     try:
         plan = planner.plan(
@@ -182,6 +181,31 @@ def make_plan(
         created_at=now.isoformat(timespec="seconds"),
         guards=guards.evaluate(plan, desired.safety, recorded.numbers),
     )
+
+
+def _load_and_observe(
+    desired: Desired,
+    providers: Providers,
+    store: StateStore,
+    targets: tuple[str, ...],
+    replace_names: Iterable[str],
+    progress: ProgressFactory,
+) -> tuple[Recorded, dict[str, Account]]:
+    """The state (read once: at 100,000 numbers every read is a full table scan) and the
+    listings. A plan of every provider reads the state while they list, so its second or
+    so of reading rows hides behind the network; `-target` and `--replace` are checked
+    against the state first, before anything is listed."""
+    replace_names = tuple(replace_names)
+    if targets or replace_names:
+        recorded = store.load()
+        _check_targets(desired, recorded, targets)
+        _check_replace(desired, recorded, replace_names)
+        names = providers_in_scope(desired, recorded, targets)
+        return recorded, observe(providers, names, progress)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state") as pool:
+        loading = pool.submit(store.load)
+        accounts = observe(providers, providers_in_scope(desired, Recorded(), ()), progress)
+        return loading.result(), accounts
 
 
 def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...]) -> None:

@@ -1,7 +1,8 @@
 """The executor: carries out a Plan against providers and records every outcome in the state.
 
 The only module that mutates the world. Order per provider: state-only changes (adopt, forget),
-purchases, binds, label changes, and releases last, so a failure never leaves a declaration
+purchases (each followed by the binds of what it bought, where the buy itself cannot bind),
+binds, label changes, and releases last, so a failure never leaves a declaration
 with fewer numbers than before. Each provider call is journaled (intent before, outcome after);
 each bought number is recorded the moment the provider confirms it, so a killed apply cannot
 lead the next plan to buy it again. Independent actions continue after one fails; the report
@@ -18,7 +19,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -65,6 +66,8 @@ class ActionResult:
     detail: str = ""
     #: numbers the action produced (purchases: the numbers bought, even when it fell short)
     numbers: tuple[str, ...] = ()
+    #: what a done action left undone, for a person to see (bought numbers left unbound)
+    warning: str = ""
 
 
 @dataclass
@@ -436,19 +439,74 @@ class Executor:
         outcome = run.run()
         for record in outcome.bought:
             self._records[(record.provider, record.number)] = record
+        unbound = self._bind_bought(provider, action, outcome.owned)
         bought = tuple(r.number for r in outcome.bought)
         summary = f"bought {len(bought)} of {action.count}: {', '.join(bought) or 'none'}"
+        if unbound:
+            summary = f"{summary}; {unbound}"
         if outcome.error is None:
             self.store.journal_end(entry, "ok", summary)
-            self._result(action, DONE, summary, bought)
+            self._result(action, DONE, summary, bought, warning=unbound)
             return
         detail = f"{summary}; {outcome.error.detail}"
         self.store.journal_end(entry, "partial" if bought else "failed", detail)
         self._result(action, FAILED, detail, bought)
         self._short.add((action.provider, action.declaration))
 
-    def _bind(self, provider: Provider, app_id: str | None, actions: list[Bind]) -> None:
-        self._batch(
+    def _bind_bought(
+        self, provider: Provider, action: Purchase, owned: Sequence[OwnedNumber]
+    ) -> str:
+        """Bind what a purchase bought to its declaration's app where the buy itself cannot
+        (`binds_on_purchase` False): right after it, in the provider's bind batches and
+        concurrency, each batch journaled like any bind. Bought stays bought whatever
+        happens here; returns what was left unbound, for the purchase's detail ("" if none):
+        the next plan shows those as Binds (a kill before this point leaves the same)."""
+        caps = provider.capabilities
+        if caps.binds_on_purchase or action.app_id is None:
+            return ""
+        options = {k: v for k, v in action.options.items() if k in caps.bind_options}
+        binds = []
+        for number in owned:
+            if number.app_id == action.app_id:
+                continue
+            self._listed[(provider.name, number.number)] = number
+            binds.append(
+                Bind(
+                    action.provider,
+                    action.declaration,
+                    number=number.number,
+                    provider_id=number.provider_id,
+                    app=action.app,
+                    app_id=action.app_id,
+                    options=options,
+                )
+            )
+        if not binds:
+            return ""
+        done, failed = self._bind(provider, action.app_id, binds, report=False)
+        missed = [b.number for b in binds if b.number not in done]
+        return self._unbound_note(action, missed, failed) if missed else ""
+
+    def _unbound_note(self, action: Purchase, missed: list[str], failed: Mapping) -> str:
+        reasons = sorted({failed[n] for n in missed if n in failed})
+        if not reasons:
+            reasons = ["interrupted" if self._stop_requested else "the provider did not confirm it"]
+        more = f" and {len(reasons) - 2} other reasons" if len(reasons) > 2 else ""
+        return (
+            f"not bound to app {action.app or action.app_id}: {first_of(missed)} "
+            f"({'; '.join(reasons[:2])}{more}); the next plan binds "
+            + ("it" if len(missed) == 1 else "them")
+        )
+
+    def _bind(
+        self,
+        provider: Provider,
+        app_id: str | None,
+        actions: list[Bind],
+        *,
+        report: bool = True,
+    ) -> tuple[set[str], dict[str, str]]:
+        return self._batch(
             provider,
             "bind",
             actions,
@@ -460,6 +518,7 @@ class Executor:
             lambda done: self._update_records(
                 done, lambda record, action: replace(record, app=action.app)
             ),
+            report=report,
         )
 
     def _set_labels(self, provider: Provider, actions: list[SetLabels]) -> None:
@@ -525,39 +584,64 @@ class Executor:
         call: Callable[[list[OwnedNumber]], BatchOutcome],
         payload: dict,
         record: Callable[[list], None],
-    ) -> None:
+        *,
+        report: bool = True,
+    ) -> tuple[set[str], dict[str, str]]:
         """Provider calls of at most the provider's batch size, up to its concurrency at
-        once, each journaled before it starts; per-number results reported, and `record`
+        once, each journaled before it starts; per-number results reported (unless
+        `report` is False: a purchase's own binds are part of the purchase), and `record`
         called with the actions done as each call ends (a second Ctrl-C loses nothing that
-        finished). An interrupt lets the calls in flight finish and starts no more."""
+        finished). An interrupt lets the calls in flight finish and starts no more.
+        Returns the numbers done and the ones that failed, why."""
         caps = provider.capabilities
         size = {"bind": caps.bind_batch_size, "release": caps.release_batch_size}.get(
             operation, caps.bind_batch_size
         )
         size = max(1, size)
         chunks = [list(actions[i : i + size]) for i in range(0, len(actions), size)]
-        workers = max(1, caps.mutation_concurrency)
         done: set[str] = set()
         failed: dict[str, str] = {}
-        for start in range(0, len(chunks), workers):
-            if self._stop_requested:
-                break
-            wave = chunks[start : start + workers]
-            entries = [self._journal_chunk(provider, operation, chunk, payload) for chunk in wave]
 
-            def send(chunk: list) -> BatchOutcome:
-                try:
-                    return call([self._as_listed(a) for a in chunk])
-                except ProviderError as exc:
-                    return BatchOutcome(failed={a.number: str(exc) for a in chunk})
+        def send(chunk: list) -> BatchOutcome:
+            try:
+                return call([self._as_listed(a) for a in chunk])
+            except ProviderError as exc:
+                return BatchOutcome(failed={a.number: str(exc) for a in chunk})
 
-            if len(wave) == 1:
-                outcomes = [send(wave[0])]
-            else:
-                with ThreadPoolExecutor(max_workers=len(wave)) as pool:
-                    outcomes = list(pool.map(send, wave))
-            for chunk, entry, outcome in zip(wave, entries, outcomes, strict=True):
-                self._end_chunk(chunk, entry, outcome, done, failed, record)
+        for chunk, entry, outcome in self._calls(provider, operation, chunks, payload, send):
+            self._end_chunk(chunk, entry, outcome, done, failed, record, report)
+        return done, failed
+
+    def _calls(
+        self,
+        provider: Provider,
+        operation: str,
+        chunks: list[list],
+        payload: dict,
+        send: Callable[[list], BatchOutcome],
+    ) -> Iterator[tuple[list, int, BatchOutcome]]:
+        """Send each chunk, journaled just before it goes, with up to the provider's
+        `mutation_concurrency` in flight: a call starts as soon as one ends (waves would
+        wait for the slowest of each), and each (chunk, entry, outcome) is yielded as its
+        call ends, for the caller to record in this thread. An interrupt starts no more."""
+        workers = max(1, provider.capabilities.mutation_concurrency)
+        if workers == 1 or len(chunks) == 1:
+            for chunk in chunks:
+                if self._stop_requested:
+                    return
+                yield chunk, self._journal_chunk(provider, operation, chunk, payload), send(chunk)
+            return
+        running: dict[Future, tuple[list, int]] = {}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for chunk in chunks:
+                while len(running) >= workers:
+                    yield from _ended(running)
+                if self._stop_requested:
+                    break
+                entry = self._journal_chunk(provider, operation, chunk, payload)
+                running[pool.submit(send, chunk)] = (chunk, entry)
+            while running:
+                yield from _ended(running)
 
     def _journal_chunk(self, provider: Provider, operation: str, chunk: list, payload: dict):
         declarations = ",".join(sorted({a.declaration for a in chunk}))
@@ -577,6 +661,7 @@ class Executor:
         done: set[str],
         failed: dict,
         record: Callable[[list], None],
+        report: bool = True,
     ) -> None:
         """Record what a call did, then close its journal entry: an abort in between
         leaves the entry open, which the next plan settles from the listing."""
@@ -588,7 +673,7 @@ class Executor:
             "ok" if not chunk_failed else ("partial" if chunk_done else "failed"),
             "; ".join(f"{n}: {why}" for n, why in chunk_failed.items()) or None,
         )
-        for action in chunk:
+        for action in chunk if report else ():
             if action.number in chunk_done:
                 self._result(action, DONE)
             else:
@@ -627,9 +712,14 @@ class Executor:
             self.store.save_numbers(saves)
 
     def _result(
-        self, action: Action, status: str, detail: str = "", numbers: tuple[str, ...] = ()
+        self,
+        action: Action,
+        status: str,
+        detail: str = "",
+        numbers: tuple[str, ...] = (),
+        warning: str = "",
     ) -> None:
-        self.report.results.append(ActionResult(action, status, detail, numbers))
+        self.report.results.append(ActionResult(action, status, detail, numbers, warning))
         self._advance(_numbers_in(action) - self._reported.pop(id(action), 0))
 
     def _bought(self, action: Purchase, count: int) -> None:
@@ -643,6 +733,16 @@ class Executor:
         if count > 0:
             self._done += count
             self._progress(self._done, self._total)
+
+
+def _ended(
+    running: dict[Future, tuple[list, int]],
+) -> Iterator[tuple[list, int, BatchOutcome]]:
+    """Wait for at least one call in flight to end; yield each ended one, out of `running`."""
+    ended, _ = wait(running, return_when=FIRST_COMPLETED)
+    for future in ended:
+        chunk, entry = running.pop(future)
+        yield chunk, entry, future.result()
 
 
 def _numbers_in(action: Action) -> int:

@@ -53,6 +53,11 @@ class Capabilities:
     - `region_filter` / `prefix_filter`: what a declaration may use to say where.
     - batch sizes: how many numbers one bind / release call may carry; `mutation_concurrency`
       how many of those calls may run at once.
+    - `binds_on_purchase`: the buy itself binds the number to the declaration's app (Plivo's
+      `app_id`, Aculab's `based_on`). When False (CALLR's store and Voximplant's attach take
+      no app), the core binds what a purchase bought right after it, in the provider's bind
+      batches and concurrency, each batch journaled like any bind; a bind that fails leaves
+      the number bought and recorded, and the next plan binds it.
     """
 
     native_labels: bool = False
@@ -66,6 +71,7 @@ class Capabilities:
     number_types: tuple[str, ...] = ("local", "national", "mobile", "tollfree")
     list_page_size: int = 20
     bind_batch_size: int = 1
+    binds_on_purchase: bool = True
     #: declaration options that shape how a number is bound (Voximplant's routing `rule`):
     #: binds carry them, are grouped by them, and reach `bind_with`
     bind_options: tuple[str, ...] = ()

@@ -395,6 +395,8 @@ class CallrProvider(Provider):
         number_types=tuple(DID_TYPES),
         list_page_size=PAGE_SIZE,
         bind_batch_size=1,
+        # the store takes no app: the core assigns what a buy bought, four at once
+        binds_on_purchase=False,
         release_batch_size=1,
         # one apps.assign_did / cancel per number: four at once (no published rate limit)
         mutation_concurrency=4,
@@ -661,29 +663,16 @@ class CallrProvider(Provider):
                 raise
             raise OutcomeUnknownError(self.name, operation, exc.detail, exc.status) from None
         where = offer.request.where
-        app_id = offer.request.app_id
         return tuple(
             OwnedNumber(
                 number=d.e164,
                 provider_id=d.did_hash,
                 country=where.country if where else None,
                 number_type=where.number_type if where else None,
-                app_id=self._bound(d, app_id),
             )
             for d in bought
             if d.e164
         )
-
-    def _bound(self, did: Did, app_id: str | None) -> str | None:
-        """A DID bought for an app is assigned at once (the store takes no app); a failure
-        leaves it unbound, and the next plan binds it."""
-        if app_id is None:
-            return None
-        try:
-            self.wire.assign(app_id, did.did_hash)
-        except ProviderError:
-            return None
-        return app_id
 
     def abort(self, offer: Offer) -> None:
         """Cancel the reservation; a lapsed one needs nothing. An order CALLR no longer

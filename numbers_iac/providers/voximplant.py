@@ -298,11 +298,14 @@ class VoximplantProvider(Provider):
         ownership_tag=False,
         apps=True,
         purchase_modes=(SPECIFIC,),
-        purchase_concurrency=1,
+        # each attach names its number and is journaled before it by the core: four at once
+        purchase_concurrency=4,
         pending_orders=True,
         number_types=tuple(CATEGORIES),
         list_page_size=PAGE_SIZE,
         bind_batch_size=BATCH_SIZE,
+        # the attach takes no app: the core binds what it bought, a batch of ids per call
+        binds_on_purchase=False,
         bind_options=("rule",),
         release_batch_size=BATCH_SIZE,
         mutation_concurrency=1,
@@ -934,13 +937,15 @@ class VoximplantProvider(Provider):
         return self._rules[key]
 
     def commit(self, offer: Offer) -> tuple[OwnedNumber, ...]:
-        """`AttachPhoneNumber` with `phone_number` = exactly this number, then bind it.
-        Voximplant's error code decides, whatever the HTTP status carrying it (which is
-        unconfirmed): a refusal of this number raises NumberUnavailableError (the core tries
-        another); a refusal of the whole request ends the purchase at the next offer, with
-        its words; any other answer (internal errors, 484, unknown codes, no code at all)
-        may hide a purchase and is read back, and if the number is not on the account, the
-        outcome is unknown: nothing is ever resent."""
+        """`AttachPhoneNumber` with `phone_number` = exactly this number (the core binds it
+        to the declaration's app and rule afterwards, in batches). Voximplant's error code
+        decides, whatever the HTTP status carrying it (which is unconfirmed): a refusal of
+        this number raises NumberUnavailableError (the core tries another); a refusal of the
+        whole request ends the purchase at the next offer, with its words; any other answer
+        (internal errors, 484, unknown codes, no code at all) may hide a purchase and is
+        read back, and if the number is not on the account, the outcome is unknown: nothing
+        is ever resent. Concurrent commits share `_refused`: one refusal of the whole
+        request stops the attaches not yet sent, never the answers already on their way."""
         (candidate,) = offer.candidates
         request = offer.request
         digits = candidate.number.lstrip("+")
@@ -976,9 +981,9 @@ class VoximplantProvider(Provider):
         except TransientError as exc:
             if not exc.maybe_sent:
                 raise
-            return self._read_back_or_unknown(candidate, request, operation, exc)
+            return self._read_back_or_unknown(candidate, operation, exc)
         except ProviderError as exc:  # 484, unknown codes, an HTTP status without a code
-            return self._read_back_or_unknown(candidate, request, operation, exc)
+            return self._read_back_or_unknown(candidate, operation, exc)
         attached = (
             [a for a in body.get("phone_numbers") or [] if isinstance(a, dict)]
             if body.get("result")
@@ -988,7 +993,7 @@ class VoximplantProvider(Provider):
         if record is None or not record.get("phone_id"):
             answer = self._shown(str(body), limit=200)
             odd = ProviderError(self.name, operation, f"unexpected answer {answer}")
-            return self._read_back_or_unknown(candidate, request, operation, odd)
+            return self._read_back_or_unknown(candidate, operation, odd)
         owned = self._owned(
             {
                 **record,
@@ -999,18 +1004,7 @@ class VoximplantProvider(Provider):
             }
         )
         assert owned is not None
-        return (self._bind_bought(owned, request),)
-
-    def _bind_bought(self, owned: OwnedNumber, request: PurchaseRequest) -> OwnedNumber:
-        """Bind a number just bought to the declaration's app (and rule). Bought stays
-        bought if this fails: the next plan shows the bind still to do."""
-        if not request.app_id or owned.app_id == request.app_id:
-            return owned
-        try:
-            self._bind_call([owned], request.app_id, True, self._rule_id(request))
-        except ProviderError:
-            return owned
-        return replace(owned, app_id=request.app_id)
+        return (owned,)
 
     def _refused_whole(
         self, request: PurchaseRequest, operation: str, exc: ProviderError
@@ -1021,12 +1015,12 @@ class VoximplantProvider(Provider):
         return NumberUnavailableError(self.name, operation, exc.detail, exc.status)
 
     def _read_back_or_unknown(
-        self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
+        self, candidate: Candidate, operation: str, exc: ProviderError
     ) -> tuple[OwnedNumber, ...]:
         found = self._read_back(candidate.number)
         if found is None:
             raise self._unknown(operation, exc) from None
-        return (self._bind_bought(found, request),)
+        return (found,)
 
     def _read_back_or_refused(
         self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
@@ -1039,7 +1033,7 @@ class VoximplantProvider(Provider):
             raise self._unknown(operation, exc) from None
         if found is None:
             raise self._refused_whole(request, operation, exc) from None
-        return (self._bind_bought(found, request),)
+        return (found,)
 
     def _unknown(self, operation: str, exc: ProviderError) -> OutcomeUnknownError:
         """An outcome in doubt never carries a 4xx status, which reads as "refused": the

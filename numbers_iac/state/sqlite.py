@@ -84,7 +84,11 @@ class SqliteStateStore(StateStore):
         self.path = Path(path).resolve()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # check_same_thread: a plan reads the state in a worker while the providers
+            # list (engine.make_plan); the store is never used by two threads at once
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()

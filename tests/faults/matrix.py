@@ -170,7 +170,7 @@ PROFILES: dict[str, Profile] = {
         release="POST /platform_api/DeactivatePhoneNumber",
         read="POST /platform_api/GetPhoneNumbers",
         serve_options={"service_account": VOXIMPLANT_KEY},
-        mutations=8,  # three attaches and their binds, one batched rebind, one batched release
+        mutations=6,  # three attaches, one batched bind of them, one batched rebind, one release
         files={"vox-key.json": json.dumps(VOXIMPLANT_KEY)},
     ),
     "callr": Profile(

@@ -132,8 +132,9 @@ def test_a_lost_buy_answer_with_a_failing_read_back_is_adopted_later(tmp_path, w
     first = cli(tmp_path, "apply", "--auto-approve")
     assert first.returncode == 1, first.stdout + first.stderr
     assert "may or may not have happened" in first.stdout + first.stderr
-    # never resent: the lost one stops its declaration, the other declaration buys its two
-    assert len(server.app.requests("POST", "AttachPhoneNumber")) == 3
+    # never resent: the lost one stops its declaration (its partner went alongside it, at
+    # once), the other declaration buys its two
+    assert len(server.app.requests("POST", "AttachPhoneNumber")) == 4
     second = cli(tmp_path, "apply", "--auto-approve")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "bought by an interrupted apply" in second.stdout
@@ -156,8 +157,9 @@ def test_a_buy_that_lands_after_the_timeout_is_adopted_not_bought_again(
     waiting = cli(tmp_path, "plan")
     assert "unresolved" in waiting.stdout, waiting.stdout
     deadline = time.monotonic() + 15
-    # the other declaration bought its two; the late attach makes three when it lands
-    while sum(1 for op, _ in world.log if op == "buy") < 3:
+    # the other declaration bought its two and this one the attach sent alongside the late
+    # one (at once); the late attach makes four when it lands
+    while sum(1 for op, _ in world.log if op == "buy") < 4:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     time.sleep(0.3)

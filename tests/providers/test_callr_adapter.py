@@ -110,15 +110,26 @@ def test_listing_reads_hash_e164_type_and_app(env):
 # --------------------------------------------------------------------------- purchases
 
 
-def test_a_purchase_reserves_then_buys_and_binds(env):
+def test_a_purchase_reserves_then_buys_and_the_core_binds(env):
+    """The store takes no app: the buy binds nothing, the apply assigns each DID it
+    bought right after the purchase, and the next plan has nothing left to do."""
     ivr = {a.name: a.app_id for a in env.provider.list_apps()}["support-ivr"]
-    req = PurchaseRequest("support", 2, AMIENS, app_id=ivr)
-    outcome = run_purchase(env.provider, req)
+    outcome = run_purchase(env.provider, PurchaseRequest("support", 2, AMIENS, app_id=ivr))
     assert outcome.error is None and len(outcome.bought) == 2
     assert env.calls("did/store.reserve") == 1 and env.calls("did/store.buy_order") == 1
-    world_ivr = env.world.app_by_name("support-ivr")[0]
-    assert {env.world.numbers[n.number].app_id for n in outcome.bought} == {world_ivr}
+    assert env.calls("apps.assign_did") == 0
+    assert {env.world.numbers[n.number].app_id for n in outcome.bought} == {None}
     assert env.emulator.open_orders() == {}
+    with tempfile.TemporaryDirectory() as tmp, SqliteStateStore(Path(tmp) / "s.sqlite") as store:
+        d = desired(env)
+        plan, report = plan_and_apply(env, d, store)
+        assert report.ok and [a.kind for a in plan.actions] == ["purchase"]
+        bought = report.results[0].numbers
+        assert env.calls("apps.assign_did") == 2
+        world_ivr = env.world.app_by_name("support-ivr")[0]
+        assert {env.world.numbers[n].app_id for n in bought} == {world_ivr}
+        assert {store.load().numbers[("callr", n)].app for n in bought} == {"support-ivr"}
+        assert engine.make_plan(d, engine.Providers(d, lambda c: env.provider), store).actions == ()
 
 
 def test_a_reservation_is_priced_per_number(env):
@@ -329,16 +340,18 @@ def test_a_429_and_503_storm_is_weathered_on_reads_and_binds(env):
     env.app.add(Fault(status=503, times=2, match="did/store.get_quote"))
     env.app.add(Fault(status=503, times=2, match="apps.assign_did"))
     env.app.add(Fault(status=429, times=3, match="did.search"))
-    ivr = {a.name: a.app_id for a in env.provider.list_apps()}["support-ivr"]
     assert env.provider.quote(AMIENS, 1).price is not None
-    outcome = run_purchase(env.provider, PurchaseRequest("support", 1, AMIENS, app_id=ivr))
-    assert outcome.error is None and len(outcome.bought) == 1
-    assert len(env.provider.list_numbers()) == 4
+    with tempfile.TemporaryDirectory() as tmp, SqliteStateStore(Path(tmp) / "s.sqlite") as store:
+        plan, report = plan_and_apply(env, desired(env), store)
+        assert report.ok and [a.kind for a in plan.actions] == ["purchase"]
+        (result,) = report.results
+        assert len(result.numbers) == 2 and not result.warning
+    assert len(env.provider.list_numbers()) == 5
     assert sum(1 for r in env.app.log if r.status in (429, 503)) == 10
     assert len(env.app.requests(contains="did/store.reserve")) == 1
     assert len(env.app.requests(contains="did/store.buy_order")) == 1
     world_ivr = env.world.app_by_name("support-ivr")[0]
-    assert env.world.numbers[outcome.bought[0].number].app_id == world_ivr
+    assert {env.world.numbers[n].app_id for n in result.numbers} == {world_ivr}
 
 
 def test_a_503_on_the_buy_is_never_resent(env):

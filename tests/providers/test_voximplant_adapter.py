@@ -174,18 +174,35 @@ def test_tollfree_by_prefix_and_national_is_not_sold():
 # --------------------------------------------------------------------------- purchases
 
 
-def test_a_purchase_attaches_specific_numbers_and_binds_them_with_the_rule():
+def test_a_purchase_attaches_specific_numbers_then_the_core_binds_them_with_the_rule(tmp_path):
+    """The attach takes no app: an apply attaches each number (four at once), then binds
+    all it bought in one batched call on the declaration's rule."""
     with make() as emu:
         ivr = emu.world.app_by_name("support-ivr")[0]
         rule = emu.emulator.add_rule("support-ivr", "inbound")
         emu.emulator.add_rule("support-ivr", "inbound-old")
         outcome = run_purchase(emu.provider, request(2, ivr, rule="inbound"))
         assert outcome.error is None and len(buys(emu.world)) == 2
-        assert {emu.world.numbers[n.number].app_id for n in outcome.bought} == {ivr}
-        assert {emu.emulator.rule_of[n.number] for n in outcome.bought} == {rule}
+        assert {emu.world.numbers[n.number].app_id for n in outcome.bought} == {None}
         assert calls(emu, "AttachPhoneNumber") == 2
+        assert calls(emu, "BindPhoneNumberToApplication") == 0
         # never phone_count: each attach names its number
         assert all(n.provider_id.isdigit() for n in outcome.bought)
+    with make() as emu, SqliteStateStore(tmp_path / "state.sqlite") as store:
+        ivr = emu.world.app_by_name("support-ivr")[0]
+        rule = emu.emulator.add_rule("support-ivr", "inbound")
+        emu.emulator.add_rule("support-ivr", "inbound-old")
+        d = desired(emu, 6, "support-ivr", options={"rule": "inbound"})
+        plan, report = apply(emu, d, store)
+        assert report.ok and [a.kind for a in plan.actions] == ["purchase"]
+        bought = report.results[0].numbers
+        assert len(bought) == 6 and calls(emu, "AttachPhoneNumber") == 6
+        assert calls(emu, "BindPhoneNumberToApplication") == 1
+        assert {emu.world.numbers[n].app_id for n in bought} == {ivr}
+        assert {emu.emulator.rule_of[n] for n in bought} == {rule}
+        assert {store.load().numbers[("vox", n)].app for n in bought} == {"support-ivr"}
+        again, _ = apply(emu, d, store)
+        assert again.actions == ()
 
 
 def test_a_number_taken_between_search_and_attach_is_replaced():
@@ -208,13 +225,14 @@ def test_a_number_taken_between_search_and_attach_is_replaced():
 def test_error_332_short_stock_with_http_200_ends_the_purchase_with_its_words():
     with make() as emu:
         body = {"error": {"msg": "Insufficient phones in stock (available 0)", "code": 332}}
-        emu.app.add(Fault(status=200, body=body, match="AttachPhoneNumber"))
-        outcome = run_purchase(emu.provider, request(3))
+        emu.app.add(Fault(status=200, body=body, times=20, match="AttachPhoneNumber"))
+        outcome = run_purchase(emu.provider, request(6))
         assert isinstance(outcome.error, OutOfStockError)
         assert "available 0" in str(outcome.error) and "code 332" in str(outcome.error)
         assert "HTTP" not in str(outcome.error)
         assert outcome.unresolved == [] and buys(emu.world) == []
-        assert calls(emu, "AttachPhoneNumber") == 1
+        # the attaches sent at once (four) each had their answer; none after them
+        assert 1 <= calls(emu, "AttachPhoneNumber") <= 4
 
 
 def test_out_of_stock_region_buys_what_exists():
@@ -248,11 +266,14 @@ def test_a_missing_regulation_address_is_a_located_plan_problem(tmp_path):
         assert buys(emu.world) == []
 
 
-def test_a_request_refused_whole_stops_after_one_attach_with_its_words():
+def test_a_request_refused_whole_stops_after_the_attaches_in_flight_with_its_words():
+    """Four attaches go at once: those already sent have their answers, and once one is
+    refused as a whole no other is sent (the next wave's would be refused alike)."""
     with make(regulation_countries={"FR"}, regulation_addresses={"4411": "DE"}) as emu:
-        outcome = run_purchase(emu.provider, request(3, regulation_address_id=4411))
+        outcome = run_purchase(emu.provider, request(6, regulation_address_id=4411))
         assert "does not fit the region" in str(outcome.error) and "code 424" in str(outcome.error)
-        assert calls(emu, "AttachPhoneNumber") == 1 and outcome.unresolved == []
+        assert 1 <= calls(emu, "AttachPhoneNumber") <= 4 and outcome.unresolved == []
+        assert buys(emu.world) == []
 
 
 @pytest.mark.parametrize("work_done", [True, False])
@@ -325,10 +346,12 @@ def test_a_billing_or_supplier_failure_is_a_refusal_once_read_back(code, status)
     with make() as emu:
         body = {"error": {"msg": "Supplier order failed", "code": code}}
         emu.app.add(Fault(status=status, body=body, times=5, match="AttachPhoneNumber"))
-        outcome = run_purchase(emu.provider, request(3))
+        outcome = run_purchase(emu.provider, request(6))
         assert f"code {code}" in str(outcome.error) and outcome.unresolved == []
-        assert calls(emu, "AttachPhoneNumber") == 1 and buys(emu.world) == []
-        assert calls(emu, "GetPhoneNumbers") == 1  # the read-back
+        # the attaches in flight together (at most four) each had their answer; none after
+        sent = calls(emu, "AttachPhoneNumber")
+        assert 1 <= sent <= 4 and buys(emu.world) == []
+        assert calls(emu, "GetPhoneNumbers") == sent  # a read-back each
 
 
 def test_a_supplier_failure_that_cannot_be_read_back_stays_open():
