@@ -709,8 +709,8 @@ def apply(
                     the_plan, desired, providers, store, allow_release=False, now=clock
                 )
                 click.echo(
-                    f"Recorded {plural(len(the_plan.recognised), 'number')} recognised by "
-                    "their tag on the provider in the state.",
+                    f"Recorded {plural(len(the_plan.recognised), 'number')} the provider "
+                    "already shows as declared in the state.",
                     err=True,
                 )
             if fmt == "json":

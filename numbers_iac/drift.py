@@ -150,7 +150,13 @@ def _provider_drift(
         name,
         missing=missing,
         differing=differing,
-        changed_outside=_changed_outside(name, records, account, caps),
+        changed_outside=_changed_outside(
+            name,
+            records,
+            account,
+            caps,
+            {a.number for a in plan.recognised if a.provider == name},  # type: ignore[attr-defined]
+        ),
         vanished=tuple(m for m in plan.missing if m.provider == name),
         unmanaged=tuple(u for u in plan.unmanaged if u.provider == name),
         other_changes=dict(sorted(other.items())),
@@ -190,20 +196,25 @@ def _changed_outside(
     records: Mapping[tuple[str, str], ManagedNumber],
     account: Account,
     caps: Capabilities,
+    caught_up: set[str],
 ) -> tuple[NumberDrift, ...]:
     """Managed numbers whose app, provider-side labels or ownership tag are no longer what
-    the last apply left (the state recorded it)."""
-    app_names = {app.app_id: app.name for app in account.apps}
+    the last apply left (the state recorded it). Not those the plan recognises: already as
+    declared on the provider, only the state lags (an interrupted apply's bind)."""
+    # every name an app answers to: Voximplant lists each under its short and full name
+    app_names: dict[str, list[str]] = {}
+    for app in account.apps:
+        app_names.setdefault(app.app_id, []).append(app.name)
     found: list[NumberDrift] = []
     for owned in sorted(account.numbers, key=lambda n: n.number):
         record = records.get((name, owned.number))
-        if record is None or owned.status == PENDING:  # a pending number is not set up yet
-            continue
+        if record is None or owned.status == PENDING or owned.number in caught_up:
+            continue  # a pending number is not set up yet
         changes: list[FieldChange] = []
         if caps.apps:
-            now = app_names.get(owned.app_id, owned.app_id) if owned.app_id else None
-            if now != record.app:
-                changes.append(FieldChange("app", record.app, now))
+            now = app_names.get(owned.app_id, [owned.app_id]) if owned.app_id else [None]
+            if record.app not in now:
+                changes.append(FieldChange("app", record.app, now[0]))
         if caps.native_labels and owned.labels is not None:
             changes += label_changes(record.labels, owned.labels)
         if caps.ownership_tag and owned.tag and owned.tag != record.declaration:

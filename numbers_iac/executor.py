@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 
 from numbers_iac import guards
 from numbers_iac.errors import GuardError, ProviderError
-from numbers_iac.journal import BUY_ATTEMPT, age_seconds, as_instant
+from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, age_seconds, as_instant
 from numbers_iac.model import (
     Account,
     Action,
@@ -66,8 +66,6 @@ class ActionResult:
     detail: str = ""
     #: numbers the action produced (purchases: the numbers bought, even when it fell short)
     numbers: tuple[str, ...] = ()
-    #: what a done action left undone, for a person to see (bought numbers left unbound)
-    warning: str = ""
 
 
 @dataclass
@@ -444,11 +442,13 @@ class Executor:
         summary = f"bought {len(bought)} of {action.count}: {', '.join(bought) or 'none'}"
         if unbound:
             summary = f"{summary}; {unbound}"
-        if outcome.error is None:
+        if outcome.error is None and not unbound:
             self.store.journal_end(entry, "ok", summary)
-            self._result(action, DONE, summary, bought, warning=unbound)
+            self._result(action, DONE, summary, bought)
             return
-        detail = f"{summary}; {outcome.error.detail}"
+        # Bought but not bound counts as failed like a shortfall: the apply exits 1 and this
+        # declaration's releases wait, so a replacement never goes live before it routes.
+        detail = f"{summary}; {outcome.error.detail}" if outcome.error else summary
         self.store.journal_end(entry, "partial" if bought else "failed", detail)
         self._result(action, FAILED, detail, bought)
         self._short.add((action.provider, action.declaration))
@@ -607,6 +607,8 @@ class Executor:
                 return call([self._as_listed(a) for a in chunk])
             except ProviderError as exc:
                 return BatchOutcome(failed={a.number: str(exc) for a in chunk})
+            except Exception as exc:  # noqa: BLE001 - a worker must not lose it: it may have acted
+                return _InDoubt(failed={a.number: _unexpected(exc) for a in chunk})
 
         for chunk, entry, outcome in self._calls(provider, operation, chunks, payload, send):
             self._end_chunk(chunk, entry, outcome, done, failed, record, report)
@@ -668,9 +670,15 @@ class Executor:
         chunk_failed = {n: why for n, why in outcome.failed.items()}
         chunk_done = set(outcome.done) - set(chunk_failed)
         record([a for a in chunk if a.number in chunk_done])
+        if isinstance(outcome, _InDoubt):
+            # not the provider's answer: the entry stays open, like a kill, and the next
+            # plan reads from the listing what the call did (an open release is settled)
+            chunk_outcome = UNKNOWN
+        else:
+            chunk_outcome = "ok" if not chunk_failed else ("partial" if chunk_done else "failed")
         self.store.journal_end(
             entry,
-            "ok" if not chunk_failed else ("partial" if chunk_done else "failed"),
+            chunk_outcome,
             "; ".join(f"{n}: {why}" for n, why in chunk_failed.items()) or None,
         )
         for action in chunk if report else ():
@@ -712,14 +720,9 @@ class Executor:
             self.store.save_numbers(saves)
 
     def _result(
-        self,
-        action: Action,
-        status: str,
-        detail: str = "",
-        numbers: tuple[str, ...] = (),
-        warning: str = "",
+        self, action: Action, status: str, detail: str = "", numbers: tuple[str, ...] = ()
     ) -> None:
-        self.report.results.append(ActionResult(action, status, detail, numbers, warning))
+        self.report.results.append(ActionResult(action, status, detail, numbers))
         self._advance(_numbers_in(action) - self._reported.pop(id(action), 0))
 
     def _bought(self, action: Purchase, count: int) -> None:
@@ -733,6 +736,21 @@ class Executor:
         if count > 0:
             self._done += count
             self._progress(self._done, self._total)
+
+
+@dataclass(frozen=True)
+class _InDoubt(BatchOutcome):
+    """A provider call that broke with something other than the provider's answer (a bug,
+    a body the adapter could not read): it may have done part of its work, or all of it."""
+
+
+def _unexpected(exc: Exception) -> str:
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return (
+        f"unexpected {type(exc).__name__} ({text}): whether it was done is unknown; the next "
+        "plan reads it from the listing"
+    )
 
 
 def _ended(

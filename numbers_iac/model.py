@@ -411,6 +411,11 @@ class Adopt(Action):
     recognised: bool = False
 
 
+#: the reason of an `Adopt` that only records a binding the provider already has as
+#: declared (a bind that landed while its apply was killed before recording it)
+APP_CAUGHT_UP = "bound as declared on the provider; the state missed it (an interrupted apply)"
+
+
 @dataclass(frozen=True)
 class Move(Action):
     """A renamed declaration keeps its numbers: the state records the number under its new

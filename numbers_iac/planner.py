@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.journal import as_instant
 from numbers_iac.model import (
+    APP_CAUGHT_UP,
     PENDING,
     QUANTITY,
     Account,
@@ -1006,6 +1007,19 @@ def _converge_member(
     provider, name = declaration.provider, declaration.name
     record, owned = member.record, member.owned
     delivered = record and owned and record.status == PENDING and owned.status != PENDING
+    # bound as declared on the provider, but the state says otherwise: a bind that landed
+    # while its apply was killed before recording it; the account needs nothing, the state
+    # catches up at the next apply (like a tag recognised after a lost state)
+    wanted_app = declaration.app if caps.apps and app_id is not None else None
+    bound_as_declared = (
+        record is not None
+        and owned is not None
+        and caps.apps
+        and owned.status != PENDING
+        and owned.app_id == app_id
+        and not (declaration.app and app_id is None)
+    )
+    stale_app = bound_as_declared and record is not None and record.app != wanted_app
     if member.moved_from is not None:
         if record is not None and record.protect and not declaration.protect:
             out.warnings.append(
@@ -1025,13 +1039,20 @@ def _converge_member(
                 app=_app_name(owned.app_id, apps) if owned else record.app,
             )
         )
-    elif member.adopt_reason or delivered or (record and record.protect != declaration.protect):
+    elif (
+        member.adopt_reason
+        or delivered
+        or (record and record.protect != declaration.protect)
+        or stale_app
+    ):
         if member.adopt_reason:
             reason = member.adopt_reason
         elif delivered:
             reason = "delivered by the provider (was pending)"
-        else:
+        elif record and record.protect != declaration.protect:
             reason = "protect: true recorded" if declaration.protect else "protect removed"
+        else:
+            reason = APP_CAUGHT_UP
         out.actions.append(
             Adopt(
                 provider,
@@ -1041,7 +1062,11 @@ def _converge_member(
                 reason=reason,
                 protect=declaration.protect,
                 status=owned.status if owned else record.status,
-                app=_app_name(owned.app_id, apps) if owned else record.app,
+                app=(
+                    wanted_app
+                    if bound_as_declared
+                    else (_app_name(owned.app_id, apps) if owned else record.app)
+                ),
                 acquired_on=owned.acquired_on if owned and record is None else None,
                 recognised=(
                     record is None
@@ -1049,7 +1074,8 @@ def _converge_member(
                     and caps.ownership_tag
                     and owned.tag == name
                     and reason == f"tagged {name!r} on the provider"
-                ),
+                )
+                or reason == APP_CAUGHT_UP,
             )
         )
     if owned is None or owned.status == PENDING:

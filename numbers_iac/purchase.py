@@ -332,15 +332,16 @@ class PurchaseRun:
         reported; the next plan shows the surplus. `in_doubt`: what a short answer leaves
         unknown, kept open in the same transaction (the provider may deliver it later)."""
         action = self.action
-        binds = self.provider.capabilities.binds_on_purchase
         records = [
             ManagedNumber(
                 provider=action.provider,
                 number=owned.number,
                 declaration=action.declaration,
                 provider_id=owned.provider_id,
-                # where the buy binds nothing, the app is recorded once the core's bind is done
-                app=action.app if binds or owned.app_id == action.app_id else None,
+                # the intent, also where the core binds right after the buy: the planner
+                # binds from the listing, so a bind that never happened is planned again,
+                # and one that landed unrecorded (a kill) leaves no stale record behind
+                app=action.app,
                 labels=dict(action.labels),
                 protect=action.protect,
                 status=owned.status,

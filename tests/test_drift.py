@@ -125,3 +125,24 @@ def test_renderings_name_the_number_and_escape_what_the_provider_wrote():
     data = json.loads(render_drift(r, "json"))
     assert data["drift"] is True
     assert data["providers"][0]["differing"][0]["changes"][0]["declared"] == "support-ivr"
+
+
+def test_an_app_listed_under_two_names_is_no_drift():
+    """Voximplant lists each application under its short and its full name: a number bound
+    to it is where the state says, whichever name the declaration used."""
+    apps = (
+        *APPS,
+        *(replace(a, name=f"{a.name}.acct.voximplant.com") for a in APPS),
+    )
+    account = Account("lab", (owned(N1, "a1"), owned(N2, "a1")), apps)
+    recorded = Recorded({(r.provider, r.number): r for r in (ivr_record(N1), ivr_record(N2))})
+    the_plan = planner.plan(desired(SUPPORT), {"lab": account}, recorded, {"lab": STATE_CAPS})
+    clean = drift_report(the_plan, recorded, {"lab": account}, {"lab": STATE_CAPS})
+    assert not clean.drifted
+    # a number rebound by hand to another app still shows, under that app's first name
+    account = Account("lab", (owned(N1, "a2"), owned(N2, "a1")), apps)
+    the_plan = planner.plan(desired(SUPPORT), {"lab": account}, recorded, {"lab": STATE_CAPS})
+    [lab] = drift_report(the_plan, recorded, {"lab": account}, {"lab": STATE_CAPS}).providers
+    assert [c.changes for c in lab.changed_outside] == [
+        (FieldChange("app", "support-ivr", "sales-bot"),)
+    ]

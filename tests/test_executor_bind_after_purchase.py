@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from numbers_iac import engine
-from numbers_iac.executor import DONE, FAILED
+from numbers_iac.executor import DONE, FAILED, SKIPPED
 from numbers_iac.model import Declaration, Desired, OwnedNumber, ProviderConfig, StateConfig
 from numbers_iac.providers.base import BatchOutcome, Offer
 from numbers_iac.providers.sandbox import SandboxProvider
@@ -115,15 +115,19 @@ def test_a_failed_bind_leaves_the_number_bought_recorded_reported_and_planned(wo
     plan, report = apply(d, provider, store)
     (unbound,) = refuse
     (result,) = report.results
-    assert result.status == DONE and len(result.numbers) == 4 and unbound in result.numbers
+    # bought, but not all it was asked: the apply fails (exit 1) and says what is left
+    assert not report.ok
+    assert result.status == FAILED and len(result.numbers) == 4 and unbound in result.numbers
     assert f"not bound to app ivr: {unbound} (refused by the test)" in result.detail
-    assert "the next plan binds it" in result.detail and result.warning in result.detail
-    assert f"warning: lab / bulk: not bound to app ivr: {unbound}" in render_report(report)
+    assert "the next plan binds it" in result.detail
+    text = render_report(report)
+    assert "failed: lab / bulk: purchase 4 numbers: bought 4 of 4" in text
+    assert "Bought 4 numbers" in text and f"not bound to app ivr: {unbound}" in text
     assert world.numbers[unbound].app_id is None
     recorded = store.load().numbers
     assert set(result.numbers) <= {n for _, n in recorded}
-    assert recorded[("lab", unbound)].app is None  # the state says what the number has
-    assert {recorded[("lab", n)].app for n in result.numbers if n != unbound} == {"ivr"}
+    # the state records the intent; the plan binds from the listing
+    assert {recorded[("lab", n)].app for n in result.numbers} == {"ivr"}
     (failed,) = [e for e in store.journal() if e.operation == "bind" and e.outcome != "ok"]
     assert unbound in failed.payload["numbers"]
 
@@ -151,3 +155,50 @@ def test_a_purchase_that_falls_short_still_binds_what_it_bought(world, store):
     assert [a.kind for a in replan(desired(len(groups) + 2), provider, store).actions] == [
         "purchase"
     ]
+
+
+def test_a_failed_bind_holds_back_the_declarations_releases(world, store):
+    """A replacement bought but not routed must not let the number it replaces go."""
+    provider = BindsLater(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world, set())
+    d = desired(2)
+    apply(d, provider, store)
+    old = sorted(n for _, n in store.load().numbers)
+    # pinned to one kept and one new number: one purchase, one release
+    (new, *_), _ = world.search("FR", "local", limit=1)
+    pinned = replace(d.declarations["bulk"], pinned=(old[0], new.number))
+    d2 = replace(d, declarations={"bulk": pinned})
+    provider.refuse.add(new.number)
+    plan = engine.make_plan(d2, engine.Providers(d2, lambda c: provider), store)
+    assert sorted(a.kind for a in plan.actions) == ["purchase", "release"]
+    report = engine.apply_plan(
+        plan, d2, engine.Providers(d2, lambda c: provider), store, allow_release=True
+    )
+    statuses = {r.action.kind: r.status for r in report.results}
+    assert statuses == {"purchase": FAILED, "release": SKIPPED} and not report.ok
+    assert old[1] in world.numbers  # still owned
+
+
+def test_a_bind_call_that_breaks_unexpectedly_stays_open_and_loses_nothing(world, store):
+    """An exception that is not the provider's answer (a bug, an unreadable body) may hide a
+    bind that landed: its journal entry stays open, the other calls are recorded, and the
+    apply reports instead of crashing."""
+    provider = BindsLater(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world, set())
+    plain = provider.bind
+
+    def bind(numbers, app_id):
+        outcome = plain(numbers, app_id)
+        if len(provider.bind_calls) == 2:
+            raise KeyError("phone_id")  # after the bind landed
+        return outcome
+
+    provider.bind = bind
+    d = desired(9)
+    plan, report = apply(d, provider, store)
+    (result,) = report.results
+    assert result.status == FAILED and len(result.numbers) == 9 and not report.ok
+    assert "unexpected KeyError" in result.detail
+    binds = [e for e in store.journal() if e.operation == "bind"]
+    assert sorted(e.outcome for e in binds) == ["ok", "ok", "unknown"]
+    ivr = world.app_by_name("ivr")[0]
+    assert {world.numbers[n].app_id for n in result.numbers} == {ivr}  # all three landed
+    assert replan(d, provider, store).actions == ()  # the listing shows them bound

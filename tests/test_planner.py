@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -107,13 +108,25 @@ def test_empty_account_buys_the_quantity_with_app_and_labels():
 
 def test_converged_account_has_no_changes():
     d = desired(decl(app="support-ivr", labels={"team": "support"}))
-    p = run(
-        d,
-        [owned(N1, "a1"), owned(N2, "a1")],
-        [record(N1, labels={"team": "support"}), record(N2, labels={"team": "support"})],
-    )
+    records = [replace(record(n, labels={"team": "support"}), app="support-ivr") for n in (N1, N2)]
+    p = run(d, [owned(N1, "a1"), owned(N2, "a1")], records)
     assert p.actions == ()
     assert not p.has_changes
+
+
+def test_a_binding_the_state_missed_is_recorded_without_a_change():
+    """A bind that landed while its apply was killed before recording it: the provider is
+    as declared, the state still names the old app. Nothing to do on the provider (the plan
+    says no changes), and the next apply records the binding."""
+    d = desired(decl(app="support-ivr"))
+    records = [replace(record(N1), app="sales-bot"), replace(record(N2), app="support-ivr")]
+    p = run(d, [owned(N1, "a1"), owned(N2, "a1")], records)
+    assert not p.has_changes and p.changes == ()
+    (caught,) = p.recognised
+    assert (caught.kind, caught.number, caught.app) == ("adopt", N1, "support-ivr")
+    # a number bound elsewhere than declared is a Bind, whatever the state says
+    p = run(d, [owned(N1, "a2"), owned(N2, "a1")], records)
+    assert [(a.kind, a.number) for a in p.changes] == [("bind", N1)] and p.recognised == ()
 
 
 @pytest.mark.parametrize(

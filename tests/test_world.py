@@ -417,6 +417,36 @@ def test_load_reports_an_unreadable_file(tmp_path):
         World.load(path)
 
 
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda row: row.rsplit(",", 1)[0] + "]", "damaged"),  # a row one value short
+        (lambda row: "null", "damaged"),
+        (lambda row: row.replace('"0.', '"zero.', 1), "damaged"),  # a price not a number
+    ],
+    ids=["short-row", "null-row", "bad-price"],
+)
+def test_a_damaged_account_file_is_named_never_a_crash(tmp_path, damage, words):
+    path = tmp_path / "account.json"
+    World.from_seed({"owned": 3}).save(path)
+    lines = path.read_text().splitlines(keepends=True)
+    row = next(i for i, line in enumerate(lines) if line.startswith("["))
+    body = lines[row].rstrip("\n").rstrip(",")
+    tail = "," if lines[row].rstrip("\n").endswith(",") else ""
+    lines[row] = damage(body) + tail + "\n"
+    path.write_text("".join(lines))
+    with pytest.raises(WorldError, match=f"account.json is {words}"):
+        World.load(path)
+
+
+def test_an_account_file_of_a_newer_format_is_refused_by_name(tmp_path):
+    path = tmp_path / "account.json"
+    World.from_seed({"owned": 2}).save(path)
+    path.write_text(path.read_text().replace('"format":2', '"format":3', 1))
+    with pytest.raises(WorldError, match="account.json was written by a newer numbers-iac"):
+        World.load(path)
+
+
 def _format_1(world: World, indent: int | None) -> str:
     """The account file as versions before format 2 wrote it: one object per number."""
     return json.dumps({**world.to_dict(), "format": 1}, indent=indent, separators=(",", ":"))

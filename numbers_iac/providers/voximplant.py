@@ -308,7 +308,8 @@ class VoximplantProvider(Provider):
         binds_on_purchase=False,
         bind_options=("rule",),
         release_batch_size=BATCH_SIZE,
-        mutation_concurrency=1,
+        # bind and release calls at once, each journaled by the core before it is sent
+        mutation_concurrency=4,
     )
     settings_schema: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "credentials": {
@@ -430,7 +431,9 @@ class VoximplantProvider(Provider):
         self._catalogue: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._rules: dict[tuple[str, str], int] = {}
         #: declaration -> why Voximplant refused its last purchase as a whole
-        self._refused: dict[str, ProviderError] = {}
+        #: declaration -> (the purchase's request, why Voximplant refused it as a whole):
+        #: the request's identity keeps one purchase's refusal from reaching the next
+        self._refused: dict[str, tuple[PurchaseRequest, ProviderError]] = {}
         #: numbers the last listing showed awaiting verification, with their hold date
         self.unverified: dict[str, str] = {}
 
@@ -852,8 +855,9 @@ class VoximplantProvider(Provider):
         """Numbers from `GetNewPhoneNumbers`, region by region (nothing is reserved: a
         number can be gone by the attach, which then refuses it and the core asks again).
         A purchase Voximplant refused as a whole stops here, with its words."""
-        refused = self._refused.pop(request.declaration, None)
+        refused = self._refusal(request)
         if refused is not None:
+            del self._refused[request.declaration]
             raise refused
         self._rule_id(request)
         if request.pinned or request.where is None:
@@ -955,7 +959,7 @@ class VoximplantProvider(Provider):
             raise NumberUnavailableError(
                 self.name, operation, f"{candidate.number} is not for sale"
             )
-        earlier = self._refused.get(request.declaration)
+        earlier = self._refusal(request)
         if earlier is not None:  # the rest of this offer would be refused alike: not sent
             raise NumberUnavailableError(self.name, operation, f"not tried: {earlier.detail}")
         params = {
@@ -970,7 +974,7 @@ class VoximplantProvider(Provider):
             body = self._call("AttachPhoneNumber", params, operation, retry=False)
         except ShortStockError as exc:
             # The region ran out: say so at the next offer rather than try its other numbers.
-            self._refused[request.declaration] = exc
+            self._refused[request.declaration] = (request, exc)
             raise
         except (CredentialsRefusedError, RateLimitCodeError, NumberUnavailableError):
             raise  # Voximplant's own code: refused before or instead of the purchase
@@ -1006,12 +1010,17 @@ class VoximplantProvider(Provider):
         assert owned is not None
         return (owned,)
 
+    def _refusal(self, request: PurchaseRequest) -> ProviderError | None:
+        """Why Voximplant refused this purchase as a whole, if it did (None otherwise)."""
+        found = self._refused.get(request.declaration)
+        return found[1] if found is not None and found[0] is request else None
+
     def _refused_whole(
         self, request: PurchaseRequest, operation: str, exc: ProviderError
     ) -> NumberUnavailableError:
         """The error to raise for a request refused as a whole: this number is refused now,
         the purchase ends at the next offer with Voximplant's words."""
-        self._refused[request.declaration] = exc
+        self._refused[request.declaration] = (request, exc)
         return NumberUnavailableError(self.name, operation, exc.detail, exc.status)
 
     def _read_back_or_unknown(

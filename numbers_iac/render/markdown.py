@@ -19,6 +19,7 @@ from numbers_iac.render.text import (
     Counts,
     action_details,
     action_subject,
+    caught_up,
     cost_text,
     first_of,
     format_money,
@@ -69,7 +70,7 @@ def render_markdown(plan: Plan, plan_file: str | None = None, cwd: str | None = 
     if not plan.has_changes:
         head += ["", f"**{no_changes_sentence(plan)}**"]
         if plan.recognised:
-            head += ["", recognised_sentence(len(plan.recognised))]
+            head += ["", recognised_sentence(len(plan.recognised), caught_up(plan))]
     cost = _cost_section(plan)
     tail = [
         *_pending_section(plan),

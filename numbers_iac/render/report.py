@@ -39,12 +39,6 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
         for text in _grouped(report.of_status(FAILED))
     ]
     lines += [f"skipped: {for_terminal(text)}" for text in _grouped(report.of_status(SKIPPED))]
-    lines += [
-        f"{paint('warning:', fg='yellow', bold=True)} "
-        + for_terminal(f"{r.action.provider} / {r.action.declaration}: {r.warning}")
-        for r in report.of_status(DONE)
-        if r.warning
-    ]
     bought = _bought(report)
     released = [_number(r.action) for r in report.of_status(DONE) if isinstance(r.action, Release)]
     for verb, numbers in (("Bought", bought), ("Released", released)):

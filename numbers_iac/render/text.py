@@ -14,6 +14,7 @@ from decimal import Decimal
 import click
 
 from numbers_iac.model import (
+    APP_CAUGHT_UP,
     Action,
     Adopt,
     Bind,
@@ -353,14 +354,30 @@ def no_changes_sentence(plan: Plan) -> str:
     return "No changes. Your numbers match the configuration."
 
 
-def recognised_sentence(count: int) -> str:
-    """Numbers the state lacks but the provider's own tags give to their declarations."""
-    subject = "1 number is" if count == 1 else f"{count:,} numbers are"
-    return (
-        f"{subject} recognised by the ownership tag on the provider but missing from the "
-        "state (a lost state file?): the next apply records them; nothing changes on the "
-        "provider."
-    )
+def caught_up(plan: Plan) -> int:
+    """Recognised numbers that the state holds, bound otherwise than the provider shows."""
+    return sum(1 for a in plan.recognised if getattr(a, "reason", "") == APP_CAUGHT_UP)
+
+
+def recognised_sentence(count: int, caught_up: int = 0) -> str:
+    """Numbers the provider already shows as declared while the state lags: `count` in
+    all, `caught_up` of them recorded but bound differently (the rest: the provider's own
+    tags give them to their declarations, the state lacks them)."""
+    parts = []
+    tagged = count - caught_up
+    if tagged:
+        subject = "1 number is" if tagged == 1 else f"{tagged:,} numbers are"
+        parts.append(
+            f"{subject} recognised by the ownership tag on the provider but missing from the "
+            "state (a lost state file?)"
+        )
+    if caught_up:
+        subject = "1 number is" if caught_up == 1 else f"{caught_up:,} numbers are"
+        parts.append(
+            f"{subject} bound as declared on the provider but not so in the state (an "
+            "interrupted apply)"
+        )
+    return "; ".join(parts) + ": the next apply records them; nothing changes on the provider."
 
 
 def pending_sentence(note: PendingNote) -> str:
@@ -441,7 +458,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     else:
         lines.append(paint(no_changes_sentence(plan), bold=True))
         if plan.recognised:
-            lines.append(recognised_sentence(len(plan.recognised)))
+            lines.append(recognised_sentence(len(plan.recognised), caught_up(plan)))
     lines += _pending_lines(plan)
     lines += _quarantine_lines(plan.quarantined)
     lines += _warning_lines(plan.warnings, paint)

@@ -84,6 +84,11 @@ class WorldError(Exception):
     """Base of every error the simulated account raises. The message is for a person."""
 
 
+#: what a damaged account file raises while its rows become numbers (a row of the wrong
+#: length, a null, a price that is not a number): said as a WorldError naming the file
+_NOT_AN_ACCOUNT = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError)
+
+
 class UnknownRegion(WorldError):
     """No number group matches the country, type, region, prefix and capabilities asked."""
 
@@ -533,15 +538,29 @@ class World:
         try:
             with open(path, encoding="utf-8") as handle:
                 return cls._read_rows(handle)
-        except (_OtherLayout, ValueError):
-            pass  # read whole below: same account, or the same error as ever
+        except (_OtherLayout, *_NOT_AN_ACCOUNT):
+            pass  # read whole below: same account, or the error said with the file's name
         except OSError as exc:
             raise WorldError(f"cannot read the account file {path}: {exc}") from exc
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise WorldError(f"cannot read the account file {path}: {exc}") from exc
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise WorldError(f"the account file {path} does not hold a JSON object")
+        written = data.get("format", 1)
+        if isinstance(written, int) and written > FORMAT_VERSION:
+            raise WorldError(
+                f"the account file {path} was written by a newer numbers-iac (format "
+                f"{written}); upgrade to read it"
+            )
+        try:
+            return cls.from_dict(data)
+        except _NOT_AN_ACCOUNT as exc:
+            raise WorldError(
+                f"the account file {path} is damaged ({type(exc).__name__}: {exc}); restore it "
+                "from a copy, or delete it to start an empty simulated account"
+            ) from exc
 
     @classmethod
     def _read_rows(cls, handle: Iterable[str]) -> World:
@@ -557,6 +576,8 @@ class World:
         data = _parse("".join(header).rstrip().removesuffix(",") + "}")
         if not isinstance(data, dict) or "number_fields" not in data:
             raise _OtherLayout
+        if data.get("format") != FORMAT_VERSION:
+            raise _OtherLayout  # read whole, where a newer format is refused by name
         fields, shared = data["number_fields"], SharedValues()
         numbers: dict[str, WorldNumber] = {}
         for row in _rows(lines, _NUMBERS_CLOSE):

@@ -362,6 +362,10 @@ class Case:
         final = cli(self.cwd, "plan", "--detailed-exitcode")
         if final.returncode != 0 or "No changes" not in final.stdout:
             problems.append(f"final plan: {final.stdout[-300:]}{final.stderr[-300:]}")
+        # the state agrees with the account too: nothing reads as changed outside
+        drift = cli(self.cwd, "drift")
+        if drift.returncode != 0:
+            problems.append(f"drift after converging: {drift.stdout[-400:]}{drift.stderr[-300:]}")
         return verdict
 
 

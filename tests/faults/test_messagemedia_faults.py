@@ -127,7 +127,7 @@ def test_a_lost_state_file_is_rebuilt_from_the_labels_on_the_provider(tmp_path, 
     assert all(a["recognised"] for a in recorded["actions"])
     adopted = cli(tmp_path, "apply", "--auto-approve")
     assert adopted.returncode == 0, adopted.stdout + adopted.stderr
-    assert "Recorded 4 numbers recognised" in adopted.stderr
+    assert "Recorded 4 numbers the provider already shows" in adopted.stderr
     assert not [r for r in server.app.log if r.method != "GET"]  # nothing sent but reads
     check(tmp_path, world, unmanaged)
     assert len(bought_once(world.log)) == 4

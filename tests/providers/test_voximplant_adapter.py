@@ -18,6 +18,7 @@ from numbers_iac.emulators.serve import emulated
 from numbers_iac.emulators.voximplant import generate_service_account
 from numbers_iac.errors import (
     AuthError,
+    NumberUnavailableError,
     OutcomeUnknownError,
     OutOfStockError,
     ProviderError,
@@ -274,6 +275,21 @@ def test_a_request_refused_whole_stops_after_the_attaches_in_flight_with_its_wor
         assert "does not fit the region" in str(outcome.error) and "code 424" in str(outcome.error)
         assert 1 <= calls(emu, "AttachPhoneNumber") <= 4 and outcome.unresolved == []
         assert buys(emu.world) == []
+
+
+def test_a_refusal_belongs_to_its_own_purchase():
+    """A purchase refused as a whole can end without asking for another offer (one of its
+    attaches was in doubt); the next purchase of the same declaration is asked afresh, never
+    answered with the old refusal."""
+    with make(regulation_countries={"FR"}, regulation_addresses={"4411": "DE"}) as emu:
+        refused = request(1, regulation_address_id=4411)
+        offer = emu.provider.offer(refused, 1, frozenset())
+        with pytest.raises(NumberUnavailableError, match="does not fit the region"):
+            emu.provider.commit(offer)
+        fresh = request(1, regulation_address_id=4411)
+        assert len(emu.provider.offer(fresh, 1, frozenset()).candidates) == 1
+        with pytest.raises(ProviderError, match="does not fit the region"):
+            emu.provider.offer(refused, 1, frozenset())  # its own purchase still hears it
 
 
 @pytest.mark.parametrize("work_done", [True, False])
