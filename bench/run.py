@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -405,20 +406,20 @@ def verdict(
         ]
         if r["floor"] is not None:
             over = r["requests"] - r["floor"]
-            ratio = r["wall_s"] / r["ideal_s"]
+            times = r["wall_s"] / r["ideal_s"]
             cells += [
                 f"requests {over:+d} {mark(over <= PLAN_OVER_FLOOR):<3}",
-                f"x ideal {ratio:.2f} {mark(ratio <= PLAN_X_IDEAL)}",
+                f"x ideal {times:.2f} {mark(times <= PLAN_X_IDEAL)}",
             ]
         lines.append("  " + "  ".join(cells))
     if applied:
         lines.append(f"apply: wall <= {APPLY_X_FLOOR:g} x floor")
     for r in applied:
         if r["floor_s"]:
-            ratio = r["wall_s"] / r["floor_s"]
+            times = r["wall_s"] / r["floor_s"]
             lines.append(
-                f"  {r['provider']:<12} {r['step']:<18} x floor {ratio:.2f} "
-                f"{mark(ratio <= APPLY_X_FLOOR)}"
+                f"  {r['provider']:<12} {r['step']:<18} x floor {times:.2f} "
+                f"{mark(times <= APPLY_X_FLOOR)}"
             )
     if validated is not None:
         lines.append(
@@ -428,80 +429,64 @@ def verdict(
     return lines
 
 
-def apply_row(r: dict[str, Any]) -> str:
-    ratio = None if not r["floor_s"] else r["wall_s"] / r["floor_s"]
-    cells = [
-        f"{r['provider']:<12}",
-        f"{r['step']:<18}",
-        f"{r['wall_s']:>7.1f}",
-        f"{r['cpu_s']:>6.2f}",
-        f"{fmt(r['requests'], ',d'):>8}",
-        f"{fmt(r['mutations'], ',d'):>9}",
-        f"{fmt(r['per_number'], '.2f'):>7}",
-        f"{fmt(r['floor_s'], '.1f'):>7}",
-        f"{fmt(ratio, '.2f'):>7}",
-    ]
-    return " ".join(cells)
-
-
-APPLY_HEADER = " ".join(
-    [
-        f"{'provider':<12}",
-        f"{'apply':<18}",
-        f"{'wall s':>7}",
-        f"{'cpu s':>6}",
-        f"{'requests':>8}",
-        f"{'mutations':>9}",
-        f"{'per nr':>7}",
-        f"{'floor s':>7}",
-        f"{'x floor':>7}",
-    ]
-)
-
-
 def fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def row(r: dict[str, Any]) -> str:
-    over_floor = None if r["floor"] is None else r["requests"] - r["floor"]
-    wall_ratio = None if not r["ideal_s"] else r["wall_s"] / r["ideal_s"]
-    naive_ratio = None if not r["naive_wall_s"] else r["naive_wall_s"] / r["wall_s"]
-    cells = [
-        f"{r['provider']:<12}",
-        f"{r['numbers']:>8,}",
-        f"{r['wall_s']:>8.1f}",
-        f"{r['cpu_s']:>6.2f}",
-        f"{r['rss_mb']:>6.0f}",
-        f"{fmt(r['requests'], ',d'):>8}",
-        f"{fmt(r['floor'], ',d'):>7}",
-        f"{fmt(over_floor, '+d'):>6}",
-        f"{fmt(r['ideal_s'], '.1f'):>7}",
-        f"{fmt(wall_ratio, '.2f'):>6}",
-        f"{fmt(r['naive_requests'], ',d'):>8}",
-        f"{fmt(r['naive_wall_s'], '.0f'):>7}",
-        f"{fmt(naive_ratio, '.1f'):>6}",
-    ]
-    return " ".join(cells)
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return None if not numerator or not denominator else numerator / denominator
 
 
-HEADER = " ".join(
-    [
-        f"{'provider':<12}",
-        f"{'numbers':>8}",
-        f"{'wall s':>8}",
-        f"{'cpu s':>6}",
-        f"{'RSS MB':>6}",
-        f"{'requests':>8}",
-        f"{'floor':>7}",
-        f"{'-floor':>6}",
-        f"{'ideal s':>7}",
-        f"{'x ideal':>6}",
-        f"{'naive rq':>8}",
-        f"{'naive s':>7}",
-        f"{'x':>6}",
-    ]
-)
+#: a table column: its title, its width (negative: left-aligned), and its cell of a row
+Column = tuple[str, int, Callable[[dict[str, Any]], str]]
+
+PLAN_COLUMNS: list[Column] = [
+    ("provider", -12, lambda r: r["provider"]),
+    ("numbers", 8, lambda r: f"{r['numbers']:,}"),
+    ("wall s", 8, lambda r: f"{r['wall_s']:.1f}"),
+    ("cpu s", 6, lambda r: f"{r['cpu_s']:.2f}"),
+    ("RSS MB", 6, lambda r: f"{r['rss_mb']:.0f}"),
+    ("requests", 8, lambda r: fmt(r["requests"], ",d")),
+    ("floor", 7, lambda r: fmt(r["floor"], ",d")),
+    (
+        "-floor",
+        6,
+        lambda r: fmt(None if r["floor"] is None else r["requests"] - r["floor"], "+d"),
+    ),
+    ("ideal s", 7, lambda r: fmt(r["ideal_s"], ".1f")),
+    ("x ideal", 6, lambda r: fmt(ratio(r["wall_s"], r["ideal_s"]), ".2f")),
+    ("naive rq", 8, lambda r: fmt(r["naive_requests"], ",d")),
+    ("naive s", 7, lambda r: fmt(r["naive_wall_s"], ".0f")),
+    ("x", 6, lambda r: fmt(ratio(r["naive_wall_s"], r["wall_s"]), ".1f")),
+]
+
+APPLY_COLUMNS: list[Column] = [
+    ("provider", -12, lambda r: r["provider"]),
+    ("apply", -18, lambda r: r["step"]),
+    ("wall s", 7, lambda r: f"{r['wall_s']:.1f}"),
+    ("cpu s", 6, lambda r: f"{r['cpu_s']:.2f}"),
+    ("requests", 8, lambda r: fmt(r["requests"], ",d")),
+    ("mutations", 9, lambda r: fmt(r["mutations"], ",d")),
+    ("per nr", 7, lambda r: fmt(r["per_number"], ".2f")),
+    ("floor s", 7, lambda r: fmt(r["floor_s"], ".1f")),
+    ("x floor", 7, lambda r: fmt(ratio(r["wall_s"], r["floor_s"]), ".2f")),
+]
+
+
+def line(columns: list[Column], cells: list[str]) -> str:
+    """Cells padded to their columns' widths, one space apart."""
+    return " ".join(
+        f"{cell:<{-width}}" if width < 0 else f"{cell:>{width}}"
+        for (_, width, _), cell in zip(columns, cells, strict=True)
+    )
+
+
+def header(columns: list[Column]) -> str:
+    return line(columns, [title for title, _, _ in columns])
+
+
+def table_row(columns: list[Column], r: dict[str, Any]) -> str:
+    return line(columns, [cell(r) for _, _, cell in columns])
 
 
 def machine() -> str:
@@ -537,21 +522,21 @@ def main() -> None:
     print(f"latency per emulator request: {args.latency * 1000:.0f} ms")
     START_UP["s"] = measure_start_up()
     print(f"CLI start-up (median wall of `validate`, no request): {START_UP['s']:.2f} s")
-    print(HEADER, flush=True)
+    print(header(PLAN_COLUMNS), flush=True)
     rows = []
     for kind in args.providers:
         for size in args.sizes:
             result = bench_plan(kind, size, args.latency if kind != "sandbox" else 0.0)
             rows.append(result)
-            print(row(result), flush=True)
+            print(table_row(PLAN_COLUMNS, result), flush=True)
     applied = []
     if args.apply:
         print(f"\napply of {args.apply:,} purchases and {args.apply:,} binds", flush=True)
-        print(APPLY_HEADER, flush=True)
+        print(header(APPLY_COLUMNS), flush=True)
         for kind in args.providers:
             for result in bench_apply(kind, args.apply, args.latency if kind != "sandbox" else 0.0):
                 applied.append(result)
-                print(apply_row(result), flush=True)
+                print(table_row(APPLY_COLUMNS, result), flush=True)
     validated = None
     if args.validate:
         validated = bench_validate(args.validate)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -61,7 +60,7 @@ from numbers_iac.providers.http import (
     client_for,
     require_credentials,
 )
-from numbers_iac.providers.paging import offset_pages, token_pages
+from numbers_iac.providers.paging import map_concurrently, offset_pages, token_pages
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
 ENV_AUTH_ID = "PLIVO_AUTH_ID"
@@ -747,12 +746,7 @@ class PlivoProvider(Provider):
                 return number.number, str(exc)
             return number.number, None
 
-        if len(numbers) <= 1:
-            results = [attempt(n) for n in numbers]
-        else:
-            workers = min(len(numbers), MUTATION_THREADS)
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plivo") as pool:
-                results = list(pool.map(attempt, numbers))
+        results = map_concurrently(attempt, numbers, workers=MUTATION_THREADS)
         return BatchOutcome(
             done=tuple(n for n, err in results if err is None),
             failed={n: err for n, err in results if err is not None},
