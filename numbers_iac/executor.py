@@ -610,8 +610,10 @@ class Executor:
             except Exception as exc:  # noqa: BLE001 - a worker must not lose it: it may have acted
                 return _InDoubt(failed={a.number: _unexpected(exc) for a in chunk})
 
-        for chunk, entry, outcome in self._calls(provider, operation, chunks, payload, send):
+        def end(chunk: list, entry: int, outcome: BatchOutcome) -> None:
             self._end_chunk(chunk, entry, outcome, done, failed, record, report)
+
+        self._calls(provider, operation, chunks, payload, send, end)
         return done, failed
 
     def _calls(
@@ -621,29 +623,44 @@ class Executor:
         chunks: list[list],
         payload: dict,
         send: Callable[[list], BatchOutcome],
-    ) -> Iterator[tuple[list, int, BatchOutcome]]:
-        """Send each chunk, journaled just before it goes, with up to the provider's
+        end: Callable[[list, int, BatchOutcome], None],
+    ) -> None:
+        """Send each chunk, journaled before it goes, with up to the provider's
         `mutation_concurrency` in flight: a call starts as soon as one ends (waves would
-        wait for the slowest of each), and each (chunk, entry, outcome) is yielded as its
-        call ends, for the caller to record in this thread. An interrupt starts no more."""
+        wait for the slowest of each), and `end(chunk, entry, outcome)` records each call
+        in this thread as it ends. What `end` writes for the calls that ended and the
+        journal entries of the calls that start next are one state write
+        (`StateStore.grouped`), committed before those calls are sent and never held open
+        while a call is awaited. An interrupt starts no more."""
         workers = max(1, provider.capabilities.mutation_concurrency)
-        if workers == 1 or len(chunks) == 1:
-            for chunk in chunks:
-                if self._stop_requested:
-                    return
-                yield chunk, self._journal_chunk(provider, operation, chunk, payload), send(chunk)
-            return
+        waiting = iter(chunks)
+        ended: list[tuple[list, int, BatchOutcome]] = []
         running: dict[Future, tuple[list, int]] = {}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for chunk in chunks:
-                while len(running) >= workers:
-                    yield from _ended(running)
-                if self._stop_requested:
-                    break
-                entry = self._journal_chunk(provider, operation, chunk, payload)
-                running[pool.submit(send, chunk)] = (chunk, entry)
-            while running:
-                yield from _ended(running)
+        pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 and len(chunks) > 1 else None
+        try:
+            while True:
+                starting: list[tuple[list, int]] = []
+                with self.store.grouped():
+                    for call in ended:
+                        end(*call)
+                    while len(running) + len(starting) < workers and not self._stop_requested:
+                        chunk = next(waiting, None)
+                        if chunk is None:
+                            break
+                        starting.append(
+                            (chunk, self._journal_chunk(provider, operation, chunk, payload))
+                        )
+                if pool is None:  # one call at a time, sent from this thread
+                    ended = [(chunk, entry, send(chunk)) for chunk, entry in starting]
+                else:
+                    for chunk, entry in starting:
+                        running[pool.submit(send, chunk)] = (chunk, entry)
+                    ended = _ended(running) if running else []
+                if not ended:
+                    return
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     def _journal_chunk(self, provider: Provider, operation: str, chunk: list, payload: dict):
         declarations = ",".join(sorted({a.declaration for a in chunk}))
@@ -753,14 +770,10 @@ def _unexpected(exc: Exception) -> str:
     )
 
 
-def _ended(
-    running: dict[Future, tuple[list, int]],
-) -> Iterator[tuple[list, int, BatchOutcome]]:
-    """Wait for at least one call in flight to end; yield each ended one, out of `running`."""
+def _ended(running: dict[Future, tuple[list, int]]) -> list[tuple[list, int, BatchOutcome]]:
+    """Wait for at least one call in flight to end; each ended one, out of `running`."""
     ended, _ = wait(running, return_when=FIRST_COMPLETED)
-    for future in ended:
-        chunk, entry = running.pop(future)
-        yield chunk, entry, future.result()
+    return [(*running.pop(future), future.result()) for future in ended]
 
 
 def _numbers_in(action: Action) -> int:

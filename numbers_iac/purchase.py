@@ -145,8 +145,12 @@ class PurchaseRun:
 
     def _commit_specific(self, offer: Offer, batch: Sequence[Candidate]) -> int:
         """Journal each number, then commit them (concurrently when the provider allows);
-        returns how many were bought."""
-        entries = {c.number: self._journal(attempt_payload(SPECIFIC, 1, [c.number])) for c in batch}
+        returns how many were bought. The wave's journal entries are one state write,
+        committed before any commit is sent, and so are its outcomes."""
+        with self.store.grouped():
+            entries = {
+                c.number: self._journal(attempt_payload(SPECIFIC, 1, [c.number])) for c in batch
+            }
 
         def commit(candidate: Candidate) -> tuple[OwnedNumber, ...] | Exception:
             return self._commit(offer.single(candidate))
@@ -158,13 +162,15 @@ class PurchaseRun:
                 outcomes = list(pool.map(commit, batch))
         bought = 0
         untagged: list[OwnedNumber] = []
-        for candidate, outcome in zip(batch, outcomes, strict=True):
-            entry = entries[candidate.number]
-            if isinstance(outcome, Exception):
-                self._failed_commit(entry, outcome, candidate.number)
-            else:
-                bought += len(outcome)
-                untagged += self._record(outcome, entry, f"bought {candidate.number}", 1, tag=False)
+        with self.store.grouped():
+            for candidate, outcome in zip(batch, outcomes, strict=True):
+                entry = entries[candidate.number]
+                if isinstance(outcome, Exception):
+                    self._failed_commit(entry, outcome, candidate.number)
+                else:
+                    bought += len(outcome)
+                    detail = f"bought {candidate.number}"
+                    untagged += self._record(outcome, entry, detail, 1, tag=False)
         # one set_labels for the whole wave: the provider runs it with its own concurrency,
         # where a tag per number one after another doubled a 1,000-number apply's wall time
         self._tag(untagged)

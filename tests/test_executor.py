@@ -149,6 +149,55 @@ def test_binds_go_in_batches_of_the_providers_size_at_its_concurrency(store):
     assert [r.status for r in report.results].count(SKIPPED) == 1
 
 
+def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, tmp_path):
+    """A call's journal entry is committed (another process, or a crash, sees it) before
+    the provider hears of the call; what finished calls record and the next call's entry
+    share one commit, so 7 calls cost 8 commits (an fsync each), not 21."""
+    from dataclasses import replace
+    from threading import Lock
+
+    from numbers_iac.executor import Executor
+    from numbers_iac.model import Bind, OwnedNumber, Plan
+    from numbers_iac.providers.base import BatchOutcome
+
+    reader = SqliteStateStore(tmp_path / "state.sqlite")
+
+    class Watched(SandboxProvider):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.capabilities = replace(
+                self.capabilities, bind_batch_size=1, mutation_concurrency=2
+            )
+            self.unjournaled: list[str] = []
+            self.lock = Lock()
+
+        def bind(self, numbers, app_id):
+            with self.lock:
+                announced = {
+                    n for e in reader.journal() if e.outcome is None for n in e.payload["numbers"]
+                }
+                self.unjournaled += [n.number for n in numbers if n.number not in announced]
+            return BatchOutcome(done=tuple(n.number for n in numbers))
+
+    listed = [f"+3332200{i:04d}" for i in range(7)]
+    binds = tuple(
+        Bind("lab", "support", number=n, provider_id=n[1:], app="ivr", app_id="1") for n in listed
+    )
+    provider = Watched(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world=World())
+    accounts = {
+        "lab": engine.Account("lab", tuple(OwnedNumber(n, n[1:], app_id="9") for n in listed))
+    }
+    commits: list[str] = []
+    store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    report = Executor({"lab": provider}, store, accounts=accounts).apply(Plan(actions=binds))
+    store._db.set_trace_callback(None)
+    assert {r.status for r in report.results} == {DONE}
+    assert provider.unjournaled == []
+    assert {e.outcome for e in reader.journal() if e.operation == "bind"} == {"ok"}
+    assert len(commits) <= len(listed) + 1
+    reader.close()
+
+
 def test_an_interrupted_release_of_a_number_still_listed_is_settled_and_kept(world, store):
     """The release never happened: the entry is closed and the number stays managed, so if
     it vanishes later that is drift (missing), never a silent replacement purchase."""

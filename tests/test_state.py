@@ -157,6 +157,33 @@ def test_record_bought_saves_and_closes_in_one_go(store):
     assert [e.entry_id for e in store.journal(limit=1)] == [second]
 
 
+def test_grouped_writes_are_seen_together_when_the_block_ends(open_store):
+    """What the executor relies on: another reader (a second process, a crash) sees a
+    group's writes all at once or not at all, and a journal entry begun inside a group is
+    committed when the block ends, before the call it announces is sent."""
+    with open_store() as store, open_store() as reader:
+        with store.grouped():
+            entry = store.journal_begin("a1", "bind", "lab", "d", {"numbers": ["+1"]})
+            store.save_numbers([number("+1")])
+            with store.grouped():  # a nested group joins the outer one
+                store.journal_end(entry, "ok")
+            assert reader.journal() == []
+            assert reader.load().numbers == {}
+        assert [(e.entry_id, e.outcome) for e in reader.journal()] == [(entry, "ok")]
+        assert set(reader.load().numbers) == {("lab", "+1")}
+
+
+def test_an_error_inside_a_group_undoes_all_its_writes_and_the_next_write_commits(store):
+    with pytest.raises(RuntimeError), store.grouped():
+        store.journal_begin("a1", "bind", "lab", "d", {"numbers": ["+1"]})
+        store.save_numbers([number("+1")])
+        raise RuntimeError("killed between a call's record and its journal entry")
+    assert store.journal() == []
+    assert store.load().numbers == {}
+    store.save_numbers([number("+2")])  # on its own again: not part of a dead group
+    assert set(store.load().numbers) == {("lab", "+2")}
+
+
 def test_the_tables_are_the_ones_tables_py_lists(backend, store):
     """Every backend's migrations end at `tables.TABLES`, the list `state migrate` copies."""
     for table in tables.TABLES:

@@ -164,6 +164,11 @@ def _region_name(region: str | None) -> str | None:
     return region.split(",")[0].strip()
 
 
+def _apps(service_names: list[str]) -> tuple[App, ...]:
+    """Template inbound services (those not named after a number) are the apps."""
+    return tuple(App(n, n) for n in service_names if not n.isdigit())
+
+
 def _decimal(value: Any) -> Decimal | None:
     if value in (None, ""):
         return None
@@ -395,12 +400,29 @@ class AculabProvider(Provider):
 
     # ================================================================= reads
     def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
+        return self._listing(progress)[0]
+
+    def list_apps(self) -> tuple[App, ...]:
+        return _apps(self._service_names())
+
+    def account(self, progress: Progress = no_progress) -> Account:
+        """Numbers and apps from one read of the inbound services (their names give both
+        the apps and the numbers that have a service of their own)."""
+        numbers, names = self._listing(progress)
+        return Account(self.name, numbers, _apps(names))
+
+    def _listing(self, progress: Progress) -> tuple[tuple[OwnedNumber, ...], list[str]]:
         """`tel_list_numbers` answers the whole inventory in one object (no paging is
-        documented). Bindings come from the numbers' own inbound services."""
-        body = self._tel("tel_list_numbers", "list owned numbers", {})
+        documented); the inbound services' names are read while it is answered (neither
+        needs the other). Bindings come from the numbers' own inbound services."""
+        reads: list[Callable[[], Any]] = [
+            lambda: self._tel("tel_list_numbers", "list owned numbers", {}),
+            self._service_names,
+        ]
+        body, names = map_concurrently(lambda read: read(), reads, workers=2)
         if not isinstance(body, dict):
             raise ProviderError(self.name, "list owned numbers", "the response was not an object")
-        bindings = self._bindings(set(body))
+        bindings = self._bindings(set(body), names)
         numbers = []
         for digits, record in sorted(body.items()):
             record = record if isinstance(record, dict) else {}
@@ -420,7 +442,7 @@ class AculabProvider(Provider):
                 )
             )
         progress(len(numbers), len(numbers))
-        return tuple(numbers)
+        return tuple(numbers), names
 
     def _service_names(self) -> list[str]:
         body = self.http.get_json("/service/v1/inbound", operation="list inbound services")
@@ -433,11 +455,10 @@ class AculabProvider(Provider):
             f"/service/v1/inbound/{name}", operation=f"read inbound service {name}"
         )
 
-    def _bindings(self, owned: set[str]) -> dict[str, str]:
+    def _bindings(self, owned: set[str], names: list[str]) -> dict[str, str]:
         """digits -> template service name whose configuration the number's service equals.
         One GET per template and per number that has a service: Aculab has no bulk read, so
         they run `READ_THREADS` at a time (1,000 bound numbers: 125 round trips, not 1,000)."""
-        names = self._service_names()
         mine = [n for n in names if n in owned]
         if not mine:
             return {}
@@ -452,10 +473,6 @@ class AculabProvider(Provider):
                     found[digits] = name
                     break
         return found
-
-    def list_apps(self) -> tuple[App, ...]:
-        """Template inbound services (those not named after a number) are the apps."""
-        return tuple(App(n, n) for n in self._service_names() if not n.isdigit())
 
     def quote(self, where: Where, count: int) -> Quote:
         """Aculab's discovery services publish neither price nor stock: only that the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -240,8 +241,15 @@ class Provider(abc.ABC):
         return ()
 
     def account(self, progress: Progress = no_progress) -> Account:
-        apps = self.list_apps() if self.capabilities.apps else ()
-        return Account(self.name, self.list_numbers(progress), apps)
+        """The numbers and the apps, the apps read while the numbers are listed (neither
+        needs the other): one round trip less on every plan. The listing's error wins when
+        both fail, as the listing is what a plan cannot do without."""
+        if not self.capabilities.apps:
+            return Account(self.name, self.list_numbers(progress), ())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apps") as pool:
+            apps = pool.submit(self.list_apps)
+            numbers = self.list_numbers(progress)
+            return Account(self.name, numbers, apps.result())
 
     @abc.abstractmethod
     def quote(self, where: Where, count: int) -> Quote:

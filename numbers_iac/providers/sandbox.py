@@ -36,6 +36,7 @@ from numbers_iac.model import (
     QUANTITY,
     RESERVE,
     SPECIFIC,
+    Account,
     App,
     OwnedNumber,
     Price,
@@ -248,6 +249,11 @@ class SandboxProvider(Provider):
 
     def list_apps(self) -> tuple[App, ...]:
         return tuple(App(app_id, name) for app_id, name in sorted(self.world.apps.items()))
+
+    def account(self, progress: Progress = no_progress) -> Account:
+        """One read after the other: nothing to overlap in process, and the simulated
+        account is opened once, by one thread."""
+        return Account(self.name, self.list_numbers(progress), self.list_apps())
 
     def quote(self, where: Where, count: int) -> Quote:
         groups = self._groups(where, "quote")

@@ -165,6 +165,8 @@ class PostgresStateStore(StateStore):
         self._where = describe_dsn(dsn)
         #: the `apply_lock` row this store wrote, while it holds the lock
         self._held: tuple[int, int, str, str] | None = None
+        #: the cursor of the `grouped()` transaction in progress
+        self._group: Any = None
         self._db = self._connect("open")
         try:
             self._migrate()
@@ -199,7 +201,22 @@ class PostgresStateStore(StateStore):
         return StateError(f"{doing} in {self._where}: {detail}")
 
     @contextmanager
+    def grouped(self) -> Iterator[None]:
+        if self._group is not None:
+            yield
+            return
+        with self._transaction() as cursor:
+            self._group = cursor
+            try:
+                yield
+            finally:
+                self._group = None
+
+    @contextmanager
     def _transaction(self, doing: str = "cannot write") -> Iterator[Any]:
+        if self._group is not None:  # inside `grouped()`: its transaction commits this write
+            yield self._group
+            return
         try:
             with self._db.transaction(), self._db.cursor() as cursor:
                 if self._held is not None:

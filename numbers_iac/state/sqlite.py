@@ -82,6 +82,8 @@ class SqliteStateStore(StateStore):
         # The lock belongs to the file, not to the spelling of its path: two configs that
         # reach one state through a symlink or `..` must share one lock.
         self.path = Path(path).resolve()
+        #: inside `grouped()`: writes join its transaction
+        self._grouped = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # check_same_thread: a plan reads the state in a worker while the providers
@@ -117,7 +119,22 @@ class SqliteStateStore(StateStore):
                 )
 
     @contextmanager
+    def grouped(self) -> Iterator[None]:
+        if self._grouped:
+            yield
+            return
+        with self._transaction():
+            self._grouped = True
+            try:
+                yield
+            finally:
+                self._grouped = False
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._grouped:  # inside `grouped()`: its transaction commits this write
+            yield self._db
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:

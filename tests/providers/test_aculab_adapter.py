@@ -70,6 +70,16 @@ def test_lists_apps_as_template_services(env):
     assert sorted(a.name for a in env.provider.list_apps()) == ["ivr", "sales"]
 
 
+def test_an_account_read_lists_the_inbound_services_once_for_apps_and_bindings(env):
+    """A plan's read of the account: the inventory and one listing of the inbound services,
+    whose names give both the apps and the numbers that have a service of their own."""
+    account = env.provider.account()
+    assert sorted(a.name for a in account.apps) == ["ivr", "sales"]
+    assert [n.number for n in account.numbers] == sorted(env.world.numbers)
+    assert len(env.app.requests(contains="/tel_list_numbers")) == 1
+    assert len(env.app.requests("GET", "/service/v1/inbound")) == 1
+
+
 def test_quote_and_inventory(env):
     assert env.provider.quote(LONDON, 3).price is None
     with pytest.raises(UnknownRegionError, match="Regions for sale"):
