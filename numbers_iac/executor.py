@@ -590,8 +590,10 @@ class Executor:
         """Provider calls of at most the provider's batch size, up to its concurrency at
         once, each journaled before it starts; per-number results reported (unless
         `report` is False: a purchase's own binds are part of the purchase), and `record`
-        called with the actions done as each call ends (a second Ctrl-C loses nothing that
-        finished). An interrupt lets the calls in flight finish and starts no more.
+        called with the actions done as each call ends, committed with the next call's
+        journal entry (a second Ctrl-C or a failed write before that commit leaves the
+        entries of the calls that ended open: the next plan settles them from the
+        listing). An interrupt lets the calls in flight finish and starts no more.
         Returns the numbers done and the ones that failed, why."""
         caps = provider.capabilities
         size = {"bind": caps.bind_batch_size, "release": caps.release_batch_size}.get(
@@ -650,6 +652,7 @@ class Executor:
                         starting.append(
                             (chunk, self._journal_chunk(provider, operation, chunk, payload))
                         )
+                self.store.check_committed()
                 if pool is None:  # one call at a time, sent from this thread
                     ended = [(chunk, entry, send(chunk)) for chunk, entry in starting]
                 else:
@@ -682,8 +685,9 @@ class Executor:
         record: Callable[[list], None],
         report: bool = True,
     ) -> None:
-        """Record what a call did, then close its journal entry: an abort in between
-        leaves the entry open, which the next plan settles from the listing."""
+        """Record what a call did and close its journal entry, in the caller's group of
+        writes: an abort before it commits leaves the entry open, which the next plan
+        settles from the listing."""
         chunk_failed = {n: why for n, why in outcome.failed.items()}
         chunk_done = set(outcome.done) - set(chunk_failed)
         record([a for a in chunk if a.number in chunk_done])

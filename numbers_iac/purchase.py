@@ -152,6 +152,8 @@ class PurchaseRun:
                 c.number: self._journal(attempt_payload(SPECIFIC, 1, [c.number])) for c in batch
             }
 
+        self.store.check_committed()
+
         def commit(candidate: Candidate) -> tuple[OwnedNumber, ...] | Exception:
             return self._commit(offer.single(candidate))
 

@@ -169,10 +169,12 @@ def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, 
                 self.capabilities, bind_batch_size=1, mutation_concurrency=2
             )
             self.unjournaled: list[str] = []
+            self.calls = 0
             self.lock = Lock()
 
         def bind(self, numbers, app_id):
             with self.lock:
+                self.calls += 1
                 announced = {
                     n for e in reader.journal() if e.outcome is None for n in e.payload["numbers"]
                 }
@@ -195,6 +197,12 @@ def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, 
     assert provider.unjournaled == []
     assert {e.outcome for e in reader.journal() if e.operation == "bind"} == {"ok"}
     assert len(commits) <= len(listed) + 1
+
+    # an apply run inside a group of writes would announce calls a kill could erase
+    sent = provider.calls
+    with pytest.raises(RuntimeError, match="inside a group"), store.grouped():
+        Executor({"lab": provider}, store, accounts=accounts).apply(Plan(actions=binds))
+    assert provider.calls == sent
     reader.close()
 
 

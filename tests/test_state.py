@@ -184,6 +184,21 @@ def test_an_error_inside_a_group_undoes_all_its_writes_and_the_next_write_commit
     assert set(store.load().numbers) == {("lab", "+2")}
 
 
+def test_a_write_that_fails_inside_a_group_fails_the_group_even_when_caught(open_store):
+    """PostgreSQL drops a failed transaction at COMMIT without a word, and SQLite keeps the
+    writes around the failed one: either way a journal entry could seem written when it
+    is not, so the group ends with a `StateError` and keeps nothing."""
+    with open_store() as store, open_store() as reader:
+        with pytest.raises(StateError, match="none of the group was kept"), store.grouped():
+            store.journal_begin("a1", "bind", "lab", "d", {"numbers": ["+1"]})
+            with pytest.raises(StateError):
+                store.save_numbers([number("+2", declaration=None)])  # NOT NULL
+        assert reader.journal() == []
+        assert not store.in_group
+        store.journal_begin("a1", "bind", "lab", "d", {"numbers": ["+3"]})
+        assert len(reader.journal()) == 1
+
+
 def test_the_tables_are_the_ones_tables_py_lists(backend, store):
     """Every backend's migrations end at `tables.TABLES`, the list `state migrate` copies."""
     for table in tables.TABLES:

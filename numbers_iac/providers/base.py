@@ -242,14 +242,18 @@ class Provider(abc.ABC):
 
     def account(self, progress: Progress = no_progress) -> Account:
         """The numbers and the apps, the apps read while the numbers are listed (neither
-        needs the other): one round trip less on every plan. The listing's error wins when
-        both fail, as the listing is what a plan cannot do without."""
+        needs the other): one round trip less on every plan. A failed listing (or Ctrl-C)
+        is raised at once, without waiting for the apps; a failed apps read is raised when
+        the listing ends."""
         if not self.capabilities.apps:
             return Account(self.name, self.list_numbers(progress), ())
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apps") as pool:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apps")
+        try:
             apps = pool.submit(self.list_apps)
             numbers = self.list_numbers(progress)
             return Account(self.name, numbers, apps.result())
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @abc.abstractmethod
     def quote(self, where: Where, count: int) -> Quote:

@@ -18,7 +18,9 @@ from typing import Any
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state.tables import StateRows
 
-__all__ = ["JournalEntry", "StateStore"]
+__all__ = ["GROUP_FAILED", "JournalEntry", "StateStore"]
+
+GROUP_FAILED = "a write failed inside a group of writes; none of the group was kept"
 
 
 class StateStore(abc.ABC):
@@ -76,6 +78,19 @@ class StateStore(abc.ABC):
     def journal_end_many(self, entry_ids: Sequence[int], outcome: str) -> None:
         """Write one outcome for many intents, in one transaction."""
 
+    @property
+    def in_group(self) -> bool:
+        """True inside `grouped()`: nothing written now is committed yet, so no provider
+        call these writes announce may be sent."""
+        return False
+
+    def check_committed(self) -> None:
+        """Raise unless every write so far is committed: called just before a provider call
+        is sent, since an entry written inside a group still open around the caller would
+        announce a call that a kill erases from the journal."""
+        if self.in_group:
+            raise RuntimeError("a provider call must not be sent inside a group of state writes")
+
     @contextmanager
     def grouped(self) -> Iterator[None]:
         """Make every write inside commit together, in one transaction, when the block
@@ -83,8 +98,10 @@ class StateStore(abc.ABC):
         call and journals the next one in one write (a call journaled this way is sent only
         after the block ends), which costs one commit instead of three: a `fsync` each on
         SQLite, a round trip and a lock check each on PostgreSQL. A backend without
-        transactions may commit each write on its own (this default). Not nestable across
-        threads: one thread writes the state during an apply."""
+        transactions may commit each write on its own (this default). A group inside a
+        group joins it. A write that fails inside fails the group even if the error is
+        caught: none of its writes is kept and the block ends with `StateError`. One thread
+        writes the state during an apply, so a group belongs to the store, not a thread."""
         yield
 
     @abc.abstractmethod

@@ -37,7 +37,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import StateStore
+from numbers_iac.state.base import GROUP_FAILED, StateStore
 from numbers_iac.state.sqlite import utc_now
 from numbers_iac.state.tables import StateRows
 
@@ -165,8 +165,9 @@ class PostgresStateStore(StateStore):
         self._where = describe_dsn(dsn)
         #: the `apply_lock` row this store wrote, while it holds the lock
         self._held: tuple[int, int, str, str] | None = None
-        #: the cursor of the `grouped()` transaction in progress
+        #: the cursor of the `grouped()` transaction in progress; one of its writes failed
         self._group: Any = None
+        self._group_failed = False
         self._db = self._connect("open")
         try:
             self._migrate()
@@ -200,22 +201,37 @@ class PostgresStateStore(StateStore):
         detail = " ".join(mask(str(exc), self._dsn).split()) or type(exc).__name__
         return StateError(f"{doing} in {self._where}: {detail}")
 
+    @property
+    def in_group(self) -> bool:
+        return self._group is not None
+
     @contextmanager
     def grouped(self) -> Iterator[None]:
         if self._group is not None:
             yield
             return
         with self._transaction() as cursor:
-            self._group = cursor
+            self._group, self._group_failed = cursor, False
             try:
                 yield
+                # a write failed and someone caught it: PostgreSQL would roll the whole
+                # transaction back at COMMIT without a word, so say it here
+                if self._group_failed:
+                    raise StateError(f"cannot write the state in {self._where}: {GROUP_FAILED}")
             finally:
                 self._group = None
 
     @contextmanager
     def _transaction(self, doing: str = "cannot write") -> Iterator[Any]:
         if self._group is not None:  # inside `grouped()`: its transaction commits this write
-            yield self._group
+            try:
+                yield self._group
+            except psycopg.Error as exc:
+                self._group_failed = True
+                raise self._error(f"{doing} the state", exc) from None
+            except BaseException:
+                self._group_failed = True
+                raise
             return
         try:
             with self._db.transaction(), self._db.cursor() as cursor:

@@ -24,7 +24,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import StateStore
+from numbers_iac.state.base import GROUP_FAILED, StateStore
 from numbers_iac.state.tables import StateRows
 
 SCHEMA_VERSION = 2
@@ -82,8 +82,8 @@ class SqliteStateStore(StateStore):
         # The lock belongs to the file, not to the spelling of its path: two configs that
         # reach one state through a symlink or `..` must share one lock.
         self.path = Path(path).resolve()
-        #: inside `grouped()`: writes join its transaction
-        self._grouped = False
+        #: inside `grouped()`: writes join its transaction; one of them failed
+        self._grouped = self._group_failed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # check_same_thread: a plan reads the state in a worker while the providers
@@ -118,22 +118,35 @@ class SqliteStateStore(StateStore):
                     (str(target),),
                 )
 
+    @property
+    def in_group(self) -> bool:
+        return self._grouped
+
     @contextmanager
     def grouped(self) -> Iterator[None]:
         if self._grouped:
             yield
             return
         with self._transaction():
-            self._grouped = True
+            self._grouped, self._group_failed = True, False
             try:
                 yield
+                if self._group_failed:  # a write failed and someone caught it: keep none
+                    raise StateError(f"state file {self.path}: {GROUP_FAILED}")
             finally:
                 self._grouped = False
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self._grouped:  # inside `grouped()`: its transaction commits this write
-            yield self._db
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                self._group_failed = True
+                raise StateError(f"state file {self.path}: {exc}") from exc
+            except BaseException:
+                self._group_failed = True
+                raise
             return
         try:
             self._db.execute("BEGIN IMMEDIATE")
