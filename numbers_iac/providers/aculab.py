@@ -342,14 +342,20 @@ class AculabProvider(Provider):
                 "tel_get_supported_states", f"list states of {iso}", {"country": country}
             )
             states = [str(s) for s in found or []]
-        catalogue: dict[str | None, list[str]] = {}
-        for state in states or [None]:
-            regions = self._tel(
+
+        def regions(state: str | None) -> list[str]:
+            found = self._tel(
                 "tel_get_supported_regions",
                 f"list {did_type} regions of {iso}",
                 {"country": country, "did_type": did_type, "state": state},
             )
-            catalogue[state] = [str(r) for r in regions or []]
+            return [str(r) for r in found or []]
+
+        # one read per state (the US has 50 and more), `READ_THREADS` at a time
+        keys: list[str | None] = list(states) or [None]
+        catalogue = dict(
+            zip(keys, map_concurrently(regions, keys, workers=READ_THREADS), strict=True)
+        )
         self._regions[key] = catalogue
         return catalogue
 

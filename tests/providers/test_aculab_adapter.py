@@ -105,6 +105,11 @@ def test_purchase_of_three_is_recorded(env):
 def test_purchase_in_a_state_country(env):
     outcome = run_purchase(env.provider, PurchaseRequest("d", 2, Where("US", "local", "Boston")))
     assert outcome.error is None and len(outcome.bought) == 2
+    # the catalogue: the states once, then each state's regions once (read side by side)
+    states = env.app.requests(contains="/tel_get_supported_states")
+    regions = env.app.requests(contains="/tel_get_supported_regions")
+    assert len(states) == 1
+    assert len(regions) == len(set(env.emulator.states.values())) > 1
 
 
 def test_short_purchase_buys_what_there_is_and_leaves_nothing_open(env):
