@@ -42,6 +42,20 @@ def apply(d: Desired, world: World, store, allow_release=True):
     return plan, engine.apply_plan(plan, d, providers, store, allow_release=allow_release)
 
 
+SEVEN = [f"+3332200{i:04d}" for i in range(7)]
+
+
+def seven_binds() -> tuple[tuple, dict]:
+    """Binds of 7 listed numbers (bound to app 9 on the account) to app 1, and the account."""
+    from numbers_iac.model import Bind, OwnedNumber
+
+    binds = tuple(
+        Bind("lab", "support", number=n, provider_id=n[1:], app="ivr", app_id="1") for n in SEVEN
+    )
+    owned = tuple(OwnedNumber(n, n[1:], app_id="9") for n in SEVEN)
+    return binds, {"lab": engine.Account("lab", owned)}
+
+
 def test_failed_purchase_holds_back_the_same_declarations_releases(world, store):
     apply(
         desired(Declaration("hot", "lab", 2, country="FR", number_type="local", pinned=(N1, N2))),
@@ -104,7 +118,7 @@ def test_binds_go_in_batches_of_the_providers_size_at_its_concurrency(store):
     from threading import Lock
 
     from numbers_iac.executor import Executor
-    from numbers_iac.model import Bind, OwnedNumber, Plan
+    from numbers_iac.model import Plan
     from numbers_iac.providers.base import BatchOutcome
 
     class Batched(SandboxProvider):
@@ -122,14 +136,8 @@ def test_binds_go_in_batches_of_the_providers_size_at_its_concurrency(store):
                 self.calls.append([n.number for n in numbers])
             return BatchOutcome(done=tuple(n.number for n in numbers))
 
-    listed = [f"+3332200{i:04d}" for i in range(7)]
-    binds = tuple(
-        Bind("lab", "support", number=n, provider_id=n[1:], app="ivr", app_id="1") for n in listed
-    )
+    binds, accounts = seven_binds()
     provider = Batched(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world=World())
-    accounts = {
-        "lab": engine.Account("lab", tuple(OwnedNumber(n, n[1:], app_id="9") for n in listed))
-    }
     report = Executor({"lab": provider}, store, accounts=accounts).apply(Plan(actions=binds))
     assert sorted(len(call) for call in provider.calls) == [1, 3, 3]
     assert {r.status for r in report.results} == {DONE}
@@ -157,7 +165,7 @@ def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, 
     from threading import Lock
 
     from numbers_iac.executor import Executor
-    from numbers_iac.model import Bind, OwnedNumber, Plan
+    from numbers_iac.model import Plan
     from numbers_iac.providers.base import BatchOutcome
 
     reader = SqliteStateStore(tmp_path / "state.sqlite")
@@ -181,14 +189,8 @@ def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, 
                 self.unjournaled += [n.number for n in numbers if n.number not in announced]
             return BatchOutcome(done=tuple(n.number for n in numbers))
 
-    listed = [f"+3332200{i:04d}" for i in range(7)]
-    binds = tuple(
-        Bind("lab", "support", number=n, provider_id=n[1:], app="ivr", app_id="1") for n in listed
-    )
+    binds, accounts = seven_binds()
     provider = Watched(ProviderConfig("lab", "sandbox", {"apps": ["ivr"]}), world=World())
-    accounts = {
-        "lab": engine.Account("lab", tuple(OwnedNumber(n, n[1:], app_id="9") for n in listed))
-    }
     commits: list[str] = []
     store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     report = Executor({"lab": provider}, store, accounts=accounts).apply(Plan(actions=binds))
@@ -196,7 +198,7 @@ def test_each_call_is_journaled_before_it_is_sent_in_one_commit_per_call(store, 
     assert {r.status for r in report.results} == {DONE}
     assert provider.unjournaled == []
     assert {e.outcome for e in reader.journal() if e.operation == "bind"} == {"ok"}
-    assert len(commits) <= len(listed) + 1
+    assert len(commits) <= len(SEVEN) + 1
 
     # an apply run inside a group of writes would announce calls a kill could erase
     sent = provider.calls
