@@ -406,7 +406,7 @@ def verdict(
         ]
         if r["floor"] is not None:
             over = r["requests"] - r["floor"]
-            times = r["wall_s"] / r["ideal_s"]
+            times = ratio(r["wall_s"], r["ideal_s"])
             cells += [
                 f"requests {over:+d} {mark(over <= PLAN_OVER_FLOOR):<3}",
                 f"x ideal {times:.2f} {mark(times <= PLAN_X_IDEAL)}",
@@ -416,7 +416,7 @@ def verdict(
         lines.append(f"apply: wall <= {APPLY_X_FLOOR:g} x floor")
     for r in applied:
         if r["floor_s"]:
-            times = r["wall_s"] / r["floor_s"]
+            times = ratio(r["wall_s"], r["floor_s"])
             lines.append(
                 f"  {r['provider']:<12} {r['step']:<18} x floor {times:.2f} "
                 f"{mark(times <= APPLY_X_FLOOR)}"

@@ -653,7 +653,9 @@ class Plan:
 
     @property
     def recognised(self) -> tuple[Action, ...]:
-        """Numbers recognised by their tag on the provider, recorded by the next apply."""
+        """Numbers the provider already shows as declared while the state lacks them (their
+        tag names their declaration) or lags (a bind that landed unrecorded): the next apply
+        records them, and they are no change."""
         return tuple(a for a in self.actions if getattr(a, "recognised", False))
 
     @property

@@ -366,16 +366,14 @@ def recognised_sentence(count: int, caught_up: int = 0) -> str:
     parts = []
     tagged = count - caught_up
     if tagged:
-        subject = "1 number is" if tagged == 1 else f"{tagged:,} numbers are"
         parts.append(
-            f"{subject} recognised by the ownership tag on the provider but missing from the "
-            "state (a lost state file?)"
+            f"{plural(tagged, 'number is', 'numbers are')} recognised by the ownership tag on "
+            "the provider but missing from the state (a lost state file?)"
         )
     if caught_up:
-        subject = "1 number is" if caught_up == 1 else f"{caught_up:,} numbers are"
         parts.append(
-            f"{subject} bound as declared on the provider but not so in the state (an "
-            "interrupted apply)"
+            f"{plural(caught_up, 'number is', 'numbers are')} bound as declared on the "
+            "provider but not so in the state (an interrupted apply)"
         )
     return "; ".join(parts) + ": the next apply records them; nothing changes on the provider."
 
