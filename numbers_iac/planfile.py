@@ -163,7 +163,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             for item in data.get("missing", ())
         ),
         fingerprints=dict(data.get("fingerprints", {})),
-        state_fingerprint=data.get("state_fingerprint", ""),
+        state_digest=data.get("state_fingerprint", ""),
         config_digest=data.get("config_digest", ""),
         config_path=data.get("config_path", ""),
         targets=tuple(data.get("targets", ())),

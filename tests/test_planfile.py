@@ -76,7 +76,7 @@ def full_plan() -> Plan:
         ),
         warnings=("app support-ivr has no voice URL",),
         fingerprints={"lab": "abc123"},
-        state_fingerprint="def456",
+        state_digest="def456",
         config_digest="0123abcd",
         config_path="/repo/numbers.yaml",
         targets=("support-fr",),
