@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from numbers_iac import engine
 from numbers_iac.emulators.plivo import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from numbers_iac.emulators.serve import Emulated, emulated, make_app
 from numbers_iac.errors import (
@@ -18,13 +20,15 @@ from numbers_iac.errors import (
     OutcomeUnknownError,
     ProviderError,
     RateLimitedError,
+    StateError,
     UnknownAppError,
     UnknownRegionError,
 )
-from numbers_iac.model import PENDING, ProviderConfig, Where
+from numbers_iac.model import PENDING, Desired, ProviderConfig, Recorded, StateConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.plivo import MAX_SEARCH_PAGES, PlivoProvider
 from numbers_iac.simulation import World
+from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
 
 PREFIX = f"/v1/Account/{DEFAULT_AUTH_ID}/"
@@ -129,6 +133,33 @@ def test_lists_apps_including_duplicate_names(account):
         [app_id_ for app_id_ in world.apps if world.apps[app_id_] == "ivr"]
     )
     assert duplicate in {a.app_id for a in apps}
+
+
+def test_a_state_that_cannot_be_read_stops_a_long_listing_at_once(tmp_path):
+    """The state is read while the account lists; when that read fails, the plan says so
+    at the next page instead of after every page (84 s at 100,000 Plivo numbers)."""
+
+    class DamagedState(SqliteStateStore):
+        def load(self) -> Recorded:
+            raise StateError("state file state.sqlite is damaged")
+
+    world = World.from_seed({"apps": ["ivr"], "owned": 2000})  # 100 pages
+    with plivo(world, name="acct") as env:
+        # Each page takes a moment, as over a network: the failed read is settled by then.
+        env.app.add(status=None, match="GET", times=10**6, on_request=lambda *_: time.sleep(0.002))
+        desired = Desired(
+            config_path="numbers.yaml",
+            config_digest="x",
+            providers={"acct": env.provider.config},
+            declarations={},
+            state=StateConfig(),
+        )
+        providers = engine.Providers(desired, lambda config: env.provider)
+        with DamagedState(tmp_path / "state.sqlite") as store, pytest.raises(StateError) as err:
+            engine.make_plan(desired, providers, store)
+        assert "damaged" in str(err.value)
+        pages = env.app.requests("GET", "/Number/")
+        assert 1 <= len(pages) <= 20  # the first page, those already in flight, no more
 
 
 # ----------------------------------------------------------------- search and prices
