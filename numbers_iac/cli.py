@@ -11,6 +11,7 @@ before or after the command.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import getpass
@@ -19,7 +20,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -146,6 +147,29 @@ class StderrProgress:
         done, total = self._last
         if not self.bar and self._printed is not None and done != self._printed:
             self._line(done, total)
+
+
+class ListingProgress:
+    """The progress of a command's listings: a `StderrProgress` per account, each finished
+    when the command's work ends, so that an error ending a listing early (a provider's, or
+    a state that cannot be read) starts on a line of its own instead of on a half-drawn
+    bar. `make` is for tests."""
+
+    def __init__(self, make: Callable[[str], StderrProgress] = StderrProgress):
+        self._make = make
+        self._made: list[StderrProgress] = []
+
+    def __call__(self, label: str) -> StderrProgress:
+        progress = self._make(label)
+        self._made.append(progress)
+        return progress
+
+    def __enter__(self) -> ListingProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for progress in self._made:
+            progress.finish()
 
 
 def echo_error(line: str, no_color: bool | None = None) -> None:
@@ -305,17 +329,24 @@ class NumbersIacCommand(TerraformSpelling, click.Command):
 GC_THRESHOLDS = (20_000, 50, 50)
 
 
-def collect_garbage_less_often() -> None:
-    """Run CPython's cycle collector less often than its defaults do.
+@contextlib.contextmanager
+def collecting_garbage_less_often() -> Iterator[None]:
+    """Run CPython's cycle collector less often than its defaults do, for one command.
 
     Why: a plan at 100,000 numbers keeps a few hundred thousand objects alive (the state's
     records, the listing, the plan), and with the default thresholds the collector walks
     all of them again and again while they are built: a third of the CPU of an Aculab plan,
     and more on the paged providers, whose requests allocate throughout. What this program
     frees is freed by reference counting; the rare cycles (exceptions, threads) wait a
-    little longer. `bench/run.py` shows the effect.
+    little longer. `bench/run.py` shows the effect. The previous thresholds come back when
+    the command ends, for a program that runs the CLI in its own process (tests do).
     """
+    before = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class NumbersIacGroup(TerraformSpelling, click.Group):
@@ -336,11 +367,11 @@ class NumbersIacGroup(TerraformSpelling, click.Group):
     ) -> Any:
         if not standalone_mode:  # a caller that handles click's exceptions itself
             return super().main(args, prog_name, complete_var, False, **extra)
-        collect_garbage_less_often()
         args = sys.argv[1:] if args is None else list(args)
         try:
             try:
-                code = self._run(args, prog_name, complete_var, **extra)
+                with collecting_garbage_less_often():
+                    code = self._run(args, prog_name, complete_var, **extra)
             finally:
                 sys.stdout.flush()  # here, while a closed pipe can still be caught
         except BrokenPipeError:
@@ -601,7 +632,11 @@ def plan(
 ) -> None:
     """Show what apply would change, and what it would cost."""
     desired = ctx.load()
-    with open_store(desired.state) as store, engine.Providers(desired) as providers:
+    with (
+        open_store(desired.state) as store,
+        engine.Providers(desired) as providers,
+        ListingProgress() as progress,
+    ):
         the_plan = engine.make_plan(
             desired,
             providers,
@@ -609,7 +644,7 @@ def plan(
             targets=targets,
             accept_missing=accept_missing,
             replace_names=replace_names,
-            progress=StderrProgress,
+            progress=progress,
             now=now(),
         )
     click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
@@ -709,16 +744,17 @@ def apply(
             engine.check_fresh(saved, desired, providers, store, now=clock)
             the_plan = saved
         else:
-            the_plan = engine.make_plan(
-                desired,
-                providers,
-                store,
-                targets=targets,
-                accept_missing=accept_missing,
-                replace_names=replace_names,
-                progress=StderrProgress,
-                now=clock,
-            )
+            with ListingProgress() as listing:
+                the_plan = engine.make_plan(
+                    desired,
+                    providers,
+                    store,
+                    targets=targets,
+                    accept_missing=accept_missing,
+                    replace_names=replace_names,
+                    progress=listing,
+                    now=clock,
+                )
         # with --format json, stdout holds the report alone: the plan is for the log
         plan_stream = sys.stderr if fmt == "json" else sys.stdout
         click.echo(render(the_plan, "text", color=ctx.color(plan_stream)), file=plan_stream)
@@ -805,6 +841,7 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
         open_store(desired.state) as store,
         engine.Providers(desired) as providers,
         store.lock(f"numbers-iac import by {_user()}"),
+        ListingProgress() as progress,
     ):
         result = import_numbers(
             desired,
@@ -812,7 +849,7 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
             store,
             provider_name,
             write=not print_only,
-            progress=StderrProgress,
+            progress=progress,
             pinned=pinned,
         )
     click.echo(result.yaml_text, nl=False)
@@ -1048,8 +1085,12 @@ def drift(ctx: Context, fmt: str) -> None:
     outside numbers-iac, unmanaged numbers and their cost. Exit 0 clean, 2 drift, 1 error,
     for a nightly job. Takes no lock and changes nothing."""
     desired = ctx.load()
-    with open_store(desired.state) as store, engine.Providers(desired) as providers:
-        report = engine.check_drift(desired, providers, store, progress=StderrProgress, now=now())
+    with (
+        open_store(desired.state) as store,
+        engine.Providers(desired) as providers,
+        ListingProgress() as progress,
+    ):
+        report = engine.check_drift(desired, providers, store, progress=progress, now=now())
     click.echo(render_drift(report, fmt), nl=False)
     if report.drifted:
         sys.exit(EXIT_CHANGES)

@@ -652,7 +652,7 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     #: the state's digest as a plan file holds it, or how to work it out from the state the
     #: plan was made from (read it as `state_fingerprint`)
-    state_digest: str | Callable[[], str] = field(default="", compare=False)
+    state_digest: str | Callable[[], str] = field(default="", compare=False, repr=False)
     config_digest: str = ""
     config_path: str = ""
     targets: tuple[str, ...] = ()

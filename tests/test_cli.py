@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 
 from numbers_iac.cli import use_color
+from numbers_iac.config import DEFAULT_STATE_PATH
 from numbers_iac.simulation import World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +131,19 @@ def test_saved_plan_refused_when_account_changed(project):
     result = run(project, "apply", "p.json")
     assert result.returncode == 1
     assert "provider lab changed since this plan" in result.stderr
+    assert set(sandbox_world(project).numbers) == before
+
+
+def test_saved_plan_refused_when_state_changed(project):
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    write_config(project, support_quantity=3)
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    with sqlite3.connect(project / DEFAULT_STATE_PATH) as db:  # another apply, say
+        db.execute("""UPDATE managed_numbers SET labels = '{"team": "night"}'""")
+    before = set(sandbox_world(project).numbers)
+    result = run(project, "apply", "p.json")
+    assert result.returncode == 1
+    assert "the state changed since this plan was made" in result.stderr
     assert set(sandbox_world(project).numbers) == before
 
 

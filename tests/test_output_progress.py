@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from numbers_iac import engine
-from numbers_iac.cli import StderrProgress
+from numbers_iac.cli import ListingProgress, StderrProgress
+from numbers_iac.errors import StateError
 from numbers_iac.model import Declaration, Desired, ProviderConfig, StateConfig
 from numbers_iac.providers.sandbox import SandboxProvider
 from numbers_iac.simulation import World
@@ -120,6 +121,18 @@ def test_a_bar_on_a_terminal_is_cleared_when_done():
     assert "\n" not in text  # no line left behind
     last_draw = text.rsplit("\r", 2)[-2]
     assert text.endswith("\r" + " " * len(last_draw) + "\r")
+
+
+def test_an_error_ending_a_listing_early_does_not_land_on_its_bar():
+    out = Terminal()
+    bars = ListingProgress(lambda label: StderrProgress(label, stream=out, term="xterm"))
+    with pytest.raises(StateError), bars:
+        listing = bars("listing lab")
+        listing(40, 100)
+        raise StateError("state file state.sqlite is damaged")  # what the CLI prints next
+    text = out.getvalue()
+    assert text.startswith("\rlisting lab [")  # the bar was drawn
+    assert text.endswith("\r") and text.rsplit("\r", 2)[1].strip() == ""  # then erased
 
 
 def test_term_dumb_gets_plain_lines_instead_of_a_bar():

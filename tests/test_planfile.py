@@ -99,6 +99,8 @@ def test_save_then_load_gives_back_the_same_plan(tmp_path):
     planfile.save(plan, path)
     loaded = planfile.load(path)
     assert loaded == plan
+    assert loaded.fingerprints == plan.fingerprints
+    assert loaded.state_fingerprint == plan.state_fingerprint != ""
     price = loaded.actions[0].price
     assert price.monthly == Decimal("0.80") and str(price.monthly) == "0.80"
     assert loaded.cost() == plan.cost()
