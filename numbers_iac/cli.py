@@ -635,7 +635,7 @@ def plan(
     with (
         open_store(desired.state) as store,
         engine.Providers(desired) as providers,
-        ListingProgress() as progress,
+        ListingProgress() as listing,
     ):
         the_plan = engine.make_plan(
             desired,
@@ -644,7 +644,7 @@ def plan(
             targets=targets,
             accept_missing=accept_missing,
             replace_names=replace_names,
-            progress=progress,
+            progress=listing,
             now=now(),
         )
     click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
@@ -739,22 +739,22 @@ def apply(
         open_store(desired.state) as store,
         engine.Providers(desired) as providers,
         store.lock(holder, lock_timeout),
+        ListingProgress() as listing,
     ):
         if saved:
             engine.check_fresh(saved, desired, providers, store, now=clock)
             the_plan = saved
         else:
-            with ListingProgress() as listing:
-                the_plan = engine.make_plan(
-                    desired,
-                    providers,
-                    store,
-                    targets=targets,
-                    accept_missing=accept_missing,
-                    replace_names=replace_names,
-                    progress=listing,
-                    now=clock,
-                )
+            the_plan = engine.make_plan(
+                desired,
+                providers,
+                store,
+                targets=targets,
+                accept_missing=accept_missing,
+                replace_names=replace_names,
+                progress=listing,
+                now=clock,
+            )
         # with --format json, stdout holds the report alone: the plan is for the log
         plan_stream = sys.stderr if fmt == "json" else sys.stdout
         click.echo(render(the_plan, "text", color=ctx.color(plan_stream)), file=plan_stream)
