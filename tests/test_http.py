@@ -137,6 +137,45 @@ def test_mutations_are_not_retried(failure):
     assert "buy a number" in str(caught.value)
 
 
+def test_a_read_cut_off_by_close_ends_quietly_instead_of_retrying():
+    """The apps are read on a thread beside the listing; when the listing fails the command
+    closes its clients, cutting that read off. It must end there: a retry line printed after
+    the command's error would tell the user the tool is still at work."""
+    notices = []
+    fake = FakeTime()
+    holder: list[HttpClient] = []
+
+    def cut_off(request):
+        holder[0].close()  # the command ends while this read is on the wire
+        raise httpx.ReadError("connection closed")
+
+    client = make_client(cut_off, fake, on_retry=notices.append)
+    holder.append(client)
+    with pytest.raises(TransientError):
+        client.request("GET", "/apps/", operation="list applications")
+    assert notices == [] and fake.sleeps == []
+    with pytest.raises(ProviderError, match="not sent: the client was closed"):
+        client.request("GET", "/apps/", operation="list applications")
+
+
+def test_a_retry_whose_wait_outlives_the_client_keeps_what_the_attempt_may_have_done():
+    """An idempotent write answered by a dropped connection may have happened: when the
+    client is closed during the wait before its retry, the error still says so, and the
+    write is not sent again through a closed client."""
+
+    class ClosedWhileWaiting(FakeTime):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            client.close()
+
+    script = Script(httpx.ReadError("dropped"), OK)
+    client = make_client(script, ClosedWhileWaiting())
+    with pytest.raises(TransientError) as caught:
+        client.request("POST", "/bind/", operation="bind a number", retry=True)
+    assert caught.value.maybe_sent
+    assert len(script.requests) == 1
+
+
 def test_idempotent_mutation_can_opt_in_to_retries():
     script = Script(error(503), httpx.Response(202, json={}))
     response = make_client(script).request("POST", "/set/", operation="set x", retry=True)

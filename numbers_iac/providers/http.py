@@ -362,6 +362,10 @@ class HttpClient:
         self._error_text = error_text
         self._body_error = body_error
         self._on_retry = on_retry
+        #: set by `close()`: a request still running on another thread (the apps read
+        #: beside a listing that failed) then ends with its own error instead of being
+        #: retried and announced after the command's error line
+        self._closed = threading.Event()
         if isinstance(auth, tuple):
             auth = BasicAuth(*auth)
         self.redact = Redactor([*secrets, *getattr(auth, "secrets", ())], [JWT_PATTERN])
@@ -406,6 +410,8 @@ class HttpClient:
         started = self._clock()
         retries = connect_retries = 0
         maybe_sent = False
+        if self._closed.is_set():
+            raise ProviderError(self.provider_name, operation, "not sent: the client was closed")
         while True:
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -421,7 +427,7 @@ class HttpClient:
             else:
                 delay = self._next_delay(attempt, retries)
                 notice = (retries + 1, self.max_retries)
-            if give_up:
+            if give_up or self._closed.is_set():
                 raise self._error(attempt, operation, retries + 1, maybe_sent)
             if self._clock() + delay - started > self.deadline:
                 raise self._error(attempt, operation, retries + 1, maybe_sent, deadline=True)
@@ -429,6 +435,8 @@ class HttpClient:
                 RetryNotice(self.provider_name, operation, delay, *notice, self._reason(attempt))
             )
             self._sleep(delay)
+            if self._closed.is_set():  # closed while waiting: what the last attempt did stands
+                raise self._error(attempt, operation, retries + 1, maybe_sent)
             retries += 1
             connect_retries += attempt.not_sent
 
@@ -482,6 +490,7 @@ class HttpClient:
         return visible if len(visible) <= limit else visible[: limit - 1] + "…"
 
     def close(self) -> None:
+        self._closed.set()
         self._client.close()
 
     def __enter__(self) -> HttpClient:
