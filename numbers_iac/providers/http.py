@@ -76,7 +76,7 @@ TIMEOUT_SETTING: Mapping[str, Any] = {
     "maximum": 600,
 }
 MAX_RETRIES_SETTING: Mapping[str, Any] = {
-    "description": "retries of a failed read on 429/5xx/timeouts, and of any call refused as over the rate limit (default 8).",
+    "description": "retries of a failed read on 429/5xx/timeouts (default 8).",
     "type": "integer",
     "minimum": 0,
     "maximum": 50,
@@ -308,10 +308,9 @@ class HttpClient:
     raises a typed `ProviderError` otherwise. Reads (GET, and any call made with
     `retry=True`, such as a POST that only reads) are retried on 429, 5xx, timeouts,
     connection errors and body faults marked transient, with exponential backoff and full
-    jitter, honouring `Retry-After`, within `deadline` seconds in total; mutations are
-    retried only when the provider refused them as over its rate limit (not acted on), or
-    when the caller says the call is idempotent (`retry=True`): any other failure of a
-    purchase may have bought, and a retried purchase could buy twice. A connection that cannot be made at all is retried only
+    jitter, honouring `Retry-After`, within `deadline` seconds in total; mutations are never
+    retried unless the caller says the call is idempotent (`retry=True`), because a retried
+    purchase may buy twice. A connection that cannot be made at all is retried only
     `connect_retries` times with short waits, so a wrong address fails in seconds. Each
     retry is announced through `on_retry` (default: one line on stderr).
 
@@ -419,9 +418,8 @@ class HttpClient:
             attempt = self._attempt(method, path, operation, send)
             if attempt.ok:
                 return attempt.response
-            refused = self._rate_refused(attempt)
-            maybe_sent = maybe_sent or not (attempt.not_sent or refused)
-            give_up = not ((retry or refused) and attempt.transient) or retries >= self.max_retries
+            maybe_sent = maybe_sent or not attempt.not_sent
+            give_up = not (retry and attempt.transient) or retries >= self.max_retries
             if attempt.not_sent:
                 give_up = give_up or connect_retries >= self.connect_retries
                 delay = min(self.connect_backoff * 2**connect_retries, 2.0)
@@ -519,20 +517,6 @@ class HttpClient:
             if body is not None and body is not _NOT_JSON:
                 fault = self._body_error(body)
         return _Attempt(response=response, fault=fault)
-
-    @staticmethod
-    def _rate_refused(attempt: _Attempt) -> bool:
-        """Whether the provider refused the request as over its rate limit: HTTP 429, or a
-        body fault the adapter typed as a `RateLimitedError` (Voximplant's 340). Such a
-        request was not acted on, which is why the core counts a purchase refused this way
-        as surely not bought; so it is retried after the provider's wait even when it is a
-        purchase, instead of stopping the apply. The same errors `_error` raises."""
-        fault = attempt.fault
-        if isinstance(fault, ProviderError):
-            return isinstance(fault, RateLimitedError)
-        if isinstance(fault, BodyFault) and fault.error is not ProviderError:
-            return issubclass(fault.error, RateLimitedError)
-        return attempt.status == 429
 
     def _next_delay(self, attempt: _Attempt, retries: int) -> float:
         if isinstance(attempt.fault, BodyFault) and attempt.fault.retry_after is not None:

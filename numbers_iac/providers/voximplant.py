@@ -332,7 +332,7 @@ class VoximplantProvider(Provider):
         },
         "timeout": TIMEOUT_SETTING,
         "max_retries": {
-            "description": "retries of a failed read on 5xx/timeouts, and of any call refused with a rate-limit code (default 8).",
+            "description": "retries of a failed read on 5xx/timeouts/rate-limit codes (default 8).",
             "type": "integer",
             "minimum": 0,
             "maximum": 50,

@@ -297,20 +297,12 @@ def test_a_regulation_address_travels_with_the_purchase():
     assert len(buys(world)) == 1
 
 
-def test_a_429_storm_on_a_purchase_is_waited_out_and_buys_once(env):
+def test_a_429_storm_on_a_purchase_buys_nothing_and_leaves_nothing_open(env):
     env.app.add(Fault(status=429, retry_after=0.01, times=3, match="POST /tel_purchase"))
-    outcome = run_purchase(env.provider, PurchaseRequest("d", 2, LONDON))
-    assert outcome.error is None and len(outcome.bought) == 2
-    assert len(env.app.requests("POST", "/tel_purchase")) == 4 and len(buys(env.world)) == 2
-    assert not outcome.store.load().attempts
-
-
-def test_a_purchase_rate_limited_past_every_retry_buys_nothing_and_leaves_nothing_open(env):
-    env.app.add(Fault(status=429, retry_after=0.01, times=1000, match="POST /tel_purchase"))
     outcome = run_purchase(env.provider, PurchaseRequest("d", 2, LONDON))
     assert outcome.error is not None and "429" in str(outcome.error)
     assert buys(env.world) == []
-    assert not outcome.store.load().attempts  # rate limited: surely not bought
+    assert not outcome.store.load().attempts  # rate limited: surely not bought, may retry
 
 
 def test_ten_thousand_owned_numbers_are_listed_in_one_request():

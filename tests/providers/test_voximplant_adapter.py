@@ -392,24 +392,11 @@ def test_a_supplier_failure_that_cannot_be_read_back_stays_open():
 def test_a_refusal_code_under_a_4xx_is_refused_without_a_read_back(code, error):
     with make() as emu:
         body = {"error": {"msg": "refused", "code": code}}
-        emu.app.add(Fault(status=400, body=body, times=100, match="AttachPhoneNumber"))
+        emu.app.add(Fault(status=400, body=body, match="AttachPhoneNumber"))
         _, commit = commit_one(emu)
         with pytest.raises(ProviderError) as err:
             commit()
         assert type(err.value).__name__ == error and calls(emu, "GetPhoneNumbers") == 0
-
-
-@pytest.mark.parametrize("status", [200, 400])
-def test_an_attach_refused_as_over_the_rate_limit_is_sent_again_and_buys_once(status):
-    """Codes 340/416/515 say the attach was not acted on: it goes again after the wait
-    instead of stopping the purchase, and the number is bought once."""
-    with make() as emu:
-        body = {"error": {"msg": "Rate limit exceeded", "code": 340}}
-        emu.app.add(Fault(status=status, body=body, times=2, match="AttachPhoneNumber"))
-        outcome = run_purchase(emu.provider, request(1))
-        assert outcome.error is None and len(outcome.bought) == 1
-        assert calls(emu, "AttachPhoneNumber") == 3 and len(buys(emu.world)) == 1
-        assert not outcome.store.load().attempts
 
 
 def test_an_odd_attach_answer_is_quoted_redacted():
