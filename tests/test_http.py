@@ -158,6 +158,23 @@ def test_a_read_cut_off_by_close_ends_quietly_instead_of_retrying():
         client.request("GET", "/apps/", operation="list applications")
 
 
+def test_a_client_closed_while_its_rate_limiter_waits_sends_nothing():
+    """The close can land after the request's own check (in the rate limiter's wait, before
+    the send): httpx then refuses to send, which is said in the same words, no traceback."""
+
+    class ClosedWhileWaiting(FakeTime):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            client.close()
+
+    script = Script(OK)
+    client = make_client(script, ClosedWhileWaiting(), rate_limit=(1, 1.0))
+    client.request("GET", "/a/", operation="read a")  # takes the one slot of this second
+    with pytest.raises(ProviderError, match="not sent: the client was closed"):
+        client.request("GET", "/b/", operation="read b")
+    assert len(script.requests) == 1
+
+
 def test_a_retry_whose_wait_outlives_the_client_keeps_what_the_attempt_may_have_done():
     """An idempotent write answered by a dropped connection may have happened: when the
     client is closed during the wait before its retry, the error still says so, and the

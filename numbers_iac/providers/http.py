@@ -254,6 +254,9 @@ def _seconds(delay: float) -> str:
     return f"{delay:.2f}".rstrip("0").rstrip(".") or "0"
 
 
+#: why a request on a thread the command no longer waits for was not sent
+CLOSED = "not sent: the client was closed"
+
 _UNSET = object()
 _NOT_JSON = object()
 _JSON_KEY = "numbers_iac.json"
@@ -411,7 +414,7 @@ class HttpClient:
         retries = connect_retries = 0
         maybe_sent = False
         if self._closed.is_set():
-            raise ProviderError(self.provider_name, operation, "not sent: the client was closed")
+            raise ProviderError(self.provider_name, operation, CLOSED)
         while True:
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -511,6 +514,10 @@ class HttpClient:
             raise ProviderError(self.provider_name, operation, self._describe(exc)) from None
         except UnicodeError as exc:  # a host IDNA refuses, should one get past the checks
             raise ProviderError(self.provider_name, operation, self._describe(exc)) from None
+        except RuntimeError:  # httpx refuses to send through a client closed meanwhile
+            if not self._closed.is_set():
+                raise
+            raise ProviderError(self.provider_name, operation, CLOSED) from None
         fault = None
         if self._body_error is not None:
             body = _decoded(response)
