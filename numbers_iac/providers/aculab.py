@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from numbers_iac import phones
 from numbers_iac.errors import (
     DeclarationOptionError,
     NotFoundError,
@@ -80,29 +81,57 @@ READ_THREADS = 8
 #: numbers per `tel_delete_numbers` call (UNCONFIRMED upstream limit; kept modest)
 RELEASE_BATCH = 100
 
-#: ISO alpha-2 -> the country name Aculab's discovery services use
+#: ISO alpha-2 -> the country name Aculab's discovery services use: every name in the
+#: documented `tel_get_supported_countries` answers (geographic and national)
 COUNTRY_NAMES = {
     "AR": "Argentina",
-    "AU": "Australia",
     "AT": "Austria",
+    "AU": "Australia",
     "BE": "Belgium",
+    "BG": "Bulgaria",
+    "BH": "Bahrain",
     "BR": "Brazil",
     "CA": "Canada",
     "CH": "Switzerland",
+    "CL": "Chile",
+    "CY": "Cyprus",
+    "CZ": "Czech Republic",
     "DE": "Germany",
     "DK": "Denmark",
+    "DO": "Dominican Republic",
+    "EE": "Estonia",
     "ES": "Spain",
     "FI": "Finland",
     "FR": "France",
     "GB": "United Kingdom",
+    "GE": "Georgia",
+    "GR": "Greece",
+    "HK": "Hong Kong",
+    "HR": "Croatia",
+    "HU": "Hungary",
     "IE": "Ireland",
+    "IL": "Israel",
     "IT": "Italy",
     "JP": "Japan",
+    "LT": "Lithuania",
+    "LU": "Luxembourg",
+    "LV": "Latvia",
+    "MT": "Malta",
+    "MX": "Mexico",
     "NL": "Netherlands",
     "NO": "Norway",
     "NZ": "New Zealand",
+    "PA": "Panama",
+    "PE": "Peru",
     "PL": "Poland",
+    "PR": "Puerto Rico",
+    "PT": "Portugal",
+    "RO": "Romania",
     "SE": "Sweden",
+    "SG": "Singapore",
+    "SI": "Slovenia",
+    "SK": "Slovakia",
+    "SV": "El Salvador",
     "US": "United States",
     "ZA": "South Africa",
 }
@@ -432,7 +461,10 @@ class AculabProvider(Provider):
         numbers = []
         for digits, record in sorted(body.items()):
             record = record if isinstance(record, dict) else {}
-            iso = ISO_CODES.get(str(record.get("country", "")).casefold())
+            # a country Aculab names in words not in our table: the digits still tell
+            iso = ISO_CODES.get(str(record.get("country", "")).casefold()) or phones.country_of(
+                "+" + str(digits).lstrip("+")
+            )
             number_type = NUMBER_TYPES.get(str(record.get("did_type", "")))
             region = str(record.get("region") or "") or None
             numbers.append(

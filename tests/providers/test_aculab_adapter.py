@@ -66,6 +66,79 @@ def test_lists_owned_numbers_in_one_request(env):
     assert len(env.app.requests(contains="/tel_list_numbers")) == 1
 
 
+def test_every_country_aculab_documents_is_known_by_its_name():
+    """The countries in Aculab's documented `tel_get_supported_countries` answers (any
+    type): a declaration there is sent in Aculab's words, a number listed there is read."""
+    from numbers_iac.providers.aculab import COUNTRY_NAMES, ISO_CODES
+
+    documented = [
+        "Israel",
+        "Georgia",
+        "Mexico",
+        "Lithuania",
+        "United Kingdom",
+        "Netherlands",
+        "Croatia",
+        "Greece",
+        "Switzerland",
+        "Dominican Republic",
+        "Brazil",
+        "Romania",
+        "Czech Republic",
+        "El Salvador",
+        "Poland",
+        "South Africa",
+        "Luxembourg",
+        "Sweden",
+        "Germany",
+        "Peru",
+        "Puerto Rico",
+        "Hungary",
+        "Norway",
+        "Spain",
+        "Canada",
+        "Italy",
+        "Denmark",
+        "Finland",
+        "United States",
+        "Slovenia",
+        "Ireland",
+        "Argentina",
+        "Cyprus",
+        "Australia",
+        "France",
+        "New Zealand",
+        "Latvia",
+        "Slovakia",
+        "Chile",
+        "Belgium",
+        "Japan",
+        "Bulgaria",
+        "Portugal",
+        "Singapore",
+        "Austria",
+        "Malta",
+        "Bahrain",
+        "Estonia",
+        "Hong Kong",
+        "Panama",
+    ]
+    for name in documented:
+        iso = ISO_CODES[name.casefold()]
+        assert COUNTRY_NAMES[iso] == name
+
+
+def test_a_number_in_a_country_named_otherwise_is_placed_by_its_digits():
+    """Aculab names countries in words; one our table does not know must not leave its
+    numbers without a country (the plan could not match them to any declaration)."""
+    world = World.from_seed({"apps": ["ivr"], "owned": 5})
+    emulator = AculabEmulator(world, country_names={"GB": "Great Britain", "US": "USA"})
+    config = ProviderConfig("aculab", "aculab", emulator.provider_settings("http://e.invalid"))
+    with AculabProvider(config, transport=httpx.WSGITransport(app=emulator)) as provider:
+        numbers = provider.list_numbers()
+    assert numbers and all(n.country == world.numbers[n.number].country for n in numbers)
+
+
 def test_lists_apps_as_template_services(env):
     assert sorted(a.name for a in env.provider.list_apps()) == ["ivr", "sales"]
 
