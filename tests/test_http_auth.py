@@ -246,6 +246,29 @@ def test_hmac_sha1_variant_names_its_algorithm():
     assert form["sig"] == base64.b64encode(mac.digest()).decode()
 
 
+def test_hmac_sha1_as_messagemedias_sdks_sign_it():
+    """The string the Python SDK (and the Node, Java and PHP ones) signs for a POST:
+    `date: <date>`, `x-Content-MD5: <hex md5>`, the request line; `headers="date
+    x-Content-MD5 request-line"`. A server that rebuilds it in those words agrees."""
+    script = Script(OK)
+    auth = HmacAuth(
+        "K",
+        "s",
+        digest="sha1",
+        md5_header="x-Content-MD5",
+        date_header="date",
+        clock=lambda: DOC_EPOCH,
+    )
+    client_with(auth, script).request("POST", "/v1/a", operation="assign", json={"label": "x"})
+    body = script.requests[0].content
+    header = script.requests[0].headers["Authorization"]
+    assert 'headers="date x-Content-MD5 request-line"' in header
+    md5 = hashlib.md5(body).hexdigest()
+    signed = f"date: {DOC_DATE}\nx-Content-MD5: {md5}\nPOST /v1/a HTTP/1.1"
+    mac = hmac.new(b"s", signed.encode(), hashlib.sha1)
+    assert AUTH_FORM.match(header)["sig"] == base64.b64encode(mac.digest()).decode()
+
+
 def test_hmac_signature_changes_with_the_body_and_retries_re_sign():
     clock = [float(DOC_EPOCH)]
     script = Script(httpx.Response(503), OK)

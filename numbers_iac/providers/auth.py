@@ -136,7 +136,10 @@ class HmacAuth(httpx.Auth):
     the query string (`sign_query`, default True: a request line is the request target as
     sent) and the digest (`digest="sha1"` gives `hmac-sha1`, which MessageMedia's own older
     SDKs and the signature lengths in its examples use). `md5_header` names the body-hash
-    header: `Content-MD5` as documented, or `x-Content-MD5`, which those SDKs send.
+    header: `Content-MD5` as documented, or `x-Content-MD5`, which those SDKs send;
+    `date_header` the date's: `Date` as documented, or `date`, which those SDKs sign (the
+    signing string's line is `date: ...` and `headers="date ..."` in the Python, Node,
+    Java and PHP SDKs alike), so a server that rebuilds the string in their words agrees.
     """
 
     requires_request_body = True
@@ -150,6 +153,7 @@ class HmacAuth(httpx.Auth):
         digest: str = "sha256",
         clock: Clock = time.time,
         md5_header: str = "Content-MD5",
+        date_header: str = "Date",
     ):
         if digest not in ("sha256", "sha1"):
             raise ValueError(f"unsupported HMAC digest {digest!r}: use 'sha256' or 'sha1'")
@@ -158,14 +162,15 @@ class HmacAuth(httpx.Auth):
         self.sign_query = sign_query
         self.digest = digest
         self.md5_header = md5_header
+        self.date_header = date_header
         self._clock = clock
         self.secrets: tuple[str, ...] = (api_secret,)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         date = email.utils.formatdate(self._clock(), usegmt=True)
-        request.headers["Date"] = date
-        lines = [f"Date: {date}"]
-        names = ["Date"]
+        request.headers[self.date_header] = date
+        lines = [f"{self.date_header}: {date}"]
+        names = [self.date_header]
         body = request.content
         if body:
             content_md5 = hashlib.md5(body).hexdigest()

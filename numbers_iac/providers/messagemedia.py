@@ -94,7 +94,12 @@ CAPABILITY_OF = {"SMS": "sms", "MMS": "mms", "TTS": "voice", "CALL": "voice"}
 WAITING = frozenset({"UNVERIFIED", "PENDING"})
 CLASSES = ("bronze", "silver", "gold")
 #: HMAC variants: the SDKs' (SHA-1, body hash in x-Content-MD5) and the reference's text
-HMAC_VARIANTS = {"hmac-sha1": ("sha1", "x-Content-MD5"), "hmac-sha256": ("sha256", "Content-MD5")}
+#: `hmac_algorithm` -> (digest, body-hash header, date header): `hmac-sha1` signs as
+#: MessageMedia's SDKs do (`date`, `x-Content-MD5`), `hmac-sha256` as its reference text
+HMAC_VARIANTS = {
+    "hmac-sha1": ("sha1", "x-Content-MD5", "date"),
+    "hmac-sha256": ("sha256", "Content-MD5", "Date"),
+}
 
 
 def messagemedia_error_text(response: httpx.Response) -> str | None:
@@ -214,8 +219,16 @@ class MessageMediaProvider(Provider):
         )
         auth: tuple[str, str] | httpx.Auth = BasicAuth(api_key, api_secret)
         if settings.get("auth") == "hmac":
-            digest, md5_header = HMAC_VARIANTS[settings.get("hmac_algorithm", "hmac-sha1")]
-            auth = HmacAuth(api_key, api_secret, digest=digest, md5_header=md5_header)
+            digest, md5_header, date_header = HMAC_VARIANTS[
+                settings.get("hmac_algorithm", "hmac-sha1")
+            ]
+            auth = HmacAuth(
+                api_key,
+                api_secret,
+                digest=digest,
+                md5_header=md5_header,
+                date_header=date_header,
+            )
         base_url = settings.get("base_url") or BASE_URLS[settings.get("region", "apac")]
         self.page_size = int(settings.get("page_size", PAGE_SIZE))
         self.http = client_for(
