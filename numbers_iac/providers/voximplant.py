@@ -104,14 +104,18 @@ PENDING_ACTIVATION = frozenset(
 PENDING_VERIFICATION = frozenset({"REQUIRED", "IN_PROGRESS"})
 
 AUTH_CODES = frozenset({100, 104, 447, 454, 455, 456})
-RATE_LIMIT_CODES = frozenset({340, 416, 515})
+RATE_LIMIT_CODES = frozenset({340, 416})
 #: "try later" says nothing of what was done: retried like an internal error, never a refusal
 INTERNAL_CODES = frozenset({1, 2, 4, 20, 368, 162})
-RESEND_CODES = frozenset({484})
+#: "probable automatic resend rejected" and "the same operation has been performed
+#: recently": an earlier request like this one may have been done, so never a refusal
+RESEND_CODES = frozenset({484, 515})
 APP_CODES = frozenset({116, 558, 147, 156})
 STOCK_CODES = frozenset({331, 332})
 #: this number, not the request, cannot be bought
-NUMBER_CODES = frozenset({121, 181, 182, 335, 529, 530})
+NUMBER_CODES = frozenset({121, 181, 182, 529, 530})
+#: "phone number already exists": maybe in this account already, so read back first
+EXISTS_CODES = frozenset({335})
 #: the request was refused as a whole before anything was bought
 REFUSAL_CODES = frozenset(
     {
@@ -143,7 +147,7 @@ class CredentialsRefusedError(AuthError):
 
 
 class RateLimitCodeError(RateLimitedError):
-    """Voximplant's own rate-limit codes (340, 416, 515): the request was not acted on."""
+    """Voximplant's own rate-limit codes (340, 416): the request was not acted on."""
 
 
 class RequestRefusedError(ProviderError):
@@ -167,8 +171,14 @@ class ShortStockError(NumberUnavailableError, OutOfStockError):
 
 
 class ResendRejectedError(ProviderError):
-    """484: Voximplant took the request for an automatic resend of one it just served, so
-    the earlier one may have bought: never a refusal."""
+    """484 (a probable automatic resend) and 515 (the same operation was performed
+    recently): Voximplant took the request for a repeat of one it just served, so that one
+    may have bought: never a refusal."""
+
+
+class NumberExistsError(NumberUnavailableError):
+    """335, "phone number already exists": refused for this number, unless the account
+    is seen holding it (then the attach, or an earlier one, bought it)."""
 
 
 def error_class(code: int) -> tuple[type[ProviderError], bool]:
@@ -187,6 +197,8 @@ def error_class(code: int) -> tuple[type[ProviderError], bool]:
         return ShortStockError, False
     if code in NUMBER_CODES:
         return NumberUnavailableError, False
+    if code in EXISTS_CODES:
+        return NumberExistsError, False
     if code in REFUSAL_CODES:
         return RequestRefusedError, False
     if code in BILLING_CODES:
@@ -976,6 +988,8 @@ class VoximplantProvider(Provider):
             # The region ran out: say so at the next offer rather than try its other numbers.
             self._refused[request.declaration] = (request, exc)
             raise
+        except NumberExistsError as exc:
+            return self._read_back_or_unavailable(candidate, operation, exc)
         except (CredentialsRefusedError, RateLimitCodeError, NumberUnavailableError):
             raise  # Voximplant's own code: refused before or instead of the purchase
         except (BillingRefusedError, UpstreamFailureError) as exc:
@@ -1042,6 +1056,19 @@ class VoximplantProvider(Provider):
             raise self._unknown(operation, exc) from None
         if found is None:
             raise self._refused_whole(request, operation, exc) from None
+        return (found,)
+
+    def _read_back_or_unavailable(
+        self, candidate: Candidate, operation: str, exc: NumberUnavailableError
+    ) -> tuple[OwnedNumber, ...]:
+        """A number "already existing" is ours if the account shows it, else someone
+        else's (the core tries another); when the account cannot be asked, unknown."""
+        try:
+            found = self._lookup(candidate.number)
+        except ProviderError:
+            raise self._unknown(operation, exc) from None
+        if found is None:
+            raise exc
         return (found,)
 
     def _unknown(self, operation: str, exc: ProviderError) -> OutcomeUnknownError:

@@ -313,6 +313,16 @@ def test_a_resend_rejection_is_never_read_as_a_refusal():
         assert isinstance(outcome.error, OutcomeUnknownError) and outcome.unresolved
 
 
+def test_a_number_that_already_exists_elsewhere_is_replaced_from_the_search():
+    """335 for a number the account does not hold: someone else's, so another is tried."""
+    with make() as emu:
+        body = {"error": {"msg": "Phone number already exists", "code": 335}}
+        emu.app.add(Fault(status=400, body=body, match="AttachPhoneNumber"))
+        outcome = run_purchase(emu.provider, request(1))
+        assert outcome.error is None and len(outcome.bought) == len(buys(emu.world)) == 1
+        assert calls(emu, "AttachPhoneNumber") == 2 and calls(emu, "GetPhoneNumbers") >= 1
+
+
 def commit_one(emu):
     """Offer and commit one Amiens number by hand: the adapter's own answer, no core."""
     offer = emu.provider.offer(request(1), 1, frozenset())
@@ -324,10 +334,11 @@ def commit_one(emu):
     [
         {"error": {"msg": "Internal error", "code": 2}},
         {"error": {"msg": "Probable automatic resend", "code": 484}},
+        {"error": {"msg": "The same operation has been performed recently", "code": 515}},
         {"error": {"msg": "Something new", "code": 9999}},
         {"message": "Bad Request"},  # a 4xx with no code of Voximplant's
     ],
-    ids=["internal", "resend", "unknown", "no-code"],
+    ids=["internal", "resend", "recently", "unknown", "no-code"],
 )
 def test_an_attach_error_that_may_hide_a_purchase_stays_open_whatever_its_4xx(body):
     """Voximplant's code decides, not the HTTP status carrying it: an answer that does not
@@ -347,7 +358,7 @@ def test_an_attach_error_that_may_hide_a_purchase_stays_open_whatever_its_4xx(bo
         assert outcome.unresolved and outcome.store.load().attempts
 
 
-@pytest.mark.parametrize("code", [2, 484, 9999, 127, 577])
+@pytest.mark.parametrize("code", [2, 484, 515, 335, 9999, 127, 577])
 def test_an_attach_done_despite_a_4xx_error_code_is_read_back_and_kept(code):
     with make() as emu:
         body = {"error": {"msg": "x", "code": code}}
