@@ -522,8 +522,11 @@ class VoximplantProvider(Provider):
     def _call(
         self, method: str, params: Mapping[str, Any], operation: str, *, retry: bool = True
     ) -> dict[str, Any]:
-        """POST one Management API method with form parameters; the JSON object back."""
-        data = {**self._auth_params}
+        """POST one Management API method with form parameters; the JSON object back. The
+        method is named twice, as the path's last segment (the HTTP API reference's form)
+        and as `cmd` (the form the official Python and Node clients send to
+        `/platform_api`), so either reading of the API routes it."""
+        data = {"cmd": method, **self._auth_params}
         for key, value in params.items():
             if value is None:
                 continue

@@ -5,11 +5,14 @@ auth, sandbox, lost answers read back)."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from numbers_iac import engine
@@ -26,6 +29,7 @@ from numbers_iac.errors import (
 )
 from numbers_iac.model import PENDING, Declaration, Desired, StateConfig, Where
 from numbers_iac.providers.base import PurchaseRequest
+from numbers_iac.providers.voximplant import VoximplantProvider
 from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
@@ -651,6 +655,27 @@ def test_key_material_in_the_wrong_shape_is_never_echoed(tmp_path, monkeypatch, 
     origin = "$VOXIMPLANT_CREDENTIALS" if from_env else "the credentials setting"
     assert f"{origin} is neither a readable key file" in message
     assert ("quotes" if shape == "quoted-json" else "private key alone") in message
+
+
+def test_every_call_names_its_method_in_the_path_and_as_cmd():
+    """The HTTP API reference addresses a method by the path (`/platform_api/GetPhoneNumbers`),
+    the official Python and Node clients by a `cmd` field posted to `/platform_api`: each call
+    says both, so a server that reads either one routes it."""
+    seen = []
+    with make({"owned": 3}) as emu:
+
+        def capture(environ, start_response):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            seen.append((environ["PATH_INFO"], urllib.parse.parse_qs(body.decode())))
+            environ["wsgi.input"] = io.BytesIO(body)
+            return emu.app(environ, start_response)
+
+        transport = httpx.WSGITransport(app=capture)
+        with VoximplantProvider(emu.provider.config, transport=transport) as provider:
+            assert len(provider.list_numbers()) == 3
+            provider.list_apps()
+    assert len(seen) >= 2
+    assert all(form["cmd"] == [path.rsplit("/", 1)[-1]] for path, form in seen)
 
 
 def test_rate_limit_codes_with_http_200_are_retried_for_reads():
