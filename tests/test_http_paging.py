@@ -138,6 +138,24 @@ def test_offset_pager_drops_repeats_and_counts_distinct_items():
     assert items == NUMBERS
 
 
+def test_offset_pager_stops_when_a_provider_serves_its_first_page_whatever_the_offset():
+    """A provider that does not take our paging keys answers page one to every offset and
+    says there is more each time: the walk stops at the first page with nothing new (an
+    incomplete listing, which an adapter may read another way), not after 10,000 pages."""
+    server = OffsetServer(NUMBERS)
+    calls = []
+
+    def first_page_always(params):
+        calls.append(params["offset"])
+        body = server({"offset": 0, "limit": 20})
+        body["meta"]["next"] = True
+        return body
+
+    with pytest.raises(IncompleteListingError, match="does not seem to take the paging"):
+        list(walk_offsets(first_page_always, key=lambda r: r, has_more=lambda b: True))
+    assert len(calls) <= 4  # page one, the two its total calls for, one more followed
+
+
 def test_offset_pager_reports_progress():
     progress = []
     list(walk_offsets(OffsetServer(NUMBERS), progress=lambda done, total: progress.append(done)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,6 +28,7 @@ import phonenumbers
 
 from numbers_iac.errors import (
     AuthError,
+    IncompleteListingError,
     NotFoundError,
     OfferExpiredError,
     OutcomeUnknownError,
@@ -95,6 +96,11 @@ class UnknownToCallrError(NotFoundError):
     HTTP 404 is something in front of it (a proxy's page), and a failure."""
 
 
+class CallUnservedError(ProviderError):
+    """JSON-RPC's own -32601 (method not found) or -32602 (invalid params): the server does
+    not take the call as we wrote it, so nothing was done."""
+
+
 #: CALLR's error codes are not published: the ones known to mean something here
 #: (UNCONFIRMED, kept in step with what the emulator answers); the rest are ProviderErrors
 ERROR_CLASSES: Mapping[int, type[ProviderError]] = {
@@ -103,6 +109,8 @@ ERROR_CLASSES: Mapping[int, type[ProviderError]] = {
     31: OfferExpiredError,  # the order lapsed
     32: UnknownToCallrError,  # no such order (bought, cancelled, or never made)
     429: RateLimitedError,
+    -32601: CallUnservedError,  # JSON-RPC 2.0's codes, whoever serves it
+    -32602: CallUnservedError,
 }
 
 
@@ -230,6 +238,7 @@ class Dialect(Protocol):
     def cancel_order(self, token: str) -> None: ...
     def cancel_subscription(self, did_hash: str) -> None: ...
     def dids(self, page_size: int, progress: Progress) -> Iterator[Did]: ...
+    def all_dids(self) -> list[Did]: ...
     def apps(self) -> list[tuple[str, str]]: ...
     def assign(self, app_hash: str, did_hash: str) -> None: ...
     def unassign(self, did_hash: str) -> None: ...
@@ -352,6 +361,16 @@ class JsonRpcDialect:
             noun="numbers",
         )
         return (_did(record) for record in records)
+
+    def all_dids(self) -> list[Did]:
+        """Every DID at once: `apps.get_dids [false]`, the listing CALLR's own help
+        documents (unpaged; whether it caps its answer is UNCONFIRMED)."""
+        found = self.call("apps.get_dids", [False], "list owned numbers")
+        if not isinstance(found, list):
+            raise ProviderError(
+                self.http.provider_name, "list owned numbers", "the answer is not a list of DIDs"
+            )
+        return [_did(record) for record in found]
 
     def apps(self) -> list[tuple[str, str]]:
         found = self.call("apps.get_list", [False], "list apps")
@@ -564,9 +583,22 @@ class CallrProvider(Provider):
     # ----------------------------------------------------------------- reads
     def list_numbers(self, progress: Progress = no_progress) -> tuple[OwnedNumber, ...]:
         """Every DID through `did.search`, `page_size` a page (100: the most CALLR serves),
-        the pages after the first fetched at once."""
+        the pages after the first fetched at once. CALLR documents no paging keys for it
+        (`offset` and `limit` are REST v2's): should the server not take them (the call
+        refused as written, or pages that repeat and leave the listing short of its
+        total), the DIDs come from `apps.get_dids`, which answers all of them at once."""
+        try:
+            return self._owned_all(self.wire.dids(self.page_size, progress))
+        except (CallUnservedError, IncompleteListingError) as paged:
+            try:
+                dids = self.wire.all_dids()
+            except ProviderError:
+                raise paged from None
+            return self._owned_all(dids)
+
+    def _owned_all(self, dids: Iterable[Did]) -> tuple[OwnedNumber, ...]:
         seen: dict[str, OwnedNumber] = {}
-        for did in self.wire.dids(self.page_size, progress):
+        for did in dids:
             if did.e164 and did.e164 not in seen:
                 seen[did.e164] = self._owned(did)
         return tuple(seen.values())

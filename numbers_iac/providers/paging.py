@@ -272,12 +272,23 @@ class _Walk:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def follow(self, params_for: ParamsFor, size: int, index: int) -> Iterator[Any]:
-        """Read further pages one by one while the last one says there is more."""
+        """Read further pages one by one while the last one says there is more; a page made
+        only of items already listed ends it (a provider that does not take our offset
+        serves its first page again and again, and says each time there is more)."""
         for _ in range(FOLLOW_LIMIT):
             if not self.more(size):
                 return
-            yield from self.record(self.fetch(params_for(index, size)))
+            fresh = self.record(self.fetch(params_for(index, size)))
+            yield from fresh
             index += 1
+            if self.key is not None and self.last_length > 0 and not fresh:
+                raise IncompleteListingError(
+                    self.provider,
+                    self.operation,
+                    f"the provider answered a page of {self.noun} already listed and said "
+                    f"there were more ({self.done} distinct so far): it does not seem to "
+                    "take the paging parameters",
+                )
         raise ProviderError(
             self.provider,
             self.operation,

@@ -20,6 +20,7 @@ from numbers_iac.emulators.callr import CODES, CallrEmulator
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.errors import (
     AuthError,
+    IncompleteListingError,
     OfferExpiredError,
     OutcomeUnknownError,
     OutOfStockError,
@@ -94,6 +95,32 @@ def test_ten_thousand_numbers_in_the_fewest_requests():
     assert len(listed) == 10_000 == len({n.provider_id for n in listed})
     pages = [r for r in e.app.log if "did.search" in r.path]
     assert len(pages) == math.ceil(10_000 / 100) == len(e.app.log)
+
+
+@pytest.mark.parametrize("server", ["ignores the paging keys", "does not serve did.search"])
+def test_a_paged_listing_the_server_does_not_take_falls_back_to_every_did_at_once(server):
+    """CALLR documents no paging keys for `did.search` (its own example sends `[{}, {}]`
+    and gets the first 50): pages that repeat, or a refused call, fall back to
+    `apps.get_dids`, the listing CALLR's help documents, instead of failing every plan."""
+    e = Env(World.from_seed({"apps": ["ivr"], "owned": 260}))
+    served = e.emulator.methods["did.search"]
+    if server == "ignores the paging keys":
+        e.emulator.methods["did.search"] = lambda params: served([params[0], {}])
+    else:
+        del e.emulator.methods["did.search"]
+    listed = e.provider.list_numbers()
+    assert sorted(n.number for n in listed) == sorted(e.world.numbers)
+    assert {n.app_id for n in listed} == {n.app_id for n in e.provider.list_numbers()}
+    assert e.calls("apps.get_dids") == 2  # once per listing
+
+
+def test_a_listing_neither_way_can_read_says_why_the_paged_one_failed():
+    e = Env(World.from_seed({"owned": 120}))
+    served = e.emulator.methods["did.search"]
+    e.emulator.methods["did.search"] = lambda params: served([params[0], {}])
+    del e.emulator.methods["apps.get_dids"]
+    with pytest.raises(IncompleteListingError):
+        e.provider.list_numbers()
 
 
 def test_listing_reads_hash_e164_type_and_app(env):
