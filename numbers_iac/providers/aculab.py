@@ -25,11 +25,13 @@ import httpx
 
 from numbers_iac import phones
 from numbers_iac.errors import (
+    AuthError,
     DeclarationOptionError,
     NotFoundError,
     OutcomeUnknownError,
     Problem,
     ProviderError,
+    RateLimitedError,
     RehearsalError,
     TransientError,
     UnknownRegionError,
@@ -359,6 +361,22 @@ class AculabProvider(Provider):
             )
         return name
 
+    def _states(self, iso: str, country: str) -> list[str]:
+        """The country's states; none when Aculab refuses the question: "not all countries
+        support states", and what it answers for one without them is not documented (an
+        empty list, or an error). Its regions are then asked without a state."""
+        try:
+            found = self._tel(
+                "tel_get_supported_states", f"list states of {iso}", {"country": country}
+            )
+        except (AuthError, TransientError, RateLimitedError):
+            raise
+        except ProviderError as exc:
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status in (404, 408):
+                raise
+            return []
+        return [str(s) for s in found or []]
+
     def _catalogue(self, iso: str, did_type: str) -> dict[str | None, list[str]]:
         """Regions for sale by state (None: a country without states, or non-geographic)."""
         key = (iso, did_type)
@@ -367,10 +385,7 @@ class AculabProvider(Provider):
         country = self._country_name(iso)
         states: list[str] = []
         if did_type == "geographic":
-            found = self._tel(
-                "tel_get_supported_states", f"list states of {iso}", {"country": country}
-            )
-            states = [str(s) for s in found or []]
+            states = self._states(iso, country)
 
         def regions(state: str | None) -> list[str]:
             found = self._tel(

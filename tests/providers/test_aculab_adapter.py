@@ -185,6 +185,22 @@ def test_purchase_in_a_state_country(env):
     assert len(regions) == len(set(env.emulator.states.values())) > 1
 
 
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_country_aculab_refuses_to_list_states_for_is_bought_from_without_one(env, status):
+    """Aculab: "not all countries support states", and what it answers for one without them
+    is not documented: an error there means no states, not a failed purchase."""
+    body = {"error": {"code": "0102", "text": "Country has no states"}}
+    env.app.add(Fault(status=status, body=body, times=5, match="tel_get_supported_states"))
+    outcome = run_purchase(env.provider, PurchaseRequest("d", 2, LONDON))
+    assert outcome.error is None and len(outcome.bought) == 2
+
+
+def test_states_that_cannot_be_read_for_want_of_credentials_still_fail(env):
+    env.app.add(Fault(status=401, times=5, match="tel_get_supported_states"))
+    outcome = run_purchase(env.provider, PurchaseRequest("d", 2, LONDON))
+    assert outcome.error is not None and buys(env.world) == []
+
+
 def test_short_purchase_buys_what_there_is_and_leaves_nothing_open(env):
     env.world.set_stock("gb-local-161", 2)
     request = PurchaseRequest("d", 5, Where("GB", "local", region="Manchester"))
