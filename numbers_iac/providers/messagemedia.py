@@ -686,14 +686,17 @@ class MessageMediaProvider(Provider):
         self, changes: Sequence[tuple[OwnedNumber, str | None, Mapping[str, str]]]
     ) -> BatchOutcome:
         """PATCH the label (the declaration name) and the whole metadata map: MessageMedia
-        replaces the map, so every label is sent every time (idempotent, safe to retry)."""
+        replaces the map, so every label is sent every time (idempotent, safe to retry).
+        A number whose label is not ours to set keeps the one it has, sent back with the
+        map: the API's schema marks both fields required."""
         wanted = {n.number: (tag, dict(labels)) for n, tag, labels in changes}
 
         def write(number: OwnedNumber) -> None:
             tag, labels = wanted[number.number]
             body: dict[str, Any] = {"metadata": labels}
-            if tag is not None:
-                body["label"] = tag
+            label = tag if tag is not None else number.tag
+            if label is not None:
+                body["label"] = label
             try:
                 self.http.request(
                     "PATCH",
