@@ -5,6 +5,8 @@ declaration checks, and ownership surviving a lost state file."""
 
 from __future__ import annotations
 
+import io
+import json
 import tempfile
 import textwrap
 import time
@@ -522,3 +524,29 @@ def test_a_plan_that_releases_says_messagemedia_holds_the_number():
             )
             assert [a.kind for a in plan.actions] == ["release"]
             assert any("45 days" in w for w in plan.warnings)
+
+
+def test_a_label_update_always_names_a_label_keeping_one_not_ours_to_set():
+    """The API's schema marks `label` and `metadata` both required on the PATCH: a change
+    that does not set the tag sends the number's own label back with the new map."""
+    world = World.from_seed({"owned": 1})
+    world.update(next(iter(world.numbers)), alias="set-by-hand")
+    bodies = []
+    with account(world) as emu:
+        (owned,) = emu.provider.list_numbers()
+
+        def capture(environ, start_response):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            if environ["REQUEST_METHOD"] == "PATCH":
+                bodies.append(json.loads(body))
+            environ["wsgi.input"] = io.BytesIO(body)
+            return emu.app(environ, start_response)
+
+        transport = httpx.WSGITransport(app=capture)
+        with MessageMediaProvider(emu.provider.config, transport=transport) as provider:
+            assert provider.set_labels([(owned, None, {"team": "a"})]).done
+            assert provider.set_labels([(owned, "support", {"team": "b"})]).done
+    assert bodies == [
+        {"metadata": {"team": "a"}, "label": "set-by-hand"},
+        {"metadata": {"team": "b"}, "label": "support"},
+    ]
