@@ -936,17 +936,16 @@ class VoximplantProvider(Provider):
 
     def _rule_id(self, request: PurchaseRequest) -> int | None:
         """The id of the declaration's routing rule on its app (`GetRules` filters by
-        substring: the name is compared here, exactly)."""
+        substring, so the exact name may be on a later page: every page is read, and the
+        name is compared here, exactly)."""
         rule = request.options.get("rule")
         if not rule or not request.app_id:
             return None
         key = (request.app_id, str(rule))
         if key not in self._rules:
             operation = f"find rule {rule}"
-            body = self._call(
-                "GetRules", {"application_id": request.app_id, "rule_name": rule}, operation
-            )
-            for record in _result(body):
+            params = {"application_id": request.app_id, "rule_name": rule}
+            for record in self._pages("GetRules", operation, params, "rule_id", "rules"):
                 if record.get("rule_name") == rule:
                     self._rules[key] = int(record["rule_id"])
             if key not in self._rules:

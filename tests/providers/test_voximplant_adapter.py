@@ -179,6 +179,17 @@ def test_tollfree_by_prefix_and_national_is_not_sold():
 # --------------------------------------------------------------------------- purchases
 
 
+def test_a_rule_found_past_the_first_page_of_names_containing_it():
+    """`GetRules` filters by a part of the name: the exact one can be on a later page."""
+    with make() as emu:
+        ivr = emu.world.app_by_name("support-ivr")[0]
+        for index in range(130):
+            emu.emulator.add_rule("support-ivr", f"inbound-{index:03d}")
+        emu.emulator.add_rule("support-ivr", "inbound")
+        outcome = run_purchase(emu.provider, request(1, ivr, rule="inbound"))
+        assert outcome.error is None and len(outcome.bought) == 1  # the rule was found
+
+
 def test_a_purchase_attaches_specific_numbers_then_the_core_binds_them_with_the_rule(tmp_path):
     """The attach takes no app: an apply attaches each number (four at once), then binds
     all it bought in one batched call on the declaration's rule."""
