@@ -208,6 +208,16 @@ def _price(cost: Any) -> Price | None:
     return Price(setup, monthly, str(cost.get("amount_unit") or "EUR"))
 
 
+def _area_id(value: Any) -> int | None:
+    """An area code's id: a number, or its digits as text (CALLR's own TypeScript example
+    passes one as a string; the type is not published)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def _did(record: Any) -> Did:
     record = record if isinstance(record, dict) else {}
     app = record.get("app")
@@ -287,9 +297,9 @@ class JsonRpcDialect:
             "did/areacode.get_list", [country, did_type], f"list area codes of {country}"
         )
         return [
-            AreaCode(int(a["id"]), str(a.get("name") or ""), str(a.get("prefix") or ""), t)
+            AreaCode(_area_id(a["id"]), str(a.get("name") or ""), str(a.get("prefix") or ""), t)
             for a in found or []
-            if isinstance(a, dict) and isinstance(a.get("id"), int)
+            if isinstance(a, dict) and _area_id(a.get("id")) is not None
             for t in [str(a.get("type") or did_type or "")]
         ]
 

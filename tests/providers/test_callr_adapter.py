@@ -123,6 +123,17 @@ def test_a_listing_neither_way_can_read_says_why_the_paged_one_failed():
         e.provider.list_numbers()
 
 
+def test_area_codes_whose_ids_come_as_digits_in_text_are_bought_from(env):
+    """The type of an area code's id is not published (CALLR's TypeScript example passes
+    one as a string): digits in text are the same id."""
+    served = env.emulator.methods["did/areacode.get_list"]
+    env.emulator.methods["did/areacode.get_list"] = lambda params: [
+        {**area, "id": str(area["id"])} for area in served(params)
+    ]
+    outcome = run_purchase(env.provider, request(1))
+    assert outcome.error is None and len(outcome.bought) == len(buys(env.world)) == 1
+
+
 def test_listing_reads_hash_e164_type_and_app(env):
     ivr = env.world.app_by_name("support-ivr")[0]
     number = sorted(env.world.numbers)[0]
