@@ -101,7 +101,21 @@ class TransientError(ProviderError):
 
 class IncompleteListingError(ProviderError):
     """A paged listing ended with fewer items than the provider said it holds (the list
-    changed while it was read, or the provider lost pages). Reading it again usually works."""
+    changed while it was read, or the provider lost pages). Reading it again usually works.
+    `expected` is the count the provider reported, when it reported one: another way of
+    listing must show at least that many to be believed instead."""
+
+    def __init__(
+        self,
+        provider: str,
+        operation: str,
+        detail: str,
+        status: int | None = None,
+        *,
+        expected: int | None = None,
+    ):
+        super().__init__(provider, operation, detail, status)
+        self.expected = expected
 
 
 class OutOfStockError(ProviderError):

@@ -128,6 +128,20 @@ def test_offset_pager_without_a_total_reads_until_a_short_page():
     assert exact.offsets == [0, 20, 40]  # the empty page at 40 ends it
 
 
+def test_offset_pager_without_a_total_learns_a_capped_page_size_from_has_more():
+    """No total, a page shorter than asked and `has_more`: the provider capped the page;
+    reading on from the size asked would skip the numbers between."""
+    server = OffsetServer(NUMBERS, cap=10, reported_total=None)
+
+    def no_total(params):
+        body = server(params)
+        body["meta"]["total_count"] = None
+        return body
+
+    items = list(walk_offsets(no_total, total=None, has_more=lambda b: bool(b["meta"]["next"])))
+    assert items == NUMBERS
+
+
 def test_offset_pager_drops_repeats_and_counts_distinct_items():
     shifted = NUMBERS[:20] + NUMBERS[19:]  # one number pushed onto the next page
 

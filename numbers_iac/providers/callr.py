@@ -597,17 +597,27 @@ class CallrProvider(Provider):
         (`offset` and `limit` are REST v2's): should the server not take them (the call
         refused as written, or pages that repeat and leave the listing short of its
         total), the DIDs come from `apps.get_dids`, which answers all of them at once."""
+        paged: dict[str, OwnedNumber] = {}
         try:
-            return self._owned_all(self.wire.dids(self.page_size, progress))
-        except (CallUnservedError, IncompleteListingError) as paged:
+            return self._owned_all(self.wire.dids(self.page_size, progress), paged)
+        except (CallUnservedError, IncompleteListingError) as failed:
             try:
-                dids = self.wire.all_dids()
+                listed = self._owned_all(self.wire.all_dids(), {})
             except ProviderError:
-                raise paged from None
-            return self._owned_all(dids)
+                raise failed from None
+            # Believed only if it is at least as complete as what the pages showed: a capped
+            # answer taken for the whole account would hide a number an open purchase bought
+            # (which the next plans would then buy again).
+            expected = getattr(failed, "expected", None) or 0
+            hashes = {n.provider_id for n in listed}
+            if len(listed) < expected or any(n.provider_id not in hashes for n in paged.values()):
+                raise failed from None
+            return listed
 
-    def _owned_all(self, dids: Iterable[Did]) -> tuple[OwnedNumber, ...]:
-        seen: dict[str, OwnedNumber] = {}
+    def _owned_all(
+        self, dids: Iterable[Did], seen: dict[str, OwnedNumber]
+    ) -> tuple[OwnedNumber, ...]:
+        """The DIDs as owned numbers, once each; `seen` fills as they arrive."""
         for did in dids:
             if did.e164 and did.e164 not in seen:
                 seen[did.e164] = self._owned(did)

@@ -242,7 +242,10 @@ class _Walk:
         if isinstance(told, int) and told > 0:
             return told
         got = self.last_length
-        if 0 < got < asked and self.expected is not None and self.expected > got:
+        more = self.expected is not None and self.expected > got
+        if self.expected is None and self.has_more is not None:
+            more = bool(self.has_more(first))  # no total: the provider says whether
+        if 0 < got < asked and more:
             return got  # the provider capped the page size
         return max(asked, 1)
 
@@ -288,6 +291,7 @@ class _Walk:
                     f"the provider answered a page of {self.noun} already listed and said "
                     f"there were more ({self.done} distinct so far): it does not seem to "
                     "take the paging parameters",
+                    expected=self.expected,
                 )
         raise ProviderError(
             self.provider,
@@ -312,4 +316,5 @@ class _Walk:
                 f"the listing is incomplete: the provider reported {self.expected} "
                 f"{self.noun} but {self.done} {distinct}{self.noun} arrived; they may have "
                 "changed while they were read, run the command again",
+                expected=self.expected,
             )

@@ -190,7 +190,7 @@ def error_class(code: int) -> tuple[type[ProviderError], bool]:
     if code in INTERNAL_CODES:
         return TransientError, True
     if code in RESEND_CODES:
-        return ResendRejectedError, False
+        return ResendRejectedError, code == 515  # a read or a repeatable call goes again
     if code in APP_CODES:
         return UnknownAppError, False
     if code in STOCK_CODES:
@@ -1226,7 +1226,9 @@ class VoximplantProvider(Provider):
         for batch in self._batches(numbers, self.capabilities.release_batch_size):
             try:
                 self._deactivate(batch)
-            except NumberUnavailableError:
+            except (NumberUnavailableError, ResendRejectedError):
+                # an id already gone, or a repeat of a deactivation just done (a retry after
+                # a lost answer): what is still owned says which
                 still = self._still_owned(batch)
                 if still is None:
                     failed.update(

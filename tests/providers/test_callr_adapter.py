@@ -114,6 +114,31 @@ def test_a_paged_listing_the_server_does_not_take_falls_back_to_every_did_at_onc
     assert e.calls("apps.get_dids") == 2  # once per listing
 
 
+@pytest.mark.parametrize("short_by", ["the total", "a DID the pages showed"])
+def test_a_fallback_listing_less_complete_than_the_pages_is_not_believed(short_by):
+    """`apps.get_dids` may cap its answer (unconfirmed): one with fewer DIDs than
+    `did.search` reported, or without one the pages showed, would hide numbers (an open
+    purchase's among them, bought again once it lapses); the paged error stands."""
+    e = Env(World.from_seed({"owned": 260}))
+    served, everything = e.emulator.methods["did.search"], e.emulator.methods["apps.get_dids"]
+    e.emulator.methods["did.search"] = lambda params: served([params[0], {}])
+    if short_by == "the total":
+        e.emulator.methods["apps.get_dids"] = lambda params: everything(params)[:100]
+    else:
+
+        def without_the_first_page(params):
+            rest = everything(params)[50:]
+            others = [
+                {**r, "hash": f"OTHER{i}", "intl_number": f"+3399000{i:04d}"}
+                for i, r in enumerate(rest[:60])
+            ]
+            return rest + others  # as many as the total, but not the DIDs the pages showed
+
+        e.emulator.methods["apps.get_dids"] = without_the_first_page
+    with pytest.raises(IncompleteListingError):
+        e.provider.list_numbers()
+
+
 def test_a_listing_neither_way_can_read_says_why_the_paged_one_failed():
     e = Env(World.from_seed({"owned": 120}))
     served = e.emulator.methods["did.search"]

@@ -552,6 +552,21 @@ def test_a_release_batch_with_a_number_already_gone_releases_the_rest():
         assert emu.world.numbers == {}
 
 
+@pytest.mark.parametrize("acted", [True, False])
+def test_a_release_answered_515_is_settled_by_what_is_still_owned(acted):
+    """515 ("the same operation has been performed recently") on a deactivation: whether
+    the numbers went is read from the account, not guessed from the code."""
+    with make({"owned": 3}) as emu:
+        listed = emu.provider.list_numbers()
+        body = {"error": {"msg": "The same operation has been performed recently", "code": 515}}
+        emu.app.add(
+            Fault(status=400, body=body, then_fail=acted, times=1, match="DeactivatePhoneNumber")
+        )
+        outcome = emu.provider.release(listed)
+        assert set(outcome.done) == {n.number for n in listed} and not outcome.failed
+        assert emu.world.numbers == {}
+
+
 # --------------------------------------------------------------------------- auth and errors
 
 
