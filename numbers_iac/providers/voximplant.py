@@ -181,6 +181,14 @@ class NumberExistsError(NumberUnavailableError):
     is seen holding it (then the attach, or an earlier one, bought it)."""
 
 
+def _dearest(prices: Sequence[Price | None]) -> Price | None:
+    """One price per purchase: the dearest region prices them all, so totals never
+    understate; unknown if any region's price is."""
+    if not prices or any(p is None for p in prices):
+        return None
+    return max((p for p in prices if p is not None), key=lambda p: (p.monthly, p.setup))
+
+
 def error_class(code: int) -> tuple[type[ProviderError], bool]:
     """The typed error for one of Voximplant's codes, and whether it is worth retrying."""
     if code in AUTH_CODES:
@@ -738,10 +746,15 @@ class VoximplantProvider(Provider):
         ]
 
     @staticmethod
-    def _price(region: Mapping[str, Any]) -> Price:
+    def _price(region: Mapping[str, Any]) -> Price | None:
+        """The region's price to this account; None (unknown, and the plan says so) when it
+        names none: both price fields are optional in the SDKs' region structures, and a
+        price of 0 would understate what the plan costs."""
         monthly = _decimal(region.get("account_price"))
         if monthly is None:
-            monthly = _decimal(region.get("phone_price")) or Decimal(0)
+            monthly = _decimal(region.get("phone_price"))
+        if monthly is None:
+            return None
         setup = _decimal(region.get("account_installation_price"))
         if setup is None:
             setup = _decimal(region.get("phone_installation_price")) or Decimal(0)
@@ -788,9 +801,7 @@ class VoximplantProvider(Provider):
         regions = self._find(where, {})
         stock = [r.get("phone_count") for r in regions]
         available = sum(stock) if all(isinstance(s, int) for s in stock) else None
-        prices = [self._price(r) for r in regions]
-        # One Price per purchase: the dearest region prices them all, so totals never understate.
-        return Quote(max(prices, key=lambda p: (p.monthly, p.setup)), available)
+        return Quote(_dearest([self._price(r) for r in regions]), available)
 
     def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
         rows: list[InventoryRow] = []
@@ -863,7 +874,7 @@ class VoximplantProvider(Provider):
             prices.append(self._price(region))
         if not prices:
             raise ProviderError(self.name, "price specific numbers", "no numbers given")
-        return Quote(max(prices, key=lambda p: (p.monthly, p.setup)), len(numbers))
+        return Quote(_dearest(prices), len(numbers))
 
     # ================================================================= the purchase protocol
     def offer(self, request: PurchaseRequest, count: int, exclude: frozenset[str]) -> Offer:
@@ -1014,13 +1025,14 @@ class VoximplantProvider(Provider):
             answer = self._shown(str(body), limit=200)
             odd = ProviderError(self.name, operation, f"unexpected answer {answer}")
             return self._read_back_or_unknown(candidate, operation, odd)
+        price = self._price(region)
         owned = self._owned(
             {
                 **record,
                 "phone_country_code": region.get("country_code"),
                 "category_name": region.get("phone_category_name"),
                 "phone_region_name": region.get("phone_region_name"),
-                "phone_price": self._price(region).monthly,
+                "phone_price": price.monthly if price is not None else None,
             }
         )
         assert owned is not None

@@ -179,6 +179,25 @@ def test_tollfree_by_prefix_and_national_is_not_sold():
 # --------------------------------------------------------------------------- purchases
 
 
+def test_a_region_that_names_no_price_is_priced_unknown_not_free():
+    """Both price fields are optional in the SDKs' region structures: without them the
+    plan must say "price unknown", not show the numbers as costing nothing."""
+    with make() as emu:
+        served = emu.emulator.methods["GetPhoneNumberRegions"]
+
+        def unpriced(q):
+            body = served(q)
+            for region in body["result"]:
+                for field in ("account_price", "phone_price"):
+                    region.pop(field, None)
+            return body
+
+        emu.emulator.methods["GetPhoneNumberRegions"] = unpriced
+        quote = emu.provider.quote(AMIENS, 1)
+        assert quote.price is None and quote.available
+        assert {r.price for r in emu.provider.inventory("FR", "local")} == {None}
+
+
 def test_a_rule_found_past_the_first_page_of_names_containing_it():
     """`GetRules` filters by a part of the name: the exact one can be on a later page."""
     with make() as emu:
