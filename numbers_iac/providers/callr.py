@@ -781,16 +781,37 @@ class CallrProvider(Provider):
 
     def release(self, numbers: Sequence[OwnedNumber]) -> BatchOutcome:
         """`did/store.cancel_subscription` per DID (immediate and permanent); a DID CALLR
-        says it no longer knows is already released (a bare HTTP 404 is a failure)."""
+        says it no longer knows is already released (a bare HTTP 404 is a failure), unless
+        `apps.get_dids` still lists it: CALLR's error codes are not published, and a
+        number recorded as released while still billed would be lost from sight."""
         done: list[str] = []
         failed: dict[str, str] = {}
+        unknown: dict[str, str] = {}
         for number in numbers:
             try:
                 self.wire.cancel_subscription(number.provider_id)
-            except UnknownToCallrError:
-                pass
+            except UnknownToCallrError as exc:
+                unknown[number.number] = exc.detail
+                continue
             except ProviderError as exc:
                 failed[number.number] = exc.detail
                 continue
             done.append(number.number)
-        return BatchOutcome(tuple(done), failed)
+        if unknown:
+            listed = self._still_listed([n for n in numbers if n.number in unknown])
+            for number, detail in unknown.items():
+                if number in listed:
+                    failed[number] = f"{detail}, yet CALLR still lists it"
+                else:
+                    done.append(number)
+        released = set(done)
+        return BatchOutcome(tuple(n.number for n in numbers if n.number in released), failed)
+
+    def _still_listed(self, numbers: Sequence[OwnedNumber]) -> set[str]:
+        """Those of `numbers` CALLR's one-answer listing still shows; none when it cannot be
+        read (its own word that it does not know them then stands)."""
+        try:
+            hashes = {d.did_hash for d in self.wire.all_dids()}
+        except ProviderError:
+            return set()
+        return {n.number for n in numbers if n.provider_id in hashes}

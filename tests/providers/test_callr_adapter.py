@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from numbers_iac import engine
-from numbers_iac.emulators.callr import CODES, CallrEmulator
+from numbers_iac.emulators.callr import CODES, CallrEmulator, RpcError
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.errors import (
     AuthError,
@@ -460,6 +460,22 @@ def test_a_did_callr_says_it_does_not_know_is_already_released(status):
     assert e.provider.release(owned).done == tuple(n.number for n in owned)
     again = e.provider.release(owned)  # CALLR answers its own "unknown DID" error
     assert again.done == tuple(n.number for n in owned) and not again.failed
+
+
+def test_an_unknown_did_answer_for_a_did_still_listed_is_a_failed_release(env):
+    """CALLR's codes are not published: when its "unknown DID" answer comes for a DID it
+    still lists, the release failed (the number is still billed), whatever the code says."""
+    owned = env.provider.list_numbers()
+    code = env.emulator.codes["not_found"]
+
+    def refuses(params):
+        raise RpcError(code, f"DID {params[0]} not found")
+
+    env.emulator.methods["did/store.cancel_subscription"] = refuses
+    outcome = env.provider.release(owned)
+    assert outcome.done == () and set(outcome.failed) == {n.number for n in owned}
+    assert all("still lists it" in why for why in outcome.failed.values())
+    assert all(n.number in env.world.numbers for n in owned)
 
 
 def test_a_bare_404_on_the_buy_is_unknown_not_a_lapsed_token(env):
