@@ -784,34 +784,28 @@ class CallrProvider(Provider):
         says it no longer knows is already released (a bare HTTP 404 is a failure), unless
         `apps.get_dids` still lists it: CALLR's error codes are not published, and a
         number recorded as released while still billed would be lost from sight."""
-        done: list[str] = []
         failed: dict[str, str] = {}
-        unknown: dict[str, str] = {}
+        unknown: dict[str, tuple[str, str]] = {}  # DID hash -> (number, CALLR's words)
         for number in numbers:
             try:
                 self.wire.cancel_subscription(number.provider_id)
             except UnknownToCallrError as exc:
-                unknown[number.number] = exc.detail
-                continue
+                unknown[number.provider_id] = (number.number, exc.detail)
             except ProviderError as exc:
                 failed[number.number] = exc.detail
-                continue
-            done.append(number.number)
-        if unknown:
-            listed = self._still_listed([n for n in numbers if n.number in unknown])
-            for number, detail in unknown.items():
-                if number in listed:
-                    failed[number] = f"{detail}, yet CALLR still lists it"
-                else:
-                    done.append(number)
-        released = set(done)
-        return BatchOutcome(tuple(n.number for n in numbers if n.number in released), failed)
+        for did_hash in self._still_listed(unknown):
+            number, detail = unknown[did_hash]
+            failed[number] = f"{detail}, yet CALLR still lists it"
+        return BatchOutcome(tuple(n.number for n in numbers if n.number not in failed), failed)
 
-    def _still_listed(self, numbers: Sequence[OwnedNumber]) -> set[str]:
-        """Those of `numbers` CALLR's one-answer listing still shows; none when it cannot be
-        read (its own word that it does not know them then stands)."""
+    def _still_listed(self, did_hashes: Iterable[str]) -> set[str]:
+        """Those of `did_hashes` CALLR's one-answer listing still shows (one request, only
+        when there are any); none when it cannot be read: its own word that it does not
+        know them then stands."""
+        wanted = set(did_hashes)
+        if not wanted:
+            return set()
         try:
-            hashes = {d.did_hash for d in self.wire.all_dids()}
+            return wanted & {d.did_hash for d in self.wire.all_dids()}
         except ProviderError:
             return set()
-        return {n.number for n in numbers if n.provider_id in hashes}

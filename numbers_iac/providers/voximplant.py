@@ -1002,11 +1002,11 @@ class VoximplantProvider(Provider):
             self._refused[request.declaration] = (request, exc)
             raise
         except NumberExistsError as exc:
-            return self._read_back_or_unavailable(candidate, operation, exc)
+            return self._read_back_or_refused(candidate, operation, exc)
         except (CredentialsRefusedError, RateLimitCodeError, NumberUnavailableError):
             raise  # Voximplant's own code: refused before or instead of the purchase
         except (BillingRefusedError, UpstreamFailureError) as exc:
-            return self._read_back_or_refused(candidate, request, operation, exc)
+            return self._read_back_or_refused(candidate, operation, exc, request)
         except (RequestRefusedError, UnknownAppError) as exc:
             raise self._refused_whole(request, operation, exc) from None
         except TransientError as exc:
@@ -1060,29 +1060,24 @@ class VoximplantProvider(Provider):
         return (found,)
 
     def _read_back_or_refused(
-        self, candidate: Candidate, request: PurchaseRequest, operation: str, exc: ProviderError
+        self,
+        candidate: Candidate,
+        operation: str,
+        exc: ProviderError,
+        request: PurchaseRequest | None = None,
     ) -> tuple[OwnedNumber, ...]:
-        """A billing or supplier failure is a refusal once the account is seen without the
-        number; when it cannot be asked, the outcome is unknown."""
+        """A refusal that may hide a purchase stands once the account is seen without the
+        number: a billing or supplier failure refuses the whole `request`; "already
+        exists" (no `request`) only this number, which is ours if the account shows it.
+        When the account cannot be asked, the outcome is unknown."""
         try:
             found = self._lookup(candidate.number)
         except ProviderError:
             raise self._unknown(operation, exc) from None
         if found is None:
+            if request is None:
+                raise exc
             raise self._refused_whole(request, operation, exc) from None
-        return (found,)
-
-    def _read_back_or_unavailable(
-        self, candidate: Candidate, operation: str, exc: NumberUnavailableError
-    ) -> tuple[OwnedNumber, ...]:
-        """A number "already existing" is ours if the account shows it, else someone
-        else's (the core tries another); when the account cannot be asked, unknown."""
-        try:
-            found = self._lookup(candidate.number)
-        except ProviderError:
-            raise self._unknown(operation, exc) from None
-        if found is None:
-            raise exc
         return (found,)
 
     def _unknown(self, operation: str, exc: ProviderError) -> OutcomeUnknownError:

@@ -5,7 +5,6 @@ declaration checks, and ownership surviving a lost state file."""
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 import textwrap
@@ -534,18 +533,16 @@ def test_a_label_update_always_names_a_label_keeping_one_not_ours_to_set():
     bodies = []
     with account(world) as emu:
         (owned,) = emu.provider.list_numbers()
+        original = emu.emulator.handle
 
-        def capture(environ, start_response):
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            if environ["REQUEST_METHOD"] == "PATCH":
-                bodies.append(json.loads(body))
-            environ["wsgi.input"] = io.BytesIO(body)
-            return emu.app(environ, start_response)
+        def spy(request, raw_query=""):
+            if request.method == "PATCH":
+                bodies.append(json.loads(request.body))
+            return original(request, raw_query)
 
-        transport = httpx.WSGITransport(app=capture)
-        with MessageMediaProvider(emu.provider.config, transport=transport) as provider:
-            assert provider.set_labels([(owned, None, {"team": "a"})]).done
-            assert provider.set_labels([(owned, "support", {"team": "b"})]).done
+        emu.emulator.handle = spy
+        assert emu.provider.set_labels([(owned, None, {"team": "a"})]).done
+        assert emu.provider.set_labels([(owned, "support", {"team": "b"})]).done
     assert bodies == [
         {"metadata": {"team": "a"}, "label": "set-by-hand"},
         {"metadata": {"team": "b"}, "label": "support"},

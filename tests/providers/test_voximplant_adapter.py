@@ -5,14 +5,12 @@ auth, sandbox, lost answers read back)."""
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 import urllib.parse
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
 from numbers_iac import engine
@@ -664,7 +662,6 @@ def test_a_key_file_path_relative_to_the_config_and_legacy_api_keys(tmp_path):
 
 def test_a_missing_key_file_is_one_clear_error(tmp_path, monkeypatch):
     from numbers_iac.model import ProviderConfig
-    from numbers_iac.providers.voximplant import VoximplantProvider
 
     for var in ("VOXIMPLANT_CREDENTIALS", "VOXIMPLANT_ACCOUNT_ID", "VOXIMPLANT_API_KEY"):
         monkeypatch.delenv(var, raising=False)
@@ -684,7 +681,6 @@ def test_a_missing_key_file_is_one_clear_error(tmp_path, monkeypatch):
 @pytest.mark.parametrize("from_env", [False, True])
 def test_key_material_in_the_wrong_shape_is_never_echoed(tmp_path, monkeypatch, shape, from_env):
     from numbers_iac.model import ProviderConfig
-    from numbers_iac.providers.voximplant import VoximplantProvider
 
     key = generate_service_account("1000001")
     value = f"'{json.dumps(key)}'" if shape == "quoted-json" else key["private_key"]
@@ -708,17 +704,15 @@ def test_every_call_names_its_method_in_the_path_and_as_cmd():
     says both, so a server that reads either one routes it."""
     seen = []
     with make({"owned": 3}) as emu:
+        original = emu.emulator.handle
 
-        def capture(environ, start_response):
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            seen.append((environ["PATH_INFO"], urllib.parse.parse_qs(body.decode())))
-            environ["wsgi.input"] = io.BytesIO(body)
-            return emu.app(environ, start_response)
+        def spy(request, raw_query):
+            seen.append((request.path, urllib.parse.parse_qs(request.body.decode())))
+            return original(request, raw_query)
 
-        transport = httpx.WSGITransport(app=capture)
-        with VoximplantProvider(emu.provider.config, transport=transport) as provider:
-            assert len(provider.list_numbers()) == 3
-            provider.list_apps()
+        emu.emulator.handle = spy
+        assert len(emu.provider.list_numbers()) == 3
+        emu.provider.list_apps()
     assert len(seen) >= 2
     assert all(form["cmd"] == [path.rsplit("/", 1)[-1]] for path, form in seen)
 
