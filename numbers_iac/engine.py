@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import phonenumbers
+
 from numbers_iac import guards, journal, planner
 from numbers_iac.drift import DriftReport, drift_report
 from numbers_iac.errors import (
@@ -242,8 +244,10 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
     chosen: list[ManagedNumber] = []
     entries: set[int] = set()
     for item in items:
-        number = item.replace(" ", "")
-        matches = [m for m in recorded.numbers.values() if item in (m.declaration, number)]
+        number = _as_e164(item)
+        matches = [
+            m for m in recorded.numbers.values() if item == m.declaration or number == m.number
+        ]
         attempts = [a for a in recorded.attempts if a.declaration == item or number in a.numbers]
         if not matches and not attempts:
             raise NumbersIacError(
@@ -270,6 +274,16 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
     for provider in sorted({m.provider for m in chosen}):
         store.forget_numbers(provider, [m.number for m in chosen if m.provider == provider])
     return [(m.provider, m.number, m.declaration) for m in chosen]
+
+
+def _as_e164(item: str) -> str:
+    """A number given on the command line, written as the configuration may write it
+    ("+33 3 22 00 00 01", "+1 (415) 555-0100"), in E.164; anything else as given."""
+    try:
+        parsed = phonenumbers.parse(item, None)
+    except phonenumbers.NumberParseException:
+        return item
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _check_replace(desired: Desired, recorded: Recorded, names: tuple[str, ...]) -> None:

@@ -3,9 +3,13 @@ numbers it was asked to stop managing."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+import pytest
+
 from numbers_iac import engine, journal, planner
+from numbers_iac.errors import NumbersIacError
 from numbers_iac.model import (
     QUANTITY,
     Account,
@@ -55,3 +59,43 @@ def test_forget_leaves_an_open_purchase_attempt_that_reclaims_and_releases_the_n
     p = planner.plan(d, {"lab": account}, recorded, {"lab": TAG_CAPS}, settlements=settlements)
     released = sorted(a.number for a in p.actions if isinstance(a, Release))
     assert released == [], f"forgotten numbers planned for release: {released}"
+
+
+def _held(store, *records: tuple[str, str]) -> None:
+    store.record_bought([ManagedNumber("lab", n, name, n[1:]) for n, name in records], {})
+
+
+def test_forget_by_name_drops_only_that_declarations_numbers(store):
+    """`state forget old` after two declarations were removed: only `old`'s numbers stop
+    being managed; the other removed declaration's and the declared one's stay recorded."""
+    _held(store, (N1, "old"), (N2, "other-old"), ("+33322000003", "support"))
+    forgotten = engine.forget(desired(decl("support")), store, ["old"])
+    assert forgotten == [("lab", N1, "old")]
+    assert set(store.load().numbers) == {("lab", N2), ("lab", "+33322000003")}
+
+
+def test_forget_of_a_name_or_number_the_state_does_not_hold_changes_nothing(store):
+    """A typo is an error, even when no configured declaration protects the records."""
+    _held(store, (N1, "old"), (N2, "other-old"))
+    for typo in ("olde", "+33322000009"):
+        with pytest.raises(
+            NumbersIacError, match=f"holds no declaration or number {re.escape(typo)}"
+        ):
+            engine.forget(desired(), store, [typo])
+    assert set(store.load().numbers) == {("lab", N1), ("lab", N2)}
+
+
+def test_forget_by_number_as_the_configuration_may_write_it(store):
+    """A number written with spaces or punctuation names the same number as in E.164, and
+    only that one: the declaration's other number stays managed."""
+    _held(store, (N1, "old"), (N2, "old"))
+    forgotten = engine.forget(desired(), store, ["+33 3 22-00.00 01"])
+    assert forgotten == [("lab", N1, "old")]
+    assert set(store.load().numbers) == {("lab", N2)}
+
+
+def test_forget_refuses_a_number_whose_declaration_is_still_configured(store):
+    _held(store, (N1, "support"), (N2, "old"))
+    with pytest.raises(NumbersIacError, match="support is still declared"):
+        engine.forget(desired(decl("support")), store, [N1])
+    assert engine.forget(desired(decl("support")), store, [N2]) == [("lab", N2, "old")]
