@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from numbers_iac.model import (
     ManagedNumber,
     OwnedNumber,
     ProviderConfig,
+    Purchase,
     Recorded,
     Release,
     Settlement,
@@ -128,3 +130,16 @@ def test_settle_time_nan_settles_every_attempt_at_once():
     assert math.isfinite(seconds)
     fresh = attempt("specific", 1, [N1])
     assert not journal.has_lapsed(fresh, datetime.now(UTC), seconds)
+
+
+def test_a_blind_order_by_prefix_is_recovered_where_numbers_are_named_by_an_id():
+    """An order by prefix in doubt on a provider whose listing names numbers by an id: the
+    number the account got after the order started is recognised as the order's by its
+    digits, adopted, and not bought again."""
+    where = Where("FR", "local", prefix="322")
+    later = "2999-01-01T00:00:00+00:00"
+    bought = dataclasses.replace(listed(N3, acquired=later), region=None, provider_id="7731")
+    d = desired(decl(quantity=1, prefix="322"))
+    p = plan_with(d, [bought], [], attempt("quantity", 1, where=where))
+    assert [a.number for a in p.actions if isinstance(a, Adopt)] == [N3]
+    assert not [a for a in p.actions if isinstance(a, Purchase)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from numbers_iac.errors import GuardError
@@ -94,3 +96,17 @@ def test_the_ownership_tag_follows_a_confirmed_move():
     assert moves(p) == [(N1, "support", "support-fr", False)]
     (labels,) = [a for a in p.actions if a.kind == "labels"]
     assert (labels.tag_before, labels.tag) == ("support", "support-fr")
+
+
+def test_a_rename_is_seen_where_the_provider_names_numbers_by_an_id():
+    """A declaration by prefix on a provider whose listing names each number by an id or a
+    hash (Voximplant, CALLR, MessageMedia): its numbers fit the renamed declaration by their
+    digits, so the rename is proposed as a move, not planned as a release and a purchase."""
+
+    def by_id(number: str):
+        return dataclasses.replace(listed(number), region=None, provider_id=f"id-{number[-4:]}")
+
+    d = desired(decl("support-fr", prefix="322"))
+    p = run(d, [by_id(N1), by_id(N2)], [record(N1, "support"), record(N2, "support")])
+    assert moves(p) == [(N1, "support", "support-fr", True), (N2, "support", "support-fr", True)]
+    assert not [a for a in p.actions if isinstance(a, Release | Purchase)]

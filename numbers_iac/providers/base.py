@@ -401,8 +401,9 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
         return False
     if where.prefix:
         digits = "".join(ch for ch in where.prefix if ch.isdigit()).lstrip("0")
-        national = number.provider_id.lstrip("+")
-        if digits and digits not in national[: len(digits) + 4]:
+        # the number itself, never `provider_id`: that is an id or a hash on most providers
+        international = number.number.lstrip("+")
+        if digits and digits not in international[: len(digits) + 4]:
             return False
     return not (where.region and number.region and number.region.lower() != where.region.lower())
 
