@@ -57,7 +57,7 @@ from numbers_iac.model import (
     Settlement,
     Unmanaged,
 )
-from numbers_iac.providers.base import Capabilities, may_come_from
+from numbers_iac.providers.base import Capabilities, fits_prefix, may_come_from
 from numbers_iac.words import plural
 
 _KIND_ORDER = {
@@ -709,21 +709,45 @@ def _plan_declaration(
 
 
 def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _ProviderPlan) -> None:
-    """Numbers are never moved between places: say so when a declaration's country changed."""
-    if not declaration.country:
-        return
-    elsewhere = sorted(
-        m.number
-        for m in members
-        if m.owned and m.owned.country and m.owned.country != declaration.country
+    """Numbers are never swapped for others: say so when a declaration's country, type or
+    prefix changed and the numbers it holds no longer fit it, instead of a plan that reads
+    "no changes". Regions are not compared: providers name a region differently in their
+    listings and in their searches (Plivo's documented answers: "United States" in a search,
+    "Florida, UNITED STATES" in the listing), so a difference there proves nothing. A type
+    left to its default is not compared either: `import` writes pinned lists, and pools the
+    provider would refuse to buy more of as typed, without one."""
+    written_type = "number_type" in declaration.field_sources
+    checks = (
+        ("country", declaration.country, lambda owned: owned.country),
+        ("type", declaration.number_type if written_type else None, lambda o: o.number_type),
     )
-    if elsewhere:
-        out.warnings.append(
-            f"{declaration.provider} / {declaration.name} declares country {declaration.country} "
-            f"but holds {plural(len(elsewhere), 'number')} elsewhere ({', '.join(elsewhere[:3])}"
-            f"{', ...' if len(elsewhere) > 3 else ''}); numbers-iac never swaps numbers on its "
-            "own: pin the ones to keep, or lower the quantity to release them"
+    for field_name, declared, listed in checks:
+        if not declared:
+            continue
+        others = sorted(
+            m.number for m in members if m.owned and listed(m.owned) not in (None, declared)
         )
+        if others:
+            _warn_unfit(
+                declaration, f"{field_name} {declared}", f"of another {field_name}", others, out
+            )
+    if declaration.prefix:
+        others = sorted(
+            m.number for m in members if m.owned and not fits_prefix(m.owned, declaration.prefix)
+        )
+        if others:
+            _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)
+
+
+def _warn_unfit(
+    declaration: Declaration, declared: str, unfit: str, numbers: list[str], out: _ProviderPlan
+) -> None:
+    out.warnings.append(
+        f"{declaration.provider} / {declaration.name} declares {declared} but holds "
+        f"{plural(len(numbers), 'number')} {unfit} ({', '.join(numbers[:3])}"
+        f"{', ...' if len(numbers) > 3 else ''}); numbers-iac never swaps numbers on its "
+        "own: pin the ones to keep, or lower the quantity to release them"
+    )
 
 
 def _resolve_app(

@@ -399,13 +399,17 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
         return False
     if number.number_type and number.number_type != where.number_type:
         return False
-    if where.prefix:
-        digits = "".join(ch for ch in where.prefix if ch.isdigit()).lstrip("0")
-        # the number itself, never `provider_id`: that is an id or a hash on most providers
-        international = number.number.lstrip("+")
-        if digits and digits not in international[: len(digits) + 4]:
-            return False
+    if where.prefix and not fits_prefix(number, where.prefix):
+        return False
     return not (where.region and number.region and number.region.lower() != where.region.lower())
+
+
+def fits_prefix(number: OwnedNumber, prefix: str) -> bool:
+    """Whether a number may be one of a declared prefix's: its digits, wherever the calling
+    code ends, or a national "0", "+33 3 22", "0322" and "322" alike. The number itself is
+    compared, never `provider_id` (an id or a hash on most providers)."""
+    digits = "".join(ch for ch in prefix if ch.isdigit()).lstrip("0")
+    return not digits or digits in number.number.lstrip("+")[: len(digits) + 4]
 
 
 def _acquired_since(acquired: str | None, started: str) -> bool:
