@@ -520,6 +520,32 @@ def test_labels_are_text(tmp_path: Path) -> None:
     assert type(labels) is dict
 
 
+def test_label_values_yaml_would_rewrite_are_refused_with_the_quotes_to_write(
+    tmp_path: Path,
+) -> None:
+    """Octal, sexagesimal, hex and yes/no/on/off scalars are read by YAML as other values
+    (0777 as 511): one located error each, never a label nobody wrote."""
+    path = with_numbers(
+        tmp_path,
+        "a: {provider: lab, country: FR, labels: {cc: 0777, s: 12:30, h: 0x1F, on: off, "
+        'ok: 4711, q: "0777"}}\n',
+    )
+    problems = problems_of(path)
+    assert [(p.path, p.message) for p in problems] == [
+        (
+            f"numbers.a.labels.{key}",
+            f'{w} reads as {v} in YAML: write "{w}" in quotes to keep it as written',
+        )
+        for key, w, v in [
+            ("cc", "0777", "511"),
+            ("s", "12:30", "750"),
+            ("h", "0x1F", "31"),
+            ("on", "off", "false"),
+        ]
+    ]
+    assert {p.line for p in problems} == {7}
+
+
 # --------------------------------------------------------------------------- provider classes
 
 

@@ -198,6 +198,7 @@ class Checker:
             self.add((*at, "prefix"), "give region or prefix, not both", at_key=True)
         if info is not None:
             self.app(at, raw.get("app"), info)
+        self.label_values(at, raw.get("labels"))
         if info is not None and info.cls is not None:
             self.against_provider(at, raw, info, number_type if ("type" in raw or buys) else None)
         options = {k: v for k, v in raw.items() if k not in self.common_keys}
@@ -224,6 +225,22 @@ class Checker:
             for problem in info.cls.validate_declaration(declaration):
                 self.problems.add_located(problem)
         return declaration
+
+    def label_values(self, at: FieldPath, labels: Any) -> None:
+        """A label is text, and YAML reads some unquoted text as a number or a boolean
+        written otherwise (`0777` is 511, `12:30` is 750, `0x1F` is 31, `off` is false): ask
+        for quotes rather than store a value nobody wrote."""
+        for key, item in _mapping(labels).items():
+            if not isinstance(item, bool | int | float):
+                continue
+            path = (*at, "labels", key)
+            written, stored = self.doc.texts.get(path), _label_text(item)
+            if written is not None and written != stored and path not in self.doc.from_env:
+                self.add(
+                    path,
+                    f'{written} reads as {stored} in YAML: write "{written}" in quotes to keep '
+                    "it as written",
+                )
 
     def moves(self, declarations: Mapping[str, Declaration]) -> None:
         """`moved_from` names an old declaration: not one still declared, and one old name
@@ -518,10 +535,14 @@ def _amount(value: Any) -> Decimal | None:
 
 def _labels(value: Any) -> dict[str, str]:
     """Labels as plain text: YAML `4711` and `true` become "4711" and "true"."""
-    labels: dict[str, str] = {}
-    for key, item in _mapping(value).items():
-        if isinstance(item, bool):
-            labels[key] = "true" if item else "false"
-        elif isinstance(item, str | int | float):
-            labels[key] = str(item)
-    return labels
+    return {
+        key: _label_text(item)
+        for key, item in _mapping(value).items()
+        if isinstance(item, str | int | float)
+    }
+
+
+def _label_text(item: str | int | float) -> str:
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return str(item)
