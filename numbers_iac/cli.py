@@ -1038,9 +1038,9 @@ def state_migrate(
         )
         click.echo(f"Copied {copied} from {old.where} to {new.where}; the copy matches.")
     block = (
-        f"{{backend: postgres, dsn: ${{{dsn_env}}}}}"
+        f'{{backend: postgres, dsn: "${{{dsn_env}}}"}}'
         if target_backend == "postgres"
-        else f"{{backend: sqlite, path: {target.path}}}"
+        else f"{{backend: sqlite, path: {json.dumps(str(target.path))}}}"
     )
     click.echo(
         f"Now point the configuration at it (state: {block}). The old state is left as it "

@@ -239,6 +239,17 @@ def test_yaml_syntax_error_is_one_located_problem(tmp_path: Path) -> None:
     assert problem.message.startswith("invalid YAML:")
 
 
+def test_an_unquoted_variable_inside_braces_is_told_to_be_quoted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nstate: {backend: postgres, dsn: ${NUMBERS_IAC_PG_DSN}}\n"
+        "providers: {lab: {type: sandbox}}\nnumbers: {}\n",
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.column) == (2, 34)
+    assert problem.message.endswith('; inside { } or [ ], write a ${VAR} in quotes: "${VAR}"')
+
+
 def test_unclosed_bracket_points_where_it_was_opened(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nproviders: {}\nnumbers: [oops\n")
     problem = only_problem(path)

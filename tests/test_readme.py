@@ -36,3 +36,23 @@ def test_the_example_uses_only_the_sandbox():
     """The first command must work on a fresh machine: no credentials, no network."""
     example = (ROOT / "examples" / "numbers.yaml").read_text()
     assert "type: sandbox" in example and "${" not in example
+
+
+def test_every_documented_state_line_is_yaml_a_user_can_paste(tmp_path):
+    """`state: {backend: postgres, dsn: ...}` in the README and the CI recipes: pasted into
+    a configuration, each loads, with the DSN read from the environment."""
+    from numbers_iac.config import load_config
+
+    texts = [ROOT / "README.md", *sorted((ROOT / "examples" / "ci").glob("*.yml"))]
+    texts += sorted((ROOT / "examples" / "ci").glob(".*.yml"))
+    lines = {
+        match for path in texts for match in re.findall(r"state: \{[^`\n]*\}", path.read_text())
+    }
+    assert len(lines) >= 1
+    for line in sorted(lines):
+        config = tmp_path / "numbers.yaml"
+        config.write_text(
+            f"version: 1\n{line}\nproviders: {{lab: {{type: sandbox}}}}\nnumbers: {{}}\n"
+        )
+        state = load_config(config, env={"NUMBERS_IAC_PG_DSN": "postgresql://u@h/db"}).state
+        assert state.backend == "postgres" and state.dsn == "postgresql://u@h/db", line

@@ -175,7 +175,7 @@ def read_yaml(
         problems.add(exc.problem_mark, (), _nesting_text())
         return None
     except yaml.MarkedYAMLError as exc:
-        problems.add(_yaml_error_mark(exc), (), _yaml_error_text(exc))
+        problems.add(_yaml_error_mark(exc), (), _yaml_error_text(exc, text))
         return None
     except yaml.YAMLError as exc:
         problems.add(None, (), f"invalid YAML: {exc}")
@@ -298,7 +298,7 @@ def _yaml_error_mark(exc: yaml.MarkedYAMLError) -> yaml.Mark | None:
     return exc.problem_mark or exc.context_mark
 
 
-def _yaml_error_text(exc: yaml.MarkedYAMLError) -> str:
+def _yaml_error_text(exc: yaml.MarkedYAMLError, text: str | None = None) -> str:
     problem = exc.problem or "syntax error"
     if _runs_off_the_end(exc):
         opened = (exc.context or "").removeprefix("while parsing ").removeprefix("while scanning ")
@@ -308,7 +308,22 @@ def _yaml_error_text(exc: yaml.MarkedYAMLError) -> str:
     message = f"invalid YAML: {problem}"
     if exc.context and exc.context_mark and exc.context_mark != exc.problem_mark:
         message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+    if _unquoted_reference_in_flow(exc, text):
+        message += '; inside { } or [ ], write a ${VAR} in quotes: "${VAR}"'
     return message
+
+
+def _unquoted_reference_in_flow(exc: yaml.MarkedYAMLError, text: str | None) -> bool:
+    """`state: {backend: postgres, dsn: ${PG_DSN}}`: the `{` of an unquoted `${` ends
+    YAML's flow mapping, and its own message does not say why."""
+    mark = exc.problem_mark
+    return (
+        text is not None
+        and mark is not None
+        and "flow" in (exc.context or "")
+        and text[mark.index : mark.index + 1] == "{"
+        and text[mark.index - 1 : mark.index] == "$"
+    )
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
