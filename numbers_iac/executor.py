@@ -126,8 +126,9 @@ def check_guards(
         numbers = first_of([r.number for r in releases])
         raise GuardError(
             f"refusing to apply: the plan releases {plural(len(releases), 'number')} ({numbers}), "
-            "which is IRREVERSIBLE. Re-run with --allow-release to release them, or use "
-            "--target to apply other declarations only. Nothing was changed."
+            "which is IRREVERSIBLE. Re-run with --allow-release to release them, or leave "
+            "them out with --target on plan (or on an apply without a plan file). Nothing was "
+            "changed."
         )
 
 

@@ -787,3 +787,33 @@ def test_provider_settings_are_typed_by_the_schema(tmp_path):
         (9, "providers.p.write_alias"),
         (12, "providers.lab.page_size"),
     }
+
+
+def test_suggested_fixes_are_ones_that_work(tmp_path: Path) -> None:
+    """Each hint, followed, gives a valid file: days take their unit (not quotes), nothing
+    written needs a value (not quotes), and a missing secret is set in the environment
+    (never given a default in the file)."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        safety: {release_after: 30}
+        providers:
+          lab: {type: sandbox}
+          p: {type: plivo, auth_id: x, auth_token: "${NO_SUCH_TOKEN}", base_url: }
+        numbers:
+          a: {provider: lab, country: FR, release_after: 7}
+        """,
+    )
+    messages = {p.path: p.message for p in problems_of(path)}
+    assert messages == {
+        "safety.release_after": "expected a number of days such as 30d, got a whole number (write 30d)",
+        "numbers.a.release_after": "expected a number of days such as 30d, got a whole number (write 7d)",
+        "providers.p.auth_token": "environment variable NO_SUCH_TOKEN is not set (set it in the environment)",
+        "providers.p.base_url": "expected text, got nothing (null)",
+    }
+    fixed = path.read_text().replace("30}", "30d}").replace("after: 7}", "after: 7d}")
+    fixed = fixed.replace("base_url: }", 'base_url: "https://api.plivo.com"}')
+    path.write_text(fixed)
+    config = load_config(path, env={"NO_SUCH_TOKEN": "t"})
+    assert config.declarations["a"].release_after == 7

@@ -38,6 +38,10 @@ _PATTERN_HINTS = {
 }
 
 
+#: fields written as a number of days with its unit: a bare number is not "in quotes" away
+_DAYS = {"release_after"}
+
+
 def _kind_of(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -124,6 +128,9 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
         return f"{shown} is not supported: expected {expected!r}"
     if kind == "type":
         written = None if doc.is_secret(path) else doc.texts.get(path)
+        name = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if name in _DAYS and isinstance(value, int) and not isinstance(value, bool):
+            return f"expected a number of days such as 30d, got a whole number (write {value}d)"
         return _type_error_text(value, expected, written, secret=doc.is_secret(path))
     if kind == "minimum":
         return f"{shown} is too small: the minimum is {expected}"
@@ -149,7 +156,8 @@ def _type_error_text(
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = _either([_TYPE_NAMES.get(n, n) for n in names])
     message = f"expected {wanted}, got {_kind_of(value)}"
-    if "string" in names and not isinstance(value, (list, Mapping)):
+    # nothing written (`base_url:`) needs a value, not quotes
+    if "string" in names and value is not None and not isinstance(value, (list, Mapping)):
         if secret:  # a token written as a number is still a token: never repeat it
             message += " (write it in quotes to keep it as text)"
         elif written is not None:

@@ -439,11 +439,12 @@ class Reader:
                 self.doc.deferred.add(path)
                 return whole
             if value is None:
-                self.problems.settle(
-                    mark,
-                    path,
-                    f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)",
+                hint = (  # a default for a secret would put the secret in the file
+                    "set it in the environment"
+                    if is_secret_path(path)
+                    else f"write ${{{name}:-default}} to give a default"
                 )
+                self.problems.settle(mark, path, f"environment variable {name} is not set ({hint})")
             return ""
 
         return _REFERENCE.sub(replace, text)

@@ -583,7 +583,7 @@ class CallrProvider(Provider):
                 country,
                 number_type,
                 a.name if number_type == "local" else None,
-                a.prefix,
+                _national_digits(a.prefix, country),  # as a declaration's `prefix` takes it
                 None,
                 None,
             )

@@ -525,7 +525,7 @@ def test_prefixes_resolve_in_every_spelling(env):
 def test_inventory_lists_area_codes_with_classic_prices(env):
     rows = env.provider.inventory("FR")
     amiens = [r for r in rows if r.region == "Amiens"]
-    assert amiens and amiens[0].prefix == "+33322" and amiens[0].price.monthly > 0
+    assert amiens and amiens[0].prefix == "322" and amiens[0].price.monthly > 0
     assert {r.number_type for r in rows} <= {"local", "national", "tollfree"}
     assert env.provider.inventory("ZZ") == []
 
