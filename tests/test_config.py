@@ -817,3 +817,18 @@ def test_suggested_fixes_are_ones_that_work(tmp_path: Path) -> None:
     path.write_text(fixed)
     config = load_config(path, env={"NO_SUCH_TOKEN": "t"})
     assert config.declarations["a"].release_after == 7
+
+
+def test_a_password_in_a_refused_base_url_is_not_repeated(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        providers:
+          p: {type: plivo, auth_id: x, auth_token: y, base_url: "ftp://me:s3cret-pw@host/v1"}
+        numbers: {}
+        """,
+    )
+    problem = only_problem(path)
+    assert problem.path == "providers.p.base_url" and "s3cret-pw" not in problem.message
+    assert problem.message == "'ftp://***@host/v1': expected an http:// or https:// URL"

@@ -92,12 +92,17 @@ class Document:
         secret (whatever its type: a token written as a number is still a token)."""
         if path in self.from_env:
             return "the value read from the environment"
-        return "the secret value" if is_secret_path(path) else repr(value)
+        if is_secret_path(path):
+            return "the secret value"
+        return repr(_URL_USERINFO.sub(r"\1***@", value) if isinstance(value, str) else value)
 
     def is_secret(self, path: FieldPath) -> bool:
         """Whether the value at `path` must never be repeated."""
         return path in self.from_env or is_secret_path(path)
 
+
+#: the `user:password@` of a URL written in the file (`base_url`): never repeated
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
 
 #: a configuration of 100,000 numbers stays far below this; alias bombs go far above it
 MAX_EXPANDED_NODES = 1_000_000
