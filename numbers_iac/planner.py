@@ -169,8 +169,8 @@ def plan(
     for old, new in sorted(renames.moved_into.items()):
         if old not in held:
             result.warnings.append(
-                f"{new.name} has moved_from: [{old}], but the state holds no numbers of {old} "
-                "(a typo?); nothing moves"
+                f"{new.name} has moved_from: [{old}], and the state holds no numbers of {old}: "
+                "nothing moves. If its move is applied, remove the line; if not, check the name"
             )
     for provider in sorted(accounts):
         part = _plan_provider(

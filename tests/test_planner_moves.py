@@ -110,3 +110,15 @@ def test_a_rename_is_seen_where_the_provider_names_numbers_by_an_id():
     p = run(d, [by_id(N1), by_id(N2)], [record(N1, "support"), record(N2, "support")])
     assert moves(p) == [(N1, "support", "support-fr", True), (N2, "support", "support-fr", True)]
     assert not [a for a in p.actions if isinstance(a, Release | Purchase)]
+
+
+def test_moved_from_a_name_with_no_numbers_left_says_the_line_can_go():
+    """After the move is applied the old name holds nothing: the plan says the line can be
+    removed (it is not necessarily a typo), and nothing moves."""
+    d = desired(decl("support-fr", moved_from=("support",), **AMIENS))
+    p = run(d, [listed(N1), listed(N2)], [record(N1, "support-fr"), record(N2, "support-fr")])
+    assert moves(p) == []
+    assert (
+        "support-fr has moved_from: [support], and the state holds no numbers of support: "
+        "nothing moves. If its move is applied, remove the line; if not, check the name"
+    ) in p.warnings
