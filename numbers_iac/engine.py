@@ -156,8 +156,9 @@ def make_plan(
     order that may still land look lapsed, or it would be bought again."""
     now = now or datetime.now(UTC)
     targets = tuple(targets)
+    accept_missing = tuple(accept_missing)
     recorded, accounts = _load_and_observe(
-        desired, providers, store, targets, replace_names, progress
+        desired, providers, store, targets, replace_names, progress, accept_missing
     )
     capabilities = {name: providers[name].capabilities for name in accounts}
     problems: list[Problem] = []
@@ -192,17 +193,19 @@ def _load_and_observe(
     targets: tuple[str, ...],
     replace_names: Iterable[str],
     progress: ProgressFactory,
+    accept_missing: tuple[str, ...] = (),
 ) -> tuple[Recorded, dict[str, Account]]:
     """The state (read once: at 100,000 numbers every read is a full table scan) and the
     listings. A plan of every provider reads the state while they list, so its second or
     so of reading rows hides behind the network, and a state that cannot be read stops the
     listing at its next page instead of after it (a Plivo walk of 100,000 numbers takes 84
-    s); `-target` and `--replace` are checked against the state first, before anything is
-    listed."""
+    s); `-target`, `--accept-missing` and `--replace` are checked against the state first,
+    before anything is listed."""
     replace_names = tuple(replace_names)
-    if targets or replace_names:
+    if targets or replace_names or accept_missing:
         recorded = store.load()
         _check_targets(desired, recorded, targets)
+        _check_targets(desired, recorded, accept_missing, "--accept-missing")
         _check_replace(desired, recorded, replace_names)
         names = providers_in_scope(desired, recorded, targets)
         return recorded, observe(providers, names, progress)
@@ -223,14 +226,18 @@ def _load_and_observe(
         return loading.result(), accounts
 
 
-def _check_targets(desired: Desired, recorded: Recorded, targets: tuple[str, ...]) -> None:
+def _check_targets(
+    desired: Desired, recorded: Recorded, targets: tuple[str, ...], flag: str = "--target"
+) -> None:
+    """Names given on the command line are declarations, configured or in the state: a typo
+    is an error, never a flag that quietly does nothing."""
     if not targets:
         return
     known = set(desired.declarations) | {m.declaration for m in recorded.numbers.values()}
     unknown = [t for t in targets if t not in known]
     if unknown:
         raise NumbersIacError(
-            f"--target names no declaration in the configuration or the state: {', '.join(unknown)}"
+            f"{flag} names no declaration in the configuration or the state: {', '.join(unknown)}"
         )
 
 

@@ -312,3 +312,16 @@ def test_an_edited_plan_file_is_refused(project):
     assert result.returncode in (1, 3), result.stdout
     assert "+33322000001" in sandbox_world(project).numbers
     assert len(sandbox_world(project).numbers) == 3
+
+
+def test_a_declaration_name_mistyped_in_a_flag_is_an_error_not_a_no_op(tmp_path):
+    write_config(tmp_path)
+    assert run(tmp_path, "apply", "--auto-approve").returncode == 0
+    for flag in ("--target", "--accept-missing"):
+        typo = run(tmp_path, "plan", flag, "suport-fr")
+        assert typo.returncode == 1
+        assert typo.stderr == (
+            f"error: {flag} names no declaration in the configuration or the state: suport-fr\n"
+        )
+        known = run(tmp_path, "plan", "--detailed-exitcode", flag, "support-fr")
+        assert known.returncode == 0, known.stdout + known.stderr
