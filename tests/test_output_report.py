@@ -245,3 +245,18 @@ def test_an_interrupted_40_release_apply_prints_one_skipped_line(tmp_path):
         assert "Apply interrupted." in out and " not started; plan again for the rest." in out
     finally:
         server.shutdown()
+
+
+def test_numbers_bought_on_several_providers_are_listed_per_provider():
+    """Two sandbox accounts may hand out the same digits: one line per provider, so the
+    same number twice never reads as a double purchase."""
+    report = ApplyReport("a1")
+    for provider in ("lab", "lab2"):
+        action = Purchase(provider, "bulk", count=2, where=Where("FR", "local", "PARIS"))
+        report.results.append(ActionResult(action, DONE, numbers=tuple(NUMBERS[:2])))
+    text = render_report(report, color=False)
+    assert f"Bought 2 numbers on lab: {NUMBERS[0]}, {NUMBERS[1]}" in text
+    assert f"Bought 2 numbers on lab2: {NUMBERS[0]}, {NUMBERS[1]}" in text
+    assert "Bought 4" not in text
+    single = ApplyReport("a2", results=report.results[:1])
+    assert f"Bought 2 numbers: {NUMBERS[0]}, {NUMBERS[1]}" in render_report(single, color=False)

@@ -82,6 +82,8 @@ def test_summary_counts_numbers_and_nets_the_monthly_cost():
     plan = Plan(actions=(purchase(count=2, monthly="0.80"), release(monthly="0.50")))
     text = render_text(plan)
     assert "Plan: 2 to purchase, 0 to update, 1 to release." in text
+    big = render_text(Plan(actions=(purchase(count=100_000, monthly="0.80"),)))
+    assert "Plan: 100,000 to purchase, 0 to update, 0 to release." in big
     assert "Cost: +$1.10/month, $2.00 one-off setup." in text
 
 

@@ -39,13 +39,25 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
         for text in _grouped(report.of_status(FAILED))
     ]
     lines += [f"skipped: {for_terminal(text)}" for text in _grouped(report.of_status(SKIPPED))]
+    released = [
+        (r.action.provider, _number(r.action))
+        for r in report.of_status(DONE)
+        if isinstance(r.action, Release)
+    ]
     bought = _bought(report)
-    released = [_number(r.action) for r in report.of_status(DONE) if isinstance(r.action, Release)]
-    for verb, numbers in (("Bought", bought), ("Released", released)):
-        if numbers:
+    # one line per provider when there are several: the same number may be on two accounts
+    several = len({provider for provider, _ in bought + released}) > 1
+    for verb, pairs in (("Bought", bought), ("Released", released)):
+        for provider in sorted({p for p, _ in pairs}) if several else [None]:
+            numbers = [n for p, n in pairs if provider in (None, p)]
+            if not numbers:
+                continue
+            where = f" on {provider}" if provider else ""
             more = f" ({FULL_LIST})" if len(numbers) > LIST_SHOWN else ""
             lines.append(
-                for_terminal(f"{verb} {plural(len(numbers), 'number')}: {first_of(numbers)}{more}")
+                for_terminal(
+                    f"{verb} {plural(len(numbers), 'number')}{where}: {first_of(numbers)}{more}"
+                )
             )
     summary = f"Apply {_status(report)}. {_numbers_figure(report)}. {_actions_figure(report)}"
     lines.append(paint(summary, fg="green" if report.ok else "red", bold=True))
@@ -66,7 +78,7 @@ def report_json(report: ApplyReport) -> str:
             "failed": len(report.of_status(FAILED)),
             "skipped": len(report.of_status(SKIPPED)),
         },
-        "bought": _bought(report),
+        "bought": [number for _, number in _bought(report)],
         "released": [_number(r.action) for r in done if isinstance(r.action, Release)],
         "results": [_result_json(r) for r in report.results],
     }
@@ -112,9 +124,15 @@ def _actions_figure(report: ApplyReport) -> str:
     return f"{text}, {skipped:,} skipped." if skipped else f"{text}."
 
 
-def _bought(report: ApplyReport) -> list[str]:
-    """Every number bought, failed purchases' included (they are on the account)."""
-    return [n for r in report.results if isinstance(r.action, Purchase) for n in r.numbers]
+def _bought(report: ApplyReport) -> list[tuple[str, str]]:
+    """(provider, number) of every number bought, failed purchases' included (they are on
+    the account)."""
+    return [
+        (r.action.provider, n)
+        for r in report.results
+        if isinstance(r.action, Purchase)
+        for n in r.numbers
+    ]
 
 
 def _number(action: Action) -> str:

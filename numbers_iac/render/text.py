@@ -312,18 +312,18 @@ def cost_text(cost: CostSummary) -> str:
 def summary_line(plan: Plan) -> str:
     counts = Counts.of(plan.actions)
     parts = [
-        f"{counts.purchase} to purchase",
-        f"{counts.update} to update",
-        f"{counts.release} to release",
+        f"{counts.purchase:,} to purchase",
+        f"{counts.update:,} to update",
+        f"{counts.release:,} to release",
     ]
     if counts.move:
-        parts.append(f"{counts.move} to move")
+        parts.append(f"{counts.move:,} to move")
     if counts.forget:
-        parts.append(f"{counts.forget} to forget")
+        parts.append(f"{counts.forget:,} to forget")
     if counts.quarantine:
-        parts.append(f"{counts.quarantine} to quarantine")
+        parts.append(f"{counts.quarantine:,} to quarantine")
     if counts.restore:
-        parts.append(f"{counts.restore} back from quarantine")
+        parts.append(f"{counts.restore:,} back from quarantine")
     text = f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
     if plan.missing:
         text += f" {missing_sentence(len(plan.missing))}"
