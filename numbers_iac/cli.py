@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import phonenumbers
 
 from numbers_iac import __version__, engine, guards, planfile
 from numbers_iac.config import DEFAULT_STATE_PATH, config_path_from, load_config, load_schema
@@ -1121,6 +1122,11 @@ def inventory(
             f"provider {provider_name!r} is not configured (configured: {', '.join(sorted(desired.providers))})"
         )
     country = country.upper()
+    if country not in phonenumbers.SUPPORTED_REGIONS:  # else "sells no numbers in ZZ"
+        raise NumbersIacError(
+            f"--country {for_terminal(country)} is not a country code: give a two-letter "
+            "ISO 3166 code, such as FR"
+        )
     with engine.Providers(desired) as providers:
         rows = providers[provider_name].inventory(country, number_type)
     if fmt == "json":

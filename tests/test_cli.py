@@ -248,6 +248,11 @@ def test_inventory_lists_regions_with_stock_and_prices(project):
     )
     assert {r["type"] for r in rows} >= {"local", "mobile"}
     assert all(int(r["available"]) >= 0 for r in rows)
+    wrong = run(project, "inventory", "lab", "--country", "ZZ")
+    assert wrong.returncode == 1
+    assert wrong.stderr == (
+        "error: --country ZZ is not a country code: give a two-letter ISO 3166 code, such as FR\n"
+    )
 
 
 def test_unknown_region_is_a_plan_error(project):

@@ -832,3 +832,15 @@ def test_a_password_in_a_refused_base_url_is_not_repeated(tmp_path: Path) -> Non
     problem = only_problem(path)
     assert problem.path == "providers.p.base_url" and "s3cret-pw" not in problem.message
     assert problem.message == "'ftp://***@host/v1': expected an http:// or https:// URL"
+
+
+def test_a_block_left_empty_is_told_how_to_write_none(tmp_path: Path) -> None:
+    """Deleting every declaration leaves `numbers:` (null): the hint says `{}`."""
+    path = write(tmp_path, "version: 1\nproviders:\n  lab: {type: sandbox, apps: }\nnumbers:\n")
+    messages = {p.path: p.message for p in problems_of(path)}
+    assert messages == {
+        "numbers": "expected a mapping, got nothing (null) (write {} for none)",
+        "providers.lab.apps": "expected a list, got nothing (null) (write [] for none)",
+    }
+    path.write_text("version: 1\nproviders:\n  lab: {type: sandbox, apps: []}\nnumbers: {}\n")
+    assert load_config(path, env={}).declarations == {}

@@ -156,6 +156,8 @@ def _type_error_text(
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = _either([_TYPE_NAMES.get(n, n) for n in names])
     message = f"expected {wanted}, got {_kind_of(value)}"
+    if value is None and names in (["object"], ["array"]):  # `numbers:` with every entry gone
+        message += " (write {} for none)" if names == ["object"] else " (write [] for none)"
     # nothing written (`base_url:`) needs a value, not quotes
     if "string" in names and value is not None and not isinstance(value, (list, Mapping)):
         if secret:  # a token written as a number is still a token: never repeat it

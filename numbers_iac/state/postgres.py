@@ -528,7 +528,7 @@ class PostgresStateStore(StateStore):
             if row
             else "another process (it has not said who yet)"
         )
-        return f"the state in {self._where} is locked by {who}; try again when it finishes"
+        return f"the state in {self._where} is locked by {who}; try again when it finishes (--lock-timeout SECONDS waits for it)"
 
     def close(self) -> None:
         self._db.close()

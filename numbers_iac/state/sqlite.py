@@ -468,4 +468,4 @@ def _lock_message(lock_path: Path) -> str:
         f"{info.get('holder', 'another process')} (pid {info.get('pid', '?')} on "
         f"{info.get('host', '?')}) since {info.get('since', '?')}"
     )
-    return f"the state {lock_path.with_suffix('')} is locked by {who}; try again when it finishes"
+    return f"the state {lock_path.with_suffix('')} is locked by {who}; try again when it finishes (--lock-timeout SECONDS waits for it)"
