@@ -495,7 +495,8 @@ class VoximplantProvider(Provider):
         echoed: a path that does not read may be key material pasted in the wrong shape."""
         operation = "read credentials"
         text = value.strip()
-        if not text.startswith("{"):
+        inline = text.startswith("{")
+        if not inline:
             path = Path(text).expanduser()
             path = path if path.is_absolute() else Path(base_dir) / path
             try:
@@ -507,8 +508,9 @@ class VoximplantProvider(Provider):
         try:
             key = json.loads(text)
         except ValueError:
+            what = f"the key file's JSON text in {origin}" if inline else "the key file"
             raise ProviderError(
-                self.name, operation, "the service-account key file is not JSON"
+                self.name, operation, f"{what} is not JSON (its text is not shown)"
             ) from None
         missing = [
             k

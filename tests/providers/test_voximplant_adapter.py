@@ -761,3 +761,20 @@ def test_a_rebind_binds_on_the_declarations_rule_of_the_new_app(tmp_path):
         assert {emu.world.numbers[n].app_id for n in bought} == {sales}
         assert {emu.emulator.rule_of[n] for n in bought} == {second}
         assert calls(emu, "BindPhoneNumberToApplication") >= 1
+
+
+def test_a_key_that_is_not_json_says_whether_it_was_the_file_or_the_text(tmp_path):
+    from numbers_iac.model import ProviderConfig
+
+    (tmp_path / "key.json").write_text("account_id = 1\n")
+    for value, said in (
+        ("key.json", "the key file is not JSON"),
+        (
+            '{"account_id": 1, "private_key": "-----BEGIN',
+            "the key file's JSON text in the credentials setting is not JSON",
+        ),
+    ):
+        config = ProviderConfig("vox", "voximplant", {"credentials": value}, base_dir=str(tmp_path))
+        with pytest.raises(ProviderError) as err:
+            VoximplantProvider(config)
+        assert said in str(err.value) and "BEGIN" not in str(err.value)
