@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import phonenumbers
 
@@ -530,17 +530,22 @@ def check_fresh(
             f"{', '.join(sorted(unknown))} it never listed; "
             "it was not made by numbers-iac plan. Nothing was changed."
         )
-    expected = planner.plan(
-        desired,
-        accounts,
-        recorded,
-        {name: providers[name].capabilities for name in accounts},
-        targets=plan.targets,
-        accept_missing=plan.accepted,
-        replace=plan.replaced,
-        settlements=settle(providers, recorded, accounts, datetime.now(UTC)),
-        today=now.date(),
-    )
+    settlements = settle(providers, recorded, accounts, datetime.now(UTC))
+
+    def replanned(today: date) -> Plan:
+        return planner.plan(
+            desired,
+            accounts,
+            recorded,
+            {name: providers[name].capabilities for name in accounts},
+            targets=plan.targets,
+            accept_missing=plan.accepted,
+            replace=plan.replaced,
+            settlements=settlements,
+            today=today,
+        )
+
+    expected = replanned(now.date())
     if (expected.ambiguous_moves, expected.unmovable) != (
         plan.ambiguous_moves,
         plan.unmovable,
@@ -557,10 +562,25 @@ def check_fresh(
                 "an unresolved order was settled since this plan was made (its numbers "
                 "appeared, or its settle time passed): run plan again. Nothing was changed."
             )
+        made_on = _date_of(plan.created_at)
+        if made_on not in (None, now.date()) and _comparable(replanned(made_on).actions) == (
+            _comparable(plan.actions)
+        ):
+            raise StalePlanError(
+                f"the plan was made on {made_on} and its dates have moved on (a quarantine "
+                "ended, or a number entered one); run plan again. Nothing was changed."
+            )
         raise StalePlanError(
             "the plan file's actions differ from what its configuration, state and accounts "
             "give (was the file edited?); run plan again. Nothing was changed."
         )
+
+
+def _date_of(created_at: str | None) -> date | None:
+    try:
+        return datetime.fromisoformat(created_at).date() if created_at else None
+    except ValueError:
+        return None
 
 
 def _comparable(actions: Iterable[Action]) -> list[Action]:

@@ -130,6 +130,13 @@ def test_a_surplus_number_cools_off_comes_back_and_is_released_after_its_date(tm
     assert early.returncode == 0 and "No changes" in early.stdout
     assert newest in sandbox_world(tmp_path).numbers
 
+    # a plan saved the day before is refused for what it is: made before the date came
+    assert run(tmp_path, "plan", "-out", "dec30.json", env=at("2026-12-30")).returncode == 0
+    moved_on = run(tmp_path, "apply", "dec30.json", "--allow-release", env=at("2026-12-31"))
+    assert moved_on.returncode == 1, moved_on.stdout + moved_on.stderr
+    assert "the plan was made on 2026-12-30 and its dates have moved on" in moved_on.stderr
+    assert newest in sandbox_world(tmp_path).numbers
+
     due = run(tmp_path, "plan", env=at("2026-12-31"))
     assert f"- {newest}   release (quarantine ended 2026-12-31)   IRREVERSIBLE" in due.stdout
     refused = run(tmp_path, "apply", "--auto-approve", env=at("2026-12-31"))
