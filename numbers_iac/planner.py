@@ -341,7 +341,10 @@ def _plan_provider(
     for name, claimed in sorted(members.items()):
         if name in by_name or not _in_scope(name, targets):
             continue
-        _release_all(provider, name, claimed, out, cooling, account.apps, caps)
+        # a name declared on another provider now: its numbers here do not follow it
+        elsewhere = name in renames.declared
+        reason = "declaration moved to another provider" if elsewhere else "declaration removed"
+        _release_all(provider, name, claimed, out, cooling, account.apps, caps, reason)
     if targets:
         out.unmanaged.clear()
     return out
@@ -860,9 +863,11 @@ def _release_all(
     cooling: _Cooling | None = None,
     apps: tuple[App, ...] = (),
     caps: Capabilities | None = None,
+    reason: str = "declaration removed",
 ) -> None:
-    """Release the numbers of a declaration that is no longer in the configuration, or
-    quarantine them where `safety.release_after` sets a cooling-off period."""
+    """Release the numbers of a declaration that is no longer in the configuration (or no
+    longer on this provider: numbers never move between accounts), or quarantine them where
+    `safety.release_after` sets a cooling-off period."""
     cooling = cooling or _Cooling(None, {})
     protected = [m.number for m in claimed if m.record and m.record.protect]
     if protected:
@@ -878,9 +883,9 @@ def _release_all(
         if _quarantined(member):
             _keep_or_release(member, provider, name, cooling, apps, caps, out)
         elif cooling.days_of(name) > 0:
-            _quarantine(member, provider, name, "declaration removed", cooling, apps, caps, out)
+            _quarantine(member, provider, name, reason, cooling, apps, caps, out)
         else:
-            out.actions.append(_release(member, provider, name, "declaration removed"))
+            out.actions.append(_release(member, provider, name, reason))
 
 
 def _quarantined(member: _Member) -> bool:

@@ -122,3 +122,21 @@ def test_moved_from_a_name_with_no_numbers_left_says_the_line_can_go():
         "support-fr has moved_from: [support], and the state holds no numbers of support: "
         "nothing moves. If its move is applied, remove the line; if not, check the name"
     ) in p.warnings
+
+
+def test_numbers_left_behind_by_a_declaration_moved_to_another_provider_say_so():
+    """`support` now names provider lab2: its numbers on lab do not follow (numbers never
+    move between accounts), and the release says why instead of "declaration removed"."""
+    from numbers_iac import planner
+    from numbers_iac.model import Account, ProviderConfig, Recorded
+    from tests.test_planner import APPS, STATE_CAPS
+
+    d = desired(decl("support", provider="lab2", **AMIENS))
+    d = dataclasses.replace(d, providers={**d.providers, "lab2": ProviderConfig("lab2", "sandbox")})
+    recorded = Recorded({("lab", N1): record(N1, "support")})
+    accounts = {"lab": Account("lab", (listed(N1),), APPS), "lab2": Account("lab2", (), APPS)}
+    p = planner.plan(d, accounts, recorded, {"lab": STATE_CAPS, "lab2": STATE_CAPS})
+    releases = [a for a in p.actions if isinstance(a, Release)]
+    assert [(a.provider, a.number, a.reason) for a in releases] == [
+        ("lab", N1, "declaration moved to another provider")
+    ]
