@@ -250,7 +250,9 @@ class Context:
     ) -> Desired:
         """The configuration; `resolve_env` as for `load_config`: commands that call no
         provider need not have its credentials."""
-        desired = load_config(self.config_path(fallback), resolve_env=resolve_env)
+        desired = load_config(
+            self.config_path(fallback), resolve_env=resolve_env, providers_on_use=True
+        )
         if not self.limits:
             return desired
         return replace(desired, safety=guards.overridden(desired.safety, **self.limits))

@@ -71,8 +71,16 @@ class Providers:
 
     def __getitem__(self, name: str) -> Provider:
         if name not in self._open:
+            self.require([name])
             self._open[name] = self._factory(self._desired.providers[name])
         return self._open[name]
+
+    def require(self, names: Iterable[str]) -> None:
+        """Raise `ConfigError` naming every unset variable the settings of these providers
+        read (see `Desired.unresolved`), all at once, before any of them is opened."""
+        problems = [p for name in names for p in self._desired.unresolved.get(name, ())]
+        if problems:
+            raise ConfigError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
 
     def close(self) -> None:
         for provider in self._open.values():
@@ -104,6 +112,8 @@ def observe(
     providers: Providers, names: Iterable[str], progress: ProgressFactory = _no_progress_factory
 ) -> dict[str, Account]:
     """List every named provider account (numbers and apps)."""
+    names = list(names)
+    providers.require(names)
     accounts = {name: providers[name].account(progress(f"listing {name}")) for name in names}
     providers.accounts.update(accounts)
     return accounts

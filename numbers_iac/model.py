@@ -15,6 +15,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, ClassVar
 
+from numbers_iac.errors import Problem
+
 NUMBER_TYPES = ("local", "national", "mobile", "tollfree")
 CAPABILITIES = ("voice", "sms", "mms")
 ACTIVE = "active"
@@ -157,6 +159,9 @@ class Desired:
     declarations: Mapping[str, Declaration]
     state: StateConfig
     safety: Safety = field(default_factory=Safety)
+    #: per provider, the environment variables its settings read that are not set (see
+    #: `load_config`'s `providers_on_use`): opening that provider reports them
+    unresolved: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict, compare=False)
 
     def release_after(self, declaration: str) -> int:
         """Days of cooling-off for the numbers `declaration` no longer wants (0: none). A

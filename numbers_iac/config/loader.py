@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from numbers_iac.config.problems import FieldPath, Problems
 from numbers_iac.config.schema_errors import explain_schema_error, reported_by_checks
 from numbers_iac.config.text_checks import check_control_characters
 from numbers_iac.config.yaml_marks import Document, read_yaml
-from numbers_iac.errors import ConfigError
+from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.model import Desired
 
 
@@ -39,6 +40,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     *,
     resolve_env: bool | Collection[str] = True,
+    providers_on_use: bool = False,
 ) -> Desired:
     """Read, interpolate and validate a configuration file.
 
@@ -49,6 +51,11 @@ def load_config(
     written, a placeholder: its type is checked (a variable is always text), its value is not,
     and it is never printed. Raises `ConfigError` carrying every problem found, each located
     by file, line, column and dotted field path.
+
+    `providers_on_use` (with `resolve_env=True`) leaves the variables of `providers:` to the
+    providers a command opens: `Desired.unresolved` holds each provider's unset ones, which
+    `engine.Providers` reports when it is about to open that provider, so a missing token of
+    one account does not stop an inventory or a targeted plan of another.
     """
     shown = str(path)
     absolute = Path(os.path.abspath(os.path.expanduser(path)))
@@ -59,7 +66,9 @@ def load_config(
         problems.add(None, (), str(exc))
         raise ConfigError(problems.sorted()) from None
 
-    doc = read_yaml(raw, problems, os.environ if env is None else env, _deferrable(resolve_env))
+    on_use = providers_on_use and resolve_env is True
+    deferrable = (lambda path: path[:1] == ("providers",)) if on_use else _deferrable(resolve_env)
+    doc = read_yaml(raw, problems, os.environ if env is None else env, deferrable)
     if doc is None:
         raise ConfigError(problems.sorted())
     check_control_characters(doc, problems)
@@ -70,9 +79,22 @@ def load_config(
     problems.settled |= doc.deferred  # a placeholder's value is unknown: nothing to check
     desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
     if problems.items:
+        if on_use:  # the file needs an edit anyway: say everything in one run
+            for unset in _unresolved(doc, shown).values():
+                for problem in unset:
+                    problems.add_located(problem)
         raise ConfigError(problems.sorted())
     assert desired is not None
-    return desired
+    return replace(desired, unresolved=_unresolved(doc, shown)) if on_use else desired
+
+
+def _unresolved(doc: Document, shown: str) -> dict[str, tuple[Problem, ...]]:
+    """Each provider's unset variables, as the problems they would have been."""
+    by_provider: dict[str, Problems] = {}
+    for path, (mark, message) in doc.unset.items():
+        if len(path) >= 2 and path[0] == "providers":
+            by_provider.setdefault(str(path[1]), Problems(shown)).add(mark, path, message)
+    return {name: tuple(found.sorted()) for name, found in by_provider.items()}
 
 
 #: the schema of a pinned-number list when each item is checked alone (no count, no uniqueness)

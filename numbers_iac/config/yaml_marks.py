@@ -71,6 +71,8 @@ class Document:
     #: `load_config`'s `resolve_env`): the reference stays as written, a placeholder whose
     #: value is not checked
     deferred: set[FieldPath] = field(default_factory=set)
+    #: for each deferred path, where it is and what its error would have said
+    unset: dict[FieldPath, tuple[yaml.Mark, str]] = field(default_factory=dict)
 
     def mark(self, path: FieldPath) -> yaml.Mark | None:
         """The mark of the value at `path`, or of its nearest written ancestor."""
@@ -440,16 +442,19 @@ class Reader:
                 return value
             if has_default:
                 return default
-            if value is None and self.may_defer(path):
+            if value is not None:  # set, and empty
+                return ""
+            hint = (  # a default for a secret would put the secret in the file
+                "set it in the environment"
+                if is_secret_path(path)
+                else f"write ${{{name}:-default}} to give a default"
+            )
+            message = f"environment variable {name} is not set ({hint})"
+            if self.may_defer(path):
                 self.doc.deferred.add(path)
+                self.doc.unset.setdefault(path, (mark, message))
                 return whole
-            if value is None:
-                hint = (  # a default for a secret would put the secret in the file
-                    "set it in the environment"
-                    if is_secret_path(path)
-                    else f"write ${{{name}:-default}} to give a default"
-                )
-                self.problems.settle(mark, path, f"environment variable {name} is not set ({hint})")
+            self.problems.settle(mark, path, message)
             return ""
 
         return _REFERENCE.sub(replace, text)

@@ -1,0 +1,53 @@
+"""A provider's environment variables are needed only by the commands that open it: a missing
+token of one account does not stop an inventory or a targeted plan of another, and every
+command that does open it names each missing variable on its own line."""
+
+from __future__ import annotations
+
+from tests.test_cli import run
+
+CONFIG = """\
+version: 1
+providers:
+  lab: {type: sandbox}
+  pl: {type: plivo, auth_id: "${TEST_PLIVO_ID}", auth_token: "${TEST_PLIVO_TOKEN}"}
+numbers:
+  a: {provider: lab, country: FR, quantity: 1}
+  b: {provider: pl, country: US, quantity: 1}
+"""
+
+MISSING = [
+    "error: numbers.yaml:4:30: providers.pl.auth_id: environment variable TEST_PLIVO_ID is not "
+    "set (write ${TEST_PLIVO_ID:-default} to give a default)",
+    "error: numbers.yaml:4:62: providers.pl.auth_token: environment variable TEST_PLIVO_TOKEN "
+    "is not set (set it in the environment)",
+]
+
+
+def test_commands_that_do_not_open_a_provider_do_not_need_its_variables(tmp_path):
+    (tmp_path / "numbers.yaml").write_text(CONFIG)
+    inventory = run(tmp_path, "inventory", "lab", "--country", "FR")
+    assert inventory.returncode == 0, inventory.stderr
+    assert "AMIENS, FRANCE" in inventory.stdout
+    targeted = run(tmp_path, "apply", "--auto-approve", "--target", "a")
+    assert targeted.returncode == 0, targeted.stdout + targeted.stderr
+    assert "Bought 1 number" in targeted.stdout
+
+
+def test_commands_that_open_it_name_every_missing_variable_and_change_nothing(tmp_path):
+    (tmp_path / "numbers.yaml").write_text(CONFIG)
+    for args in (("plan",), ("apply", "--auto-approve"), ("inventory", "pl", "--country", "US")):
+        result = run(tmp_path, *args)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.splitlines() == MISSING, args
+    assert not (tmp_path / ".numbers-iac" / "sandbox-lab.json").exists()  # nothing bought
+
+
+def test_a_file_with_other_mistakes_reports_the_missing_variables_in_the_same_run(tmp_path):
+    (tmp_path / "numbers.yaml").write_text(CONFIG.replace("quantity: 1}\n  b", "quantity: x}\n  b"))
+    result = run(tmp_path, "plan", "--target", "a")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        *MISSING,
+        "error: numbers.yaml:6:45: numbers.a.quantity: expected a whole number, got text",
+    ]
