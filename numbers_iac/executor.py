@@ -614,6 +614,12 @@ class Executor:
                 return _InDoubt(failed={a.number: _unexpected(exc) for a in chunk})
 
         def end(chunk: list, entry: int, outcome: BatchOutcome) -> None:
+            if operation == "release" and outcome.failed:
+                # a failed release may have happened all the same (the answer lost after
+                # the provider acted, a 5xx after it did): adapters report failures as words,
+                # so the entry stays open and the next plan settles it from the listing,
+                # instead of a record of a number released by us read as missing
+                outcome = _InDoubt(outcome.done, outcome.failed)
             self._end_chunk(chunk, entry, outcome, done, failed, record, report)
 
         self._calls(provider, operation, chunks, payload, send, end)

@@ -299,7 +299,8 @@ def _plan_provider(
             out.actions.append(Forget(provider, record.declaration, number=number))
             out.warnings.append(
                 f"{number} ({provider} / {record.declaration}) was being released by an apply "
-                "that was interrupted, and the provider no longer lists it: it is forgotten"
+                "that was interrupted or lost the answer, and the provider no longer lists it: "
+                "it is forgotten"
             )
             continue
         if record.declaration in accepted:

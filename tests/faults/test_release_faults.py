@@ -1,0 +1,49 @@
+"""A release whose answer is lost after the provider acted (the connection dropped, every
+retry too), over a loopback socket with the CLI in a subprocess: the apply reports the
+failure, its journal entry stays open, and the next plan settles it from the listing
+instead of reading the numbers it released as missing."""
+
+from __future__ import annotations
+
+import json
+
+from numbers_iac.emulators.faults import Fault
+from numbers_iac.emulators.serve import serve
+from numbers_iac.simulation import World
+from tests.faults.cli import AUTH_ID, AUTH_TOKEN, cli, managed
+from tests.faults.test_plivo_purchase_faults import CONFIG
+
+
+def test_a_release_whose_answer_is_lost_is_settled_by_the_next_plan(tmp_path):
+    world = World.from_seed({"apps": ["support-ivr"]})
+    server = serve("plivo", world, auth_id=AUTH_ID, auth_token=AUTH_TOKEN)
+    settings = dict(base_url=server.url, timeout=5, settle=2.0, region="AMIENS, FRANCE")
+    config = tmp_path / "numbers.yaml"
+    try:
+        config.write_text(CONFIG.format(quantity=3, retries=1, **settings))
+        assert cli(tmp_path, "apply", "--auto-approve").returncode == 0
+        assert len(world.numbers) == 3
+
+        config.write_text(CONFIG.format(quantity=1, retries=1, **settings))
+        server.app.add(Fault(then_fail=True, drop=True, times=100, match="DELETE "))
+        lost = cli(tmp_path, "apply", "--auto-approve", "--allow-release")
+        assert lost.returncode == 1, lost.stdout + lost.stderr
+        assert "release" in lost.stdout + lost.stderr
+        kept = sorted(world.numbers)
+        assert len(kept) == 1  # Plivo released both; neither answer came back
+        journal = json.loads(cli(tmp_path, "state", "journal", "--format", "json").stdout)
+        releases = [e for e in journal if e["operation"] == "release"]
+        assert releases and all(e["outcome"] == "unknown" for e in releases), releases
+
+        plan = cli(tmp_path, "plan", "--detailed-exitcode")
+        assert plan.returncode == 2, plan.stdout + plan.stderr
+        assert "lost the answer, and the provider no longer lists it" in plan.stdout
+        assert "--accept-missing" not in plan.stdout + plan.stderr
+        settled = cli(tmp_path, "apply", "--auto-approve")
+        assert settled.returncode == 0, settled.stdout + settled.stderr
+        assert sorted(world.numbers) == kept  # nothing bought to replace them
+        assert sorted(managed(tmp_path)["support-fr"]) == kept
+        final = cli(tmp_path, "plan", "--detailed-exitcode")
+        assert final.returncode == 0, final.stdout + final.stderr
+    finally:
+        server.shutdown()
