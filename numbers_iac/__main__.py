@@ -1,5 +1,5 @@
 """`python -m numbers_iac` runs the CLI, for machines where the console script is not on PATH."""
 
-from numbers_iac.cli import main
+from numbers_iac.entry import run
 
-main()
+run()

@@ -493,3 +493,22 @@ def test_saved_plan_hint_includes_allow_release_when_the_plan_releases(tmp_path)
     config.write_text(body.format(q=1))
     saved = run("plan", "-out", str(tmp_path / "p.json"))
     assert f"numbers-iac apply --allow-release {tmp_path / 'p.json'}" in saved.stderr
+
+
+def test_ctrl_c_while_the_cli_is_still_loading_is_one_line_not_a_traceback(tmp_path):
+    """The CLI's imports take a moment; a Ctrl-C then (here: raised by the import of the
+    CLI itself) ends as any interrupted command: one line, exit 130."""
+    script = (
+        "import builtins, runpy\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'numbers_iac.cli':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "runpy.run_module('numbers_iac', run_name='__main__', alter_sys=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "plan"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stderr) == (130, "error: interrupted\n")
