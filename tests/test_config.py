@@ -844,3 +844,19 @@ def test_a_block_left_empty_is_told_how_to_write_none(tmp_path: Path) -> None:
     }
     path.write_text("version: 1\nproviders:\n  lab: {type: sandbox, apps: []}\nnumbers: {}\n")
     assert load_config(path, env={}).declarations == {}
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ('"1"', "'1' is not supported: expected 1 (a number: write it without quotes)"),
+        ("true", "true is not supported: expected 1"),
+        ("2", "2 is not supported: expected 1"),
+    ],
+)
+def test_a_wrong_version_is_shown_as_yaml_writes_it(tmp_path: Path, written, message) -> None:
+    path = write(
+        tmp_path, f"version: {written}\nproviders: {{lab: {{type: sandbox}}}}\nnumbers: {{}}\n"
+    )
+    problem = only_problem(path)
+    assert (problem.path, problem.message) == ("version", message)

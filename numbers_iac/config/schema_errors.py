@@ -8,6 +8,7 @@ reworded here: "expected a whole number, got text", never a repeated secret.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -125,7 +126,10 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
     if kind == "enum":
         return f"{shown} is not one of {', '.join(str(v) for v in expected)}"
     if kind == "const":
-        return f"{shown} is not supported: expected {expected!r}"
+        wanted = json.dumps(expected)
+        quoted = isinstance(value, str) and value == wanted
+        hint = " (a number: write it without quotes)" if quoted else ""
+        return f"{shown} is not supported: expected {wanted}{hint}"
     if kind == "type":
         written = None if doc.is_secret(path) else doc.texts.get(path)
         name = next((p for p in reversed(path) if isinstance(p, str)), "")

@@ -96,6 +96,8 @@ class Document:
             return "the value read from the environment"
         if is_secret_path(path):
             return "the secret value"
+        if isinstance(value, bool) or value is None:  # as YAML writes them, not Python
+            return {True: "true", False: "false", None: "null"}[value]
         return repr(_URL_USERINFO.sub(r"\1***@", value) if isinstance(value, str) else value)
 
     def is_secret(self, path: FieldPath) -> bool:
