@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -41,6 +42,7 @@ from numbers_iac.render.escape import for_terminal
 from numbers_iac.render.report import render_report, report_json
 from numbers_iac.render.text import plural
 from numbers_iac.state import open_store
+from numbers_iac.state.base import StateStore
 
 EXIT_CHANGES = 2
 #: what a shell reports for a process killed by SIGPIPE (128 + 13): the reader of our output
@@ -636,7 +638,7 @@ def plan(
     """Show what apply would change, and what it would cost."""
     desired = ctx.load()
     with (
-        open_store(desired.state) as store,
+        _store_to_read(desired) as store,
         engine.Providers(desired) as providers,
         ListingProgress() as listing,
     ):
@@ -878,6 +880,22 @@ def state() -> None:
 _STATE_ONLY = frozenset({"state"})
 
 
+@contextlib.contextmanager
+def _store_to_read(desired: Desired) -> Iterator[StateStore]:
+    """The state for a command that only reads it (plan, drift). With no state file yet, an
+    empty one in a temporary directory: reading must not create the project's (a drift job
+    in a read-only checkout, a plan before the first apply)."""
+    if _no_state_file(desired) is None:
+        with open_store(desired.state) as store:
+            yield store
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="numbers-iac-empty-state-") as empty,
+        open_store(StateConfig(path=str(Path(empty) / "state.sqlite"))) as store,
+    ):
+        yield store
+
+
 def _no_state_file(desired: Desired) -> str | None:
     """Where the state file would be, when it does not exist yet: reading it must not
     create it (only apply, import and state forget write state)."""
@@ -1089,7 +1107,7 @@ def drift(ctx: Context, fmt: str) -> None:
     for a nightly job. Takes no lock and changes nothing."""
     desired = ctx.load()
     with (
-        open_store(desired.state) as store,
+        _store_to_read(desired) as store,
         engine.Providers(desired) as providers,
         ListingProgress() as progress,
     ):

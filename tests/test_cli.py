@@ -330,3 +330,21 @@ def test_a_declaration_name_mistyped_in_a_flag_is_an_error_not_a_no_op(tmp_path)
         )
         known = run(tmp_path, "plan", "--detailed-exitcode", flag, "support-fr")
         assert known.returncode == 0, known.stdout + known.stderr
+
+
+def test_plan_and_drift_before_the_first_apply_create_no_state(tmp_path):
+    """Reading an absent state creates nothing (a drift job in a read-only checkout); a
+    plan saved then still applies, and apply creates the state."""
+    account = tmp_path / "elsewhere" / "sandbox.json"
+    write_config(
+        tmp_path,
+        text="version: 1\nproviders:\n  lab: {type: sandbox, data: " + str(account) + "}\n"
+        "numbers:\n  a: {provider: lab, country: FR, quantity: 1}\n",
+    )
+    state = tmp_path / DEFAULT_STATE_PATH
+    assert run(tmp_path, "plan", "-out", "p.json").returncode == 0
+    assert run(tmp_path, "drift").returncode == 2  # a declared number is missing
+    assert not state.exists() and not state.parent.exists()
+    applied = run(tmp_path, "apply", "p.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert state.exists() and run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
