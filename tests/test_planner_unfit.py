@@ -20,14 +20,20 @@ def plan_output(tmp_path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
-    declare(
-        tmp_path, '  a:\n    provider: lab\n    country: FR\n    prefix: "322"\n    quantity: 2\n'
-    )
+def applied_without_warnings(tmp_path, body: str) -> str:
+    """Declare, apply, and check the plan after it is clean; the apply's output."""
+    declare(tmp_path, body)
     applied = run(tmp_path, "apply", "--auto-approve")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     code, output = plan_output(tmp_path)
-    assert code == 0 and "never swaps" not in output
+    assert code == 0 and "never swaps" not in output, output
+    return applied.stdout
+
+
+def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
+    applied_without_warnings(
+        tmp_path, '  a:\n    provider: lab\n    country: FR\n    prefix: "322"\n    quantity: 2\n'
+    )
 
     declare(
         tmp_path, "  a:\n    provider: lab\n    country: FR\n    type: mobile\n    quantity: 2\n"
@@ -55,15 +61,11 @@ def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
 def test_numbers_that_fit_or_a_type_left_unwritten_are_not_warned_about(tmp_path):
     """Mobile numbers under a declaration that writes no type (as `import --pinned` writes
     them) are not taken for numbers of the default type."""
-    declare(
+    applied = applied_without_warnings(
         tmp_path, "  m:\n    provider: lab\n    country: FR\n    type: mobile\n    quantity: 2\n"
     )
-    applied = run(tmp_path, "apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    code, output = plan_output(tmp_path)
-    assert code == 0 and "never swaps" not in output
-    bought = sorted(set(re.findall(r"\+336\d{8}", applied.stdout)))
-    assert len(bought) == 2, applied.stdout
+    bought = sorted(set(re.findall(r"\+336\d{8}", applied)))
+    assert len(bought) == 2, applied
     declare(tmp_path, f"  m:\n    provider: lab\n    numbers: {json.dumps(bought)}\n")
     code, output = plan_output(tmp_path)
     assert code == 0 and "never swaps" not in output, output
