@@ -111,9 +111,21 @@ def providers_in_scope(desired: Desired, recorded: Recorded, targets: Iterable[s
 def observe(
     providers: Providers, names: Iterable[str], progress: ProgressFactory = _no_progress_factory
 ) -> dict[str, Account]:
-    """List every named provider account (numbers and apps)."""
+    """List every named provider account (numbers and apps). Each is opened first, so
+    every account whose settings cannot work (a key file that does not read, a missing
+    credential) is named in one run, not one per run."""
     names = list(names)
     providers.require(names)
+    unopened: list[ProviderError] = []
+    for name in names:
+        try:
+            providers[name]
+        except ProviderError as exc:
+            unopened.append(exc)
+    if len(unopened) == 1:
+        raise unopened[0]
+    if unopened:
+        raise NumbersIacError("\n".join(str(exc) for exc in unopened))
     accounts = {name: providers[name].account(progress(f"listing {name}")) for name in names}
     providers.accounts.update(accounts)
     return accounts

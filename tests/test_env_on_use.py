@@ -51,3 +51,20 @@ def test_a_file_with_other_mistakes_reports_the_missing_variables_in_the_same_ru
         *MISSING,
         "error: numbers.yaml:6:45: numbers.a.quantity: expected a whole number, got text",
     ]
+
+
+def test_every_provider_that_cannot_open_is_named_in_one_run(tmp_path):
+    (tmp_path / "numbers.yaml").write_text(
+        "version: 1\nproviders:\n  lab: {type: sandbox}\n"
+        "  vx1: {type: voximplant, credentials: missing-1.json}\n"
+        "  vx2: {type: voximplant, credentials: missing-2.json}\n"
+        "numbers:\n  a: {provider: lab, country: FR, quantity: 1}\n"
+    )
+    result = run(tmp_path, "plan")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0:2] for line in lines] == [
+        ["error", " provider vx1"],
+        ["error", " provider vx2"],
+    ], lines
+    assert all("neither a readable key file" in line for line in lines)
