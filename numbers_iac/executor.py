@@ -449,7 +449,10 @@ class Executor:
             return
         # Bought but not bound counts as failed like a shortfall: the apply exits 1 and this
         # declaration's releases wait, so a replacement never goes live before it routes.
-        detail = f"{summary}; {outcome.error.detail}" if outcome.error else summary
+        why = outcome.error.detail if outcome.error else None
+        if why is not None:  # the summary already counts what was bought
+            why = why.removeprefix(f"bought {len(bought)} of {action.count}: ")
+        detail = f"{summary}; {why}" if why else summary
         self.store.journal_end(entry, "partial" if bought else "failed", detail)
         self._result(action, FAILED, detail, bought)
         self._short.add((action.provider, action.declaration))

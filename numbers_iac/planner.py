@@ -276,7 +276,7 @@ def _plan_provider(
         record = recorded.get((provider, number))
         owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps, tags_moved)
         if owner is None and number in attempted:
-            owner, reason = attempted[number], "bought by an interrupted apply (journal)"
+            owner, reason = attempted[number], "bought by an interrupted apply"
         if owner is None:
             out.unmanaged.append(
                 Unmanaged(provider, number, owned_number.monthly, owned_number.currency)
