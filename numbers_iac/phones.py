@@ -71,6 +71,20 @@ def country_of(e164: str) -> str | None:
         return None
 
 
+def calling_code_and_national(e164: str) -> tuple[str, str] | None:
+    """`+33322000001` as ("33", "322000001"): the calling code and the national significant
+    digits, split where `phonenumbers` splits them; None when it is not `+digits`."""
+    match = _CANONICAL.fullmatch(e164)
+    if match is None:
+        return None
+    digits = match.group(1)
+    split = _split(digits)
+    if split is None:
+        return None
+    national = split[1]
+    return digits[: len(digits) - len(national)], national
+
+
 def _split(digits: str) -> tuple[tuple[str, ...], str] | None:
     """The calling code's regions and the national number, as `phonenumbers` splits them."""
     for size in (1, 2, 3):

@@ -70,3 +70,28 @@ def test_country_of(number, country):
 
 def test_country_of_text_that_is_no_number():
     assert country_of("not a number") is None
+
+
+@pytest.mark.parametrize(
+    ("number", "prefix", "fits"),
+    [
+        ("+14155550100", "415", True),
+        ("+16415550100", "415", False),  # 641: the digits 415 further in are no prefix
+        ("+33322000001", "3", True),
+        ("+33322000001", "2", False),
+        ("+33322000001", "0322", True),  # a trunk 0 is no digit of the number
+        ("+33322000001", "+33 3 22", True),
+        ("+33322000001", "+44 3", False),
+        ("+442012345678", "+44 (0)20", True),
+        ("+447520123456", "20", False),
+        ("+390612345678", "06", True),  # Italy keeps its leading 0 in the number itself
+        ("+390212345678", "06", False),
+    ],
+)
+def test_a_prefix_is_where_the_national_number_starts(number, prefix, fits):
+    """The one test of "is this number of that prefix" that recovering a blind order,
+    proposing a move and warning about a changed prefix all use."""
+    from numbers_iac.model import OwnedNumber
+    from numbers_iac.providers.base import fits_prefix
+
+    assert fits_prefix(OwnedNumber(number, "an-id"), prefix) is fits

@@ -30,6 +30,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
+from numbers_iac.phones import calling_code_and_national
 
 #: how long an attempt whose outcome is unknown holds back its declaration's shortfall
 #: before it is closed as not bought (a provider setting, `settle_time`, in seconds)
@@ -405,11 +406,21 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
 
 
 def fits_prefix(number: OwnedNumber, prefix: str) -> bool:
-    """Whether a number may be one of a declared prefix's: its digits, wherever the calling
-    code ends, or a national "0", "+33 3 22", "0322" and "322" alike. The number itself is
-    compared, never `provider_id` (an id or a hash on most providers)."""
-    digits = "".join(ch for ch in prefix if ch.isdigit()).lstrip("0")
-    return not digits or digits in number.number.lstrip("+")[: len(digits) + 4]
+    """Whether a number's national digits start with a declared prefix: "+33 3 22", "0322"
+    and "322" alike mean +33 322... (a trunk "0" is no digit of the number, and Italy's
+    leading zero of the number itself is not compared either). The number itself is
+    compared, never `provider_id` (an id or a hash on most providers); a number that is not
+    plain `+digits` is not ruled out."""
+    split = calling_code_and_national(number.number)
+    digits = "".join(ch for ch in prefix if ch.isdigit())
+    if split is None or not digits:
+        return True
+    calling_code, national = split
+    if prefix.strip().startswith("+"):
+        if not digits.startswith(calling_code):
+            return False
+        digits = digits[len(calling_code) :]
+    return national.lstrip("0").startswith(digits.lstrip("0"))
 
 
 def _acquired_since(acquired: str | None, started: str) -> bool:
