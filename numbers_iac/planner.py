@@ -737,7 +737,7 @@ def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _Prov
             )
     if declaration.prefix:
         others = sorted(
-            m.number for m in members if m.owned and not fits_prefix(m.owned, declaration.prefix)
+            m.number for m in members if m.owned and not fits_prefix(m.number, declaration.prefix)
         )
         if others:
             _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)

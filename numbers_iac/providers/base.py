@@ -400,18 +400,18 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
         return False
     if number.number_type and number.number_type != where.number_type:
         return False
-    if where.prefix and not fits_prefix(number, where.prefix):
+    if where.prefix and not fits_prefix(number.number, where.prefix):
         return False
     return not (where.region and number.region and number.region.lower() != where.region.lower())
 
 
-def fits_prefix(number: OwnedNumber, prefix: str) -> bool:
+def fits_prefix(number: str, prefix: str) -> bool:
     """Whether a number's national digits start with a declared prefix: "+33 3 22", "0322"
     and "322" alike mean +33 322... (a trunk "0" is no digit of the number, and Italy's
-    leading zero of the number itself is not compared either). The number itself is
-    compared, never `provider_id` (an id or a hash on most providers); a number that is not
-    plain `+digits` is not ruled out."""
-    split = calling_code_and_national(number.number)
+    leading zero of the number itself is not compared either). `number` is the E.164 number,
+    never a listing's `provider_id` (an id or a hash on most providers); a number that is
+    not plain `+digits` is not ruled out."""
+    split = calling_code_and_national(number)
     digits = "".join(ch for ch in prefix if ch.isdigit())
     if split is None or not digits:
         return True

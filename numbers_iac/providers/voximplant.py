@@ -65,6 +65,7 @@ from numbers_iac.providers.base import (
     Provider,
     PurchaseRequest,
     Quote,
+    fits_prefix,
     for_sale_hint,
     no_progress,
 )
@@ -917,6 +918,8 @@ class VoximplantProvider(Provider):
                 number = to_e164(item.get("phone_number") or "")
                 if len(number) < 3 or number in exclude:
                     continue
+                if where.prefix and not fits_prefix(number, where.prefix):
+                    continue  # a prefix longer than the region's code narrows it further
                 record = {
                     **region,
                     "country_code": where.country.upper(),

@@ -778,3 +778,18 @@ def test_a_key_that_is_not_json_says_whether_it_was_the_file_or_the_text(tmp_pat
         with pytest.raises(ProviderError) as err:
             VoximplantProvider(config)
         assert said in str(err.value) and "BEGIN" not in str(err.value)
+
+
+def test_a_prefix_longer_than_the_regions_code_narrows_the_numbers_bought():
+    """Voximplant sells by region (Amiens: code 322); a declared prefix that says more
+    buys only numbers that start with all of it, or none, never the region's first ones."""
+    with make() as emu:
+        outcome = run_purchase(
+            emu.provider, PurchaseRequest("a", 1, Where("FR", "local", prefix="322000001"))
+        )
+        assert outcome.error is None, outcome.error
+        assert [n.number for n in outcome.bought] == ["+33322000001"]
+        none = run_purchase(
+            emu.provider, PurchaseRequest("b", 1, Where("FR", "local", prefix="3229"))
+        )
+        assert not none.bought and none.error is not None
