@@ -294,11 +294,17 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
             )
         chosen += [m for m in matches if m not in chosen]
         entries |= {a.entry_id for a in attempts}
-        entries |= {
-            entry
-            for (provider, n), entry in recorded.releasing.items()
-            if any(m.provider == provider and m.number == n for m in matches)
-        }
+    # an open release is closed only when none of its numbers stays managed: a batch that
+    # released others with it is still settled by the next plan's listing
+    forgotten = {(m.provider, m.number) for m in chosen}
+    releases: dict[int, set[tuple[str, str]]] = {}
+    for key, entry in recorded.releasing.items():
+        releases.setdefault(entry, set()).add(key)
+    entries |= {
+        entry
+        for entry, numbers in releases.items()
+        if numbers & forgotten and all(k in forgotten or k not in recorded.numbers for k in numbers)
+    }
     store.journal_end_many(sorted(entries), "forgotten")
     for provider in sorted({m.provider for m in chosen}):
         store.forget_numbers(provider, [m.number for m in chosen if m.provider == provider])

@@ -99,3 +99,18 @@ def test_forget_refuses_a_number_whose_declaration_is_still_configured(store):
     with pytest.raises(NumbersIacError, match="support is still declared"):
         engine.forget(desired(decl("support")), store, [N1])
     assert engine.forget(desired(decl("support")), store, [N2]) == [("lab", N2, "old")]
+
+
+def test_forgetting_one_number_of_an_open_release_leaves_it_open_for_the_others(store):
+    """A release batch whose answer was lost stays open until the listing settles it;
+    forgetting one of its numbers must not close it for the numbers still managed, or
+    those released with it would read as missing."""
+    _held(store, (N1, "old"), (N2, "old"), ("+33322000003", "old"))
+    entry = store.journal_begin(
+        "a1", journal.RELEASE, "lab", "old", {"numbers": [N1, N2, "+33322000003"]}
+    )
+    store.journal_end(entry, journal.UNKNOWN, "connection dropped")
+    engine.forget(desired(), store, ["+33322000003"])
+    assert set(store.load().releasing.values()) == {entry}  # still open for N1 and N2
+    engine.forget(desired(), store, [N1, N2])
+    assert store.load().releasing == {}
