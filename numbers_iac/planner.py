@@ -85,6 +85,9 @@ class _Member:
     #: the old declaration a rename moves it from; `proposed` when no moved_from says so
     moved_from: str | None = None
     proposed: bool = False
+    #: claimed only by the ownership tag on the provider: never recorded here, nor bought by
+    #: an apply of ours (another configuration on the same account may use the same name)
+    by_tag: bool = False
 
 
 @dataclass
@@ -272,20 +275,33 @@ def _plan_provider(
         provider, settlements, owned, recorded, pinned_by, by_name, caps, targets, out
     )
 
+    unfit: dict[str, list[str]] = defaultdict(list)
     for number, owned_number in owned.items():
         record = recorded.get((provider, number))
         owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps, tags_moved)
+        by_tag = owner is not None and record is None and number not in pinned_by
+        by_tag = by_tag and number not in attempted
+        if by_tag and not _fits(owned_number, by_name[owner]):
+            unfit[owner].append(number)  # a tag names a declaration, not where it buys
+            owner = reason = None
         if owner is None and number in attempted:
-            owner, reason = attempted[number], "bought by an interrupted apply"
+            owner, reason, by_tag = attempted[number], "bought by an interrupted apply", False
         if owner is None:
             out.unmanaged.append(
                 Unmanaged(provider, number, owned_number.monthly, owned_number.currency)
             )
             continue
-        members[owner].append(_Member(number, owned_number, record, reason))
+        members[owner].append(_Member(number, owned_number, record, reason, by_tag=by_tag))
         if owned_number.status == PENDING:
             out.pending.append(PendingNote(provider, owner, 1, (number,)))
 
+    for name, numbers in sorted(unfit.items()):
+        out.warnings.append(
+            f"{plural(len(numbers), 'number')} on {provider} tagged {name!r} "
+            f"({', '.join(sorted(numbers)[:3])}{', ...' if len(numbers) > 3 else ''}) do not "
+            f"fit {name}'s country, type or prefix: left unmanaged, not adopted (another "
+            "configuration on this account may use the same name)"
+        )
     for (_, number), record in recorded.items():
         if number in owned:
             continue
@@ -657,6 +673,23 @@ def _plan_declaration(
     floating = [m for m in members if m.number not in pinned and not _quarantined(m)]
     resting = [m for m in members if m.number not in pinned and _quarantined(m)]
     wanted = declaration.quantity - len(declaration.pinned)
+    left = _beyond_room(floating, wanted - pending_orders)
+    if left:  # found by their tag alone, and more than wanted: not ours to release
+        floating = [m for m in floating if m not in left]
+        members = [m for m in members if m not in left]
+        out.unmanaged.extend(
+            Unmanaged(declaration.provider, m.number, m.owned.monthly, m.owned.currency)
+            for m in left
+            if m.owned is not None
+        )
+        out.warnings.append(
+            f"{plural(len(left), 'more number')} on {declaration.provider} tagged "
+            f"{declaration.name!r} than {declaration.name} wants "
+            f"({', '.join(m.number for m in left[:3])}{', ...' if len(left) > 3 else ''}): "
+            "left unmanaged, never released by the plan that finds them (another "
+            "configuration on this account may use the same name); raise the quantity or "
+            "pin them to take them in"
+        )
     shortfall = wanted - len(floating) - pending_orders
     if shortfall > 0 and resting:
         back = _take_back(declaration, resting, shortfall, out)
@@ -715,32 +748,52 @@ def _plan_declaration(
 def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _ProviderPlan) -> None:
     """Numbers are never swapped for others: say so when a declaration's country, type or
     prefix changed and the numbers it holds no longer fit it, instead of a plan that reads
-    "no changes". Regions are not compared: providers name a region differently in their
-    listings and in their searches (Plivo's documented answers: "United States" in a search,
-    "Florida, UNITED STATES" in the listing), so a difference there proves nothing. A type
-    left to its default is not compared either: `import` writes pinned lists, and pools the
-    provider would refuse to buy more of as typed, without one."""
-    written_type = "number_type" in declaration.field_sources
-    checks = (
-        ("country", declaration.country, lambda owned: owned.country),
-        ("type", declaration.number_type if written_type else None, lambda o: o.number_type),
-    )
-    for field_name, declared, listed in checks:
-        if not declared:
-            continue
-        others = sorted(
-            m.number for m in members if m.owned and listed(m.owned) not in (None, declared)
-        )
-        if others:
+    "no changes"."""
+    unfit: dict[str, list[str]] = defaultdict(list)
+    for member in members:
+        if member.owned is not None:
+            for field_name in _unfit_fields(member.owned, declaration):
+                unfit[field_name].append(member.number)
+    for field_name in ("country", "type"):
+        if unfit[field_name]:
+            declared = declaration.country if field_name == "country" else declaration.number_type
+            others = sorted(unfit[field_name])
             _warn_unfit(
                 declaration, f"{field_name} {declared}", f"of another {field_name}", others, out
             )
-    if declaration.prefix:
-        others = sorted(
-            m.number for m in members if m.owned and not fits_prefix(m.number, declaration.prefix)
-        )
-        if others:
-            _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)
+    if unfit["prefix"]:
+        others = sorted(unfit["prefix"])
+        _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)
+
+
+def _beyond_room(floating: list[_Member], room: int) -> list[_Member]:
+    """The numbers claimed by their tag alone that the declaration has no room for (after
+    the numbers it already holds), newest-numbered last: those are left unmanaged."""
+    tagged = sorted((m for m in floating if m.by_tag), key=lambda m: m.number)
+    room = max(room - (len(floating) - len(tagged)), 0)
+    return tagged[room:]
+
+
+def _unfit_fields(owned: OwnedNumber, declaration: Declaration) -> list[str]:
+    """Which of a declaration's country, type and prefix a listed number does not fit.
+    Regions are not compared: providers name a region differently in their listings and in
+    their searches (Plivo's documented answers: "United States" in a search, "Florida,
+    UNITED STATES" in the listing), so a difference there proves nothing. A type left to its
+    default is not compared either: `import` writes pinned lists, and pools the provider
+    would refuse to buy more of as typed, without one."""
+    unfit = []
+    if declaration.country and owned.country not in (None, declaration.country):
+        unfit.append("country")
+    typed = "number_type" in declaration.field_sources
+    if typed and owned.number_type not in (None, declaration.number_type):
+        unfit.append("type")
+    if declaration.prefix and not fits_prefix(owned.number, declaration.prefix):
+        unfit.append("prefix")
+    return unfit
+
+
+def _fits(owned: OwnedNumber, declaration: Declaration) -> bool:
+    return not _unfit_fields(owned, declaration)
 
 
 def _warn_unfit(
