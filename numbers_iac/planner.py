@@ -706,9 +706,11 @@ def _plan_declaration(
     listed = [m for m in floating if m.owned is not None]
     surplus = len(listed) - wanted
     if surplus > 0:
-        # A rename never releases: numbers moving in now are kept this time, and a surplus
-        # they make is released by a later plan, once the move is recorded.
-        releasable = [m for m in listed if m.moved_from is None]
+        # A rename never releases: while numbers move in, none of the declaration's is
+        # released or quarantined (its own included: the surplus is the merge's); a later
+        # plan, once the move is recorded, releases it newest-first.
+        moving_in = any(m.moved_from is not None for m in listed)
+        releasable = [] if moving_in else listed
         if len(releasable) < surplus:
             out.warnings.append(
                 f"{declaration.provider} / {declaration.name} takes in more numbers than its "

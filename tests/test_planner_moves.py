@@ -140,3 +140,21 @@ def test_numbers_left_behind_by_a_declaration_moved_to_another_provider_say_so()
     assert [(a.provider, a.number, a.reason) for a in releases] == [
         ("lab", N1, "declaration moved to another provider")
     ]
+
+
+def test_a_merge_that_overshoots_the_quantity_releases_none_of_the_declarations_own():
+    """`old` (2 numbers) merges into `new` (2 numbers) raised to 3: 4 held for 3. Nothing
+    is released or quarantined in the plan that moves them in, not even `new`'s own; a
+    later plan, once the move is recorded, releases the surplus."""
+    d = desired(decl("new", quantity=3, moved_from=("old",), **AMIENS))
+    numbers = [listed(n) for n in (N1, N2, N3, "+33322000004")]
+    records = [
+        record(N1, "new"),
+        record(N2, "new"),
+        record(N3, "old"),
+        record("+33322000004", "old"),
+    ]
+    p = run(d, numbers, records)
+    assert [m[0] for m in moves(p)] == [N3, "+33322000004"]
+    assert not [a for a in p.actions if isinstance(a, Release) or a.kind == "quarantine"]
+    assert any("takes in more numbers than its quantity (4 for 3)" in w for w in p.warnings)
