@@ -858,6 +858,25 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
             pinned=pinned,
         )
     click.echo(result.yaml_text, nl=False)
+    if result.held_by_removed:
+        names = ", ".join(result.held_by_removed)
+        click.echo(
+            f"Not imported: numbers the state already manages under removed declarations "
+            f"({names}); add them back, or `numbers-iac state forget NAME` to import them.",
+            err=True,
+        )
+    if result.renamed_aliases:
+        shown = "; ".join(f"{n} was {for_terminal(repr(a))}" for n, a in result.renamed_aliases[:5])
+        more = (
+            f"; and {len(result.renamed_aliases) - 5} more"
+            if len(result.renamed_aliases) > 5
+            else ""
+        )
+        click.echo(
+            f"Rewrote the alias of {plural(len(result.renamed_aliases), 'number')} on "
+            f"{provider_name} to the declaration name (the ownership tag): {shown}{more}.",
+            err=True,
+        )
     if not print_only:
         click.echo(
             f"Imported {plural(result.count, 'number')} into "

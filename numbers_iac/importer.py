@@ -16,13 +16,13 @@ import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from numbers_iac.config import DEFAULT_NUMBER_TYPE, load_config
-from numbers_iac.errors import NumbersIacError
+from numbers_iac.errors import ConfigError, NumbersIacError
 from numbers_iac.model import Declaration, Desired, ManagedNumber, OwnedNumber
 from numbers_iac.providers.base import Capabilities, Progress, Provider
 from numbers_iac.state.base import StateStore
@@ -33,6 +33,11 @@ class ImportResult:
     yaml_text: str
     count: int
     declarations: tuple[str, ...]
+    #: (number, its alias before) for every number whose provider-side alias import
+    #: replaced with its declaration's name (the ownership tag)
+    renamed_aliases: tuple[tuple[str, str], ...] = ()
+    #: removed declarations whose numbers the state still manages (not imported again)
+    held_by_removed: tuple[str, ...] = ()
 
 
 def import_numbers(
@@ -58,12 +63,20 @@ def import_numbers(
     }
     claimed |= {number for (p, number) in recorded.numbers if p == provider_name}
     apps = {a.app_id: a.name for a in account.apps}
+    here = {name for name, d in desired.declarations.items() if d.provider == provider_name}
     unclaimed = [
         n
         for n in account.numbers
-        if n.number not in claimed
-        and not (provider.capabilities.ownership_tag and n.tag in desired.declarations)
+        if n.number not in claimed and not (provider.capabilities.ownership_tag and n.tag in here)
     ]
+    listed = {n.number for n in account.numbers}
+    held_by_removed = sorted(
+        {
+            m.declaration
+            for (p, number), m in recorded.numbers.items()
+            if p == provider_name and number in listed and m.declaration not in desired.declarations
+        }
+    )
     caps = provider.capabilities
     groups = _group(provider_name, unclaimed, apps, set(desired.declarations), pools=not pinned)
     entries = {
@@ -73,6 +86,7 @@ def import_numbers(
         for name, numbers in groups.items()
     }
     text = _yaml_block(entries, flow=pinned)
+    renamed: list[tuple[str, str]] = []
     if write and entries:
         _append_to_config(Path(desired.config_path), text)
         store.save_numbers(
@@ -99,7 +113,8 @@ def import_numbers(
             ]
             if retag:
                 provider.set_labels(retag)
-    return ImportResult(text, len(unclaimed), tuple(groups))
+            renamed = [(n.number, n.tag) for n, _, _ in retag if n.tag]
+    return ImportResult(text, len(unclaimed), tuple(groups), tuple(renamed), tuple(held_by_removed))
 
 
 def _slug(text: str) -> str:
@@ -224,7 +239,18 @@ def _append_to_config(path: Path, block: str) -> None:
     if numbers_node is None:
         text += "numbers:\n" + block
     elif _is_empty_flow(numbers_node) and last_key == "numbers":
-        text = original[: numbers_node.start_mark.index].rstrip(" ") + "\n" + block
+        # `numbers: {}  # a comment` and comment lines after it stay where they were
+        end = numbers_node.end_mark.index
+        line_end = original.find("\n", end)
+        line_end = len(original) if line_end == -1 else line_end
+        comment = original[end:line_end].rstrip()
+        text = (
+            original[: numbers_node.start_mark.index].rstrip(" ")
+            + comment
+            + "\n"
+            + block
+            + original[line_end + 1 :]
+        )
     elif last_key != "numbers" or getattr(numbers_node, "flow_style", False):
         raise NumbersIacError(
             f"cannot append to {path}: `numbers:` must be the last block mapping of the file; "
@@ -250,11 +276,26 @@ def _is_empty_flow(node: yaml.Node) -> bool:
 
 
 def _replace_validated(path: Path, text: str) -> None:
+    """Write `text` over `path` only if it loads: the problems of a file that would not
+    are told of `path` (the temporary file is gone by the time anyone reads them)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".import-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        load_config(tmp)
+        try:
+            load_config(tmp, providers_on_use=True)
+        except ConfigError as exc:
+            raise ConfigError(
+                [
+                    replace(
+                        problem,
+                        file=str(path),
+                        message=f"{problem.message} (in what "
+                        "import would write; nothing was changed)",
+                    )
+                    for problem in exc.problems
+                ]
+            ) from None
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -79,3 +79,68 @@ def test_a_pool_grows_by_buying_where_its_numbers_are(account):
     assert plan.returncode == 0, plan.stderr
     actions = json.loads(plan.stdout)["actions"]
     assert [(a["kind"], a["count"]) for a in actions] == [("purchase", 1)]
+
+
+def test_import_keeps_the_comments_around_an_empty_numbers_block(account):
+    (account / "numbers.yaml").write_text(
+        EMPTY.replace("numbers: {}\n", "numbers: {}  # OPS-123\n# end\n")
+    )
+    imported = run(account, "import", "lab")
+    assert imported.returncode == 0, imported.stderr
+    text = (account / "numbers.yaml").read_text()
+    assert "numbers:  # OPS-123\n" in text and text.endswith("# end\n")
+    assert sum(e["quantity"] for e in declarations(account).values()) == 12
+
+
+def test_import_says_which_aliases_it_rewrote(account):
+    world = World.load(account / ".numbers-iac" / "sandbox-lab.json")
+    first = sorted(world.numbers)[0]
+    world.update(first, alias="Support line (London) - do not touch")
+    world.save(account / ".numbers-iac" / "sandbox-lab.json")
+    imported = run(account, "import", "lab")
+    assert imported.returncode == 0, imported.stderr
+    assert (
+        f"Rewrote the alias of 1 number on lab to the declaration name (the ownership tag): "
+        f"{first} was 'Support line (London) - do not touch'."
+    ) in imported.stderr
+
+
+def test_import_names_removed_declarations_whose_numbers_the_state_still_holds(account):
+    assert run(account, "import", "lab").returncode == 0
+    (account / "numbers.yaml").write_text(EMPTY)  # the declarations removed, the state kept
+    again = run(account, "import", "lab")
+    assert again.returncode == 0
+    assert (
+        "Not imported: numbers the state already manages under removed declarations ("
+        in again.stderr
+    )
+    assert "state forget NAME" in again.stderr
+
+
+def test_import_of_one_provider_takes_numbers_tagged_with_a_name_used_on_another(tmp_path):
+    """`support` is declared on provider a; provider b's numbers tagged `support` are not
+    a's, so import b takes them in."""
+    world = World.from_seed({"owned": 2})
+    for number in world.numbers:
+        world.update(number, alias="support")
+    world.save(tmp_path / "b.json")
+    (tmp_path / "numbers.yaml").write_text(
+        "version: 1\nproviders:\n  a: {type: sandbox}\n  b: {type: sandbox, data: b.json}\n"
+        'numbers:\n  support: {provider: a, country: FR, region: "AMIENS, FRANCE", quantity: 1}\n'
+    )
+    imported = run(tmp_path, "import", "b")
+    assert imported.returncode == 0, imported.stderr
+    assert "Imported 2 numbers" in imported.stderr
+
+
+def test_an_import_the_configuration_would_refuse_names_the_users_file(account):
+    (account / "numbers.yaml").write_text(EMPTY.replace("apps: [ivr, bot]", "apps: [bot]"))
+    imported = run(account, "import", "lab")
+    assert imported.returncode == 1
+    assert ".import-" not in imported.stderr
+    assert f"error: {account / 'numbers.yaml'}:" in imported.stderr
+    assert "app 'ivr' is not one of the apps" in imported.stderr
+    assert "(in what import would write; nothing was changed)" in imported.stderr
+    assert (account / "numbers.yaml").read_text() == EMPTY.replace(
+        "apps: [ivr, bot]", "apps: [bot]"
+    )
