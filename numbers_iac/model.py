@@ -748,9 +748,16 @@ class CostSummary:
 # --------------------------------------------------------------------------- serialisation
 
 
+def amount_text(value: Decimal) -> str:
+    """A money amount as text for machines: cents at least, and no trailing zeros beyond
+    them, whatever precision the provider wrote ("0.80000" -> "0.80", "0.0045" stays)."""
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents) if cents == value else format(value.normalize(), "f")
+
+
 def _to_json(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return amount_text(value)
     if isinstance(value, Where | Price):
         return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):

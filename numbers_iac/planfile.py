@@ -32,6 +32,7 @@ from numbers_iac.model import (
     QuarantineNote,
     Unmanaged,
     action_from_dict,
+    amount_text,
 )
 
 FORMAT_VERSION = 1
@@ -70,7 +71,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {
                 "provider": item.provider,
                 "number": item.number,
-                "monthly": None if item.monthly is None else str(item.monthly),
+                "monthly": None if item.monthly is None else amount_text(item.monthly),
                 "currency": item.currency,
             }
             for item in plan.unmanaged
@@ -86,7 +87,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "declaration": note.declaration,
                 "number": note.number,
                 "until": note.until,
-                "monthly": None if note.monthly is None else str(note.monthly),
+                "monthly": None if note.monthly is None else amount_text(note.monthly),
                 "currency": note.currency,
             }
             for note in plan.quarantined
@@ -119,8 +120,8 @@ def _summary(plan: Plan) -> dict[str, Any]:
         "missing_numbers": len(plan.missing),
         "quarantined_numbers": len(plan.quarantined),
         "cost": {
-            "setup": {cur: str(amount) for cur, amount in sorted(cost.setup.items())},
-            "monthly": {cur: str(amount) for cur, amount in sorted(cost.monthly.items())},
+            "setup": {cur: amount_text(amount) for cur, amount in sorted(cost.setup.items())},
+            "monthly": {cur: amount_text(amount) for cur, amount in sorted(cost.monthly.items())},
             "unpriced": cost.unpriced,
         },
     }

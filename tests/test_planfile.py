@@ -290,3 +290,21 @@ def test_any_plan_survives_a_round_trip_through_the_file(tmp_path_factory, plan)
     path = tmp_path_factory.mktemp("plans") / "plan.json"
     planfile.save(plan, path)
     assert planfile.load(path) == plan
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("0.80000", "0.80"),
+        ("0.8", "0.80"),
+        ("1", "1.00"),
+        ("0.00450", "0.0045"),
+        ("0.0000001", "0.0000001"),
+    ],
+)
+def test_amounts_are_written_in_cents_whatever_precision_the_provider_gave(written, shown):
+    """Plivo writes "0.80000", others "0.8": a pipeline reading the plan sees one form."""
+    from numbers_iac.model import amount_text
+
+    assert amount_text(Decimal(written)) == shown
+    assert Decimal(shown) == Decimal(written)

@@ -139,7 +139,7 @@ def test_inventory_shows_prices_and_unknowns() -> None:
     assert lines[2].split()[-4:] == ["?", "?", "?", "voice"]
     assert lines[3] == "Prices in EUR."
     data = json.loads(tables.inventory_json(rows))
-    assert (data[0]["monthly"], data[0]["currency"]) == ("0.8", "EUR")
+    assert (data[0]["monthly"], data[0]["currency"]) == ("0.80", "EUR")
     assert (data[1]["monthly"], data[1]["currency"]) == (None, None)
 
 

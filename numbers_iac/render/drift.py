@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from numbers_iac.drift import DriftReport, FieldChange, NumberDrift, ProviderDrift, Shortfall
+from numbers_iac.model import amount_text
 from numbers_iac.render.escape import for_markdown, for_markdown_code, for_terminal
 from numbers_iac.render.text import format_money
 from numbers_iac.words import first_of, plural
@@ -215,4 +216,4 @@ def _numbers_json(numbers: Sequence[NumberDrift], before: str, after: str) -> li
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else amount_text(value)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
 from numbers_iac.journal import BUY_ATTEMPT, UNKNOWN, is_open
-from numbers_iac.model import JournalEntry, ManagedNumber, Price, Recorded
+from numbers_iac.model import JournalEntry, ManagedNumber, Price, Recorded, amount_text
 from numbers_iac.providers.base import InventoryRow
 from numbers_iac.render.escape import for_terminal as visible
 from numbers_iac.render.text import first_of, plural, shorten_lists
@@ -223,8 +223,8 @@ def inventory_json(rows: Sequence[InventoryRow]) -> str:
                 "region": r.region,
                 "prefix": r.prefix,
                 "available": r.available,
-                "setup": str(r.price.setup) if r.price else None,
-                "monthly": str(r.price.monthly) if r.price else None,
+                "setup": amount_text(r.price.setup) if r.price else None,
+                "monthly": amount_text(r.price.monthly) if r.price else None,
                 "currency": r.price.currency if r.price else None,
                 "capabilities": list(r.capabilities),
             }
