@@ -531,6 +531,11 @@ def check_fresh(
     """
     now = now or datetime.now(UTC)
     if plan.config_digest != desired.config_digest:
+        if plan.config_path and plan.config_path != desired.config_path:
+            raise StalePlanError(
+                f"this plan was made from {plan.config_path}, not {desired.config_path}; "
+                f"apply it with -c {plan.config_path}, or plan again. Nothing was changed."
+            )
         raise StalePlanError(
             f"the configuration {desired.config_path} changed since this plan was made; "
             "run plan again. Nothing was changed."

@@ -348,3 +348,16 @@ def test_plan_and_drift_before_the_first_apply_create_no_state(tmp_path):
     applied = run(tmp_path, "apply", "p.json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert state.exists() and run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+
+
+def test_a_saved_plan_applied_with_another_configuration_names_both(project):
+    write_config(project, support_quantity=3)
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    other = project / "other.yaml"
+    other.write_text(CONFIG.format(support_quantity=5))
+    result = run(project, "-c", "other.yaml", "apply", "p.json")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: this plan was made from {project / 'numbers.yaml'}, not {other}; apply it "
+        f"with -c {project / 'numbers.yaml'}, or plan again. Nothing was changed.\n"
+    )
