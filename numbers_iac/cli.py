@@ -652,7 +652,7 @@ def plan(
             progress=listing,
             now=now(),
         )
-    click.echo(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
+    _echo_lines(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
         planfile.save(the_plan, out)
         flag = " --allow-release" if the_plan.releases else ""
@@ -915,6 +915,12 @@ def _store_to_read(desired: Desired) -> Iterator[StateStore]:
         yield store
 
 
+def _echo_lines(text: str) -> None:
+    """Output that ends with exactly one newline, whichever renderer made it (a pipeline
+    reading JSON, a file of Markdown)."""
+    click.echo(text, nl=not text.endswith("\n"))
+
+
 def _no_state_file(desired: Desired) -> str | None:
     """Where the state file would be, when it does not exist yet: reading it must not
     create it (only apply, import and state forget write state)."""
@@ -1131,7 +1137,7 @@ def drift(ctx: Context, fmt: str) -> None:
         ListingProgress() as progress,
     ):
         report = engine.check_drift(desired, providers, store, progress=progress, now=now())
-    click.echo(render_drift(report, fmt), nl=False)
+    _echo_lines(render_drift(report, fmt))
     if report.drifted:
         sys.exit(EXIT_CHANGES)
 

@@ -124,11 +124,12 @@ def check_guards(
         raise GuardError("\n".join(refused))
     if releases and not allow_release:
         numbers = first_of([r.number for r in releases])
+        them = "it" if len(releases) == 1 else "them"
         raise GuardError(
             f"refusing to apply: the plan releases {plural(len(releases), 'number')} ({numbers}), "
-            "which is IRREVERSIBLE. Re-run with --allow-release to release them, or leave "
-            "them out with --target on plan (or on an apply without a plan file). Nothing was "
-            "changed."
+            f"which is IRREVERSIBLE. Re-run with --allow-release to release {them}, or leave "
+            f"{them} out with --target on plan (or on an apply without a plan file). Nothing "
+            "was changed."
         )
 
 

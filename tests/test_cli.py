@@ -361,3 +361,11 @@ def test_a_saved_plan_applied_with_another_configuration_names_both(project):
         f"error: this plan was made from {project / 'numbers.yaml'}, not {other}; apply it "
         f"with -c {project / 'numbers.yaml'}, or plan again. Nothing was changed.\n"
     )
+
+
+def test_json_and_markdown_outputs_end_with_one_newline(project):
+    for command in ("plan", "drift"):
+        for fmt in ("json", "markdown", "text"):
+            out = run(project, command, "--format", fmt).stdout
+            assert out.endswith("\n") and not out.endswith("\n\n"), (command, fmt, out[-20:])
+    assert json.loads(run(project, "drift", "--format", "json").stdout)["drift"] is True

@@ -154,7 +154,9 @@ def action_details(action: Action) -> list[str]:
             parts.append(f"saves {format_money(action.monthly, action.currency)}/month")
         return parts
     if isinstance(action, Quarantine):
-        parts = [f"quarantine until {action.until} ({action.reason}; released after that date)"]
+        parts = [
+            f"quarantine until {action.until} ({action.reason}; released on or after that date)"
+        ]
         if action.monthly is not None:
             parts.append(f"still costs {format_money(action.monthly, action.currency)}/month")
         return parts
