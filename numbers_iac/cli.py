@@ -33,7 +33,7 @@ import phonenumbers
 
 from numbers_iac import __version__, engine, guards, planfile
 from numbers_iac.config import DEFAULT_STATE_PATH, config_path_from, load_config, load_schema
-from numbers_iac.errors import ConfigError, NumbersIacError
+from numbers_iac.errors import ConfigError, GuardError, NumbersIacError
 from numbers_iac.executor import ApplyReport, check_guards
 from numbers_iac.model import Desired, Plan, Recorded, StateConfig
 from numbers_iac.render import render, tables
@@ -776,7 +776,12 @@ def apply(
             if fmt == "json":
                 click.echo(report_json(ApplyReport("")))
             return
-        check_guards(the_plan, desired, store.load().numbers, allow_release, today=clock.date())
+        try:
+            check_guards(the_plan, desired, store.load().numbers, allow_release, today=clock.date())
+        except GuardError as exc:  # a pipeline reading stdout still gets its document
+            if fmt == "json":
+                click.echo(report_json(ApplyReport(""), refused=str(exc)))
+            raise
         if not saved and not auto_approve:
             _confirm()
         progress = StderrProgress.for_apply(the_plan)

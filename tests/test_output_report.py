@@ -198,6 +198,14 @@ def test_apply_format_json_prints_only_the_report_on_stdout(project):
     again = run(project, "apply", "--auto-approve", "--format", "json")
     assert json.loads(again.stdout)["status"] == "no changes", again.stderr
 
+    write_config(project, support_quantity=1)  # a release, without --allow-release
+    refused = run(project, "apply", "--auto-approve", "--format", "json")
+    assert refused.returncode == 3
+    data = json.loads(refused.stdout)
+    assert data["status"] == "refused" and data["results"] == [] and data["bought"] == []
+    assert any("--allow-release" in line for line in data["refused"])
+    assert refused.stderr.rstrip().endswith("Nothing was changed.")
+
 
 PLIVO = """\
 version: 1

@@ -64,13 +64,15 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def report_json(report: ApplyReport) -> str:
+def report_json(report: ApplyReport, refused: str | None = None) -> str:
     """Every action's result and numbers, for a pipeline (`apply --format json`); an apply
-    with nothing to do has status "no changes" and no results."""
+    with nothing to do has status "no changes" and no results, one a safety rule stopped
+    (exit 3) status "refused" and the rule's words in `refused`."""
     done = report.of_status(DONE)
+    status = _status(report) if report.results else "no changes"
     data: dict[str, Any] = {
         "apply_id": report.apply_id or None,
-        "status": _status(report) if report.results else "no changes",
+        "status": "refused" if refused else status,
         "numbers": _number_counts(report),
         "actions": {
             "total": len(report.results),
@@ -82,6 +84,8 @@ def report_json(report: ApplyReport) -> str:
         "released": [_number(r.action) for r in done if isinstance(r.action, Release)],
         "results": [_result_json(r) for r in report.results],
     }
+    if refused:
+        data["refused"] = refused.splitlines()
     return json.dumps(data, indent=2)
 
 
