@@ -592,8 +592,9 @@ def check_fresh(
         settles = {a.entry_id for a in expected.actions if isinstance(a, Settle)}
         if settles != {a.entry_id for a in plan.actions if isinstance(a, Settle)}:
             raise StalePlanError(
-                "an unresolved order was settled since this plan was made (its numbers "
-                "appeared, or its settle time passed): run plan again. Nothing was changed."
+                "the calls whose outcome the listing must settle are not those of this plan "
+                "(an order's numbers appeared or its settle time passed, or an apply since "
+                "left a purchase or release in doubt): run plan again. Nothing was changed."
             )
         made_on = _date_of(plan.created_at)
         if made_on not in (None, now.date()) and _comparable(replanned(made_on).actions) == (

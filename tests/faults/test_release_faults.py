@@ -47,3 +47,33 @@ def test_a_release_whose_answer_is_lost_is_settled_by_the_next_plan(tmp_path):
         assert final.returncode == 0, final.stdout + final.stderr
     finally:
         server.shutdown()
+
+
+def test_a_refused_release_leaves_a_saved_plan_stale_with_a_reason_and_converges(tmp_path):
+    """Plivo refuses the release outright (403): the number is still listed, so the next
+    plan keeps it managed and asks to release it again; the saved plan that failed is
+    refused with the reason, not blamed on an order."""
+    world = World.from_seed({"apps": ["support-ivr"]})
+    server = serve("plivo", world, auth_id=AUTH_ID, auth_token=AUTH_TOKEN)
+    settings = dict(base_url=server.url, timeout=5, settle=2.0, region="AMIENS, FRANCE")
+    config = tmp_path / "numbers.yaml"
+    try:
+        config.write_text(CONFIG.format(quantity=2, retries=1, **settings))
+        assert cli(tmp_path, "apply", "--auto-approve").returncode == 0
+        config.write_text(CONFIG.format(quantity=1, retries=1, **settings))
+        assert cli(tmp_path, "plan", "-out", "p.json").returncode == 0
+        server.app.add(Fault(status=403, times=1, match="DELETE "))
+        failed = cli(tmp_path, "apply", "--allow-release", "p.json")
+        assert failed.returncode == 1 and len(world.numbers) == 2
+        again = cli(tmp_path, "apply", "--allow-release", "p.json")
+        assert again.returncode == 1
+        assert "an apply since left a purchase or release in doubt" in again.stderr
+        plan = cli(tmp_path, "plan")
+        assert "release" in plan.stdout and "IRREVERSIBLE" in plan.stdout
+        done = cli(tmp_path, "apply", "--auto-approve", "--allow-release")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(world.numbers) == 1
+        assert sorted(managed(tmp_path)["support-fr"]) == sorted(world.numbers)
+        assert cli(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+    finally:
+        server.shutdown()
