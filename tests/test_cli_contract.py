@@ -512,3 +512,24 @@ def test_ctrl_c_while_the_cli_is_still_loading_is_one_line_not_a_traceback(tmp_p
         [sys.executable, "-c", script, "plan"], cwd=tmp_path, capture_output=True, text=True
     )
     assert (result.returncode, result.stderr) == (130, "error: interrupted\n")
+
+
+def test_ctrl_c_after_the_command_finished_keeps_its_exit_code(tmp_path):
+    """The command's work is done and recorded; a Ctrl-C while Python closes down (here:
+    sent by an exit handler) ends the process at once with the command's own exit code."""
+    script = (
+        "import atexit, os, signal, time, runpy\n"
+        "def late():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "atexit.register(late)\n"
+        "runpy.run_module('numbers_iac', run_name='__main__', alter_sys=True)\n"
+    )
+    (tmp_path / "numbers.yaml").write_text(
+        "version: 1\nproviders: {lab: {type: sandbox}}\nnumbers: {}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "validate"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert ": valid (0 declarations, 1 provider)" in result.stdout
