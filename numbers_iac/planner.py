@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import phonenumbers
+
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.journal import as_instant
 from numbers_iac.model import (
@@ -57,6 +59,7 @@ from numbers_iac.model import (
     Settlement,
     Unmanaged,
 )
+from numbers_iac.phones import calling_code_and_national
 from numbers_iac.providers.base import Capabilities, fits_prefix, may_come_from
 from numbers_iac.words import plural
 
@@ -275,15 +278,14 @@ def _plan_provider(
         provider, settlements, owned, recorded, pinned_by, by_name, caps, targets, out
     )
 
-    unfit: dict[str, list[str]] = defaultdict(list)
     for number, owned_number in owned.items():
         record = recorded.get((provider, number))
         owner, reason = _claim(number, owned_number, record, pinned_by, by_name, caps, tags_moved)
+        # found by the tag alone: ours after a lost state (adopted, wherever it is, as the
+        # state would have kept it: never bought again), or another configuration's that
+        # uses the same name (so never released by the plan that finds it, see _beyond_room)
         by_tag = owner is not None and record is None and number not in pinned_by
         by_tag = by_tag and number not in attempted
-        if by_tag and not _fits(owned_number, by_name[owner]):
-            unfit[owner].append(number)  # a tag names a declaration, not where it buys
-            owner = reason = None
         if owner is None and number in attempted:
             owner, reason, by_tag = attempted[number], "bought by an interrupted apply", False
         if owner is None:
@@ -295,13 +297,6 @@ def _plan_provider(
         if owned_number.status == PENDING:
             out.pending.append(PendingNote(provider, owner, 1, (number,)))
 
-    for name, numbers in sorted(unfit.items()):
-        out.warnings.append(
-            f"{plural(len(numbers), 'number')} on {provider} tagged {name!r} "
-            f"({', '.join(sorted(numbers)[:3])}{', ...' if len(numbers) > 3 else ''}) do not "
-            f"fit {name}'s country, type or prefix: left unmanaged, not adopted (another "
-            "configuration on this account may use the same name)"
-        )
     for (_, number), record in recorded.items():
         if number in owned:
             continue
@@ -673,7 +668,7 @@ def _plan_declaration(
     floating = [m for m in members if m.number not in pinned and not _quarantined(m)]
     resting = [m for m in members if m.number not in pinned and _quarantined(m)]
     wanted = declaration.quantity - len(declaration.pinned)
-    left = _beyond_room(floating, wanted - pending_orders)
+    left = _beyond_room(floating, wanted - pending_orders, app_id)
     if left:  # found by their tag alone, and more than wanted: not ours to release
         floating = [m for m in floating if m not in left]
         members = [m for m in members if m not in left]
@@ -768,10 +763,19 @@ def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _Prov
         _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)
 
 
-def _beyond_room(floating: list[_Member], room: int) -> list[_Member]:
+def _beyond_room(floating: list[_Member], room: int, app_id: str | None) -> list[_Member]:
     """The numbers claimed by their tag alone that the declaration has no room for (after
-    the numbers it already holds), newest-numbered last: those are left unmanaged."""
-    tagged = sorted((m for m in floating if m.by_tag), key=lambda m: m.number)
+    the numbers it already holds): those are left unmanaged. Kept first: numbers bound to
+    the declaration's app (the live ones), then the longest held (customers know them)."""
+    tagged = sorted(
+        (m for m in floating if m.by_tag and m.owned is not None),
+        key=lambda m: (
+            m.owned.app_id != app_id,
+            m.owned.acquired_on is None,
+            as_instant(m.owned.acquired_on or ""),
+            m.number,
+        ),
+    )
     room = max(room - (len(floating) - len(tagged)), 0)
     return tagged[room:]
 
@@ -784,7 +788,8 @@ def _unfit_fields(owned: OwnedNumber, declaration: Declaration) -> list[str]:
     default is not compared either: `import` writes pinned lists, and pools the provider
     would refuse to buy more of as typed, without one."""
     unfit = []
-    if declaration.country and owned.country not in (None, declaration.country):
+    country = declaration.country
+    if country and owned.country not in (None, country) and not _toll_free_of(owned, country):
         unfit.append("country")
     typed = "number_type" in declaration.field_sources
     if typed and owned.number_type not in (None, declaration.number_type):
@@ -794,8 +799,24 @@ def _unfit_fields(owned: OwnedNumber, declaration: Declaration) -> list[str]:
     return unfit
 
 
-def _fits(owned: OwnedNumber, declaration: Declaration) -> bool:
-    return not _unfit_fields(owned, declaration)
+def _toll_free_of(owned: OwnedNumber, country: str) -> bool:
+    """A toll-free number of the country's calling code: its digits cannot tell which of the
+    regions sharing the code it is for (+1 833 is as Canadian as it is American)."""
+    if owned.number_type not in ("tollfree", None):
+        return False
+    if owned.number_type is None and not _is_toll_free(owned.number):
+        return False
+    split = calling_code_and_national(owned.number)
+    code = phonenumbers.country_code_for_region(country.upper())
+    return split is not None and split[0] == str(code)
+
+
+def _is_toll_free(number: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE
 
 
 def _warn_unfit(

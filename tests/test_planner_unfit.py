@@ -69,3 +69,24 @@ def test_numbers_that_fit_or_a_type_left_unwritten_are_not_warned_about(tmp_path
     declare(tmp_path, f"  m:\n    provider: lab\n    numbers: {json.dumps(bought)}\n")
     code, output = plan_output(tmp_path)
     assert code == 0 and "never swaps" not in output, output
+
+
+def test_a_toll_free_number_of_a_shared_calling_code_fits_either_country():
+    """+1 833 numbers are listed as US by their digits (the NANP shares +1): a CA toll-free
+    declaration holding them is not told they are of another country."""
+    from dataclasses import replace
+
+    from tests.test_planner import decl, desired, owned, record
+    from tests.test_planner import run as plan
+
+    tollfree = [
+        replace(owned(n), country="US", number_type="tollfree")
+        for n in ("+18335550100", "+18335550101")
+    ]
+    d = desired(decl("support", country="CA", number_type="tollfree", quantity=2))
+    p = plan(d, tollfree, [record(n.number) for n in tollfree])
+    assert not any("another country" in w for w in p.warnings), p.warnings
+    geo = [replace(owned("+14155550100"), country="US", number_type="local")]
+    d = desired(decl("support", country="CA", quantity=1))
+    p = plan(d, geo, [record(geo[0].number)])
+    assert any("declares country CA but holds 1 number of another country" in w for w in p.warnings)

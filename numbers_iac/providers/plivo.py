@@ -82,9 +82,10 @@ SEARCH_TYPE = {
     "mobile": ("mobile", None),
     "tollfree": ("tollfree", None),
 }
-#: Plivo's `number_type` on owned numbers -> ours (`fixed` carries no sub_type there)
+#: Plivo's `number_type` on owned numbers -> ours. `fixed` (it carries no sub_type there)
+#: is Plivo's word for local and national alike: it is left out, so such a number has no
+#: type (not ruled out for either) rather than a guess that contradicts a declaration
 OWNED_TYPE = {
-    "fixed": "local",
     "local": "local",
     "national": "national",
     "mobile": "mobile",

@@ -543,3 +543,14 @@ def test_a_search_walk_gives_up_after_max_search_pages(account):
     assert len(account.app.requests("GET", "/PhoneNumber/")) == MAX_SEARCH_PAGES
     _, total = account.world.search("US", "tollfree")
     assert quote.available == total  # not walked to the end: the search's own count stands
+
+
+def test_a_number_listed_as_fixed_has_no_type_rather_than_a_guess(account):
+    """`fixed` is Plivo's word for local and national alike: neither is assumed, so a
+    national declaration holding one is not told it holds a local number."""
+    world = account.world
+    first, second = sorted(world.numbers)[:2]
+    world.numbers[first].number_type = "fixed"  # as a live account may list it
+    listed = {n.number: n for n in account.provider.list_numbers()}
+    assert listed[first].number_type is None
+    assert listed[second].number_type == world.numbers[second].number_type
