@@ -85,6 +85,18 @@ def calling_code_and_national(e164: str) -> tuple[str, str] | None:
     return digits[: len(digits) - len(national)], national
 
 
+def prefix_digits(prefix: str, country: str) -> str:
+    """A declared prefix as the digits that follow the calling code in the number:
+    "+33 3 22", "0322" and "322" are 322 in France; Italy's "06" stays 06 (its numbers keep
+    the 0: Italy has no trunk prefix to drop)."""
+    digits = "".join(ch for ch in prefix if ch.isdigit())
+    if prefix.strip().startswith("+"):
+        return digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
+    metadata = PhoneMetadata.metadata_for_region(country.upper())
+    trunk = metadata.national_prefix if metadata is not None else None
+    return digits.lstrip("0") if trunk == "0" else digits
+
+
 def _split(digits: str) -> tuple[tuple[str, ...], str] | None:
     """The calling code's regions and the national number, as `phonenumbers` splits them."""
     for size in (1, 2, 3):

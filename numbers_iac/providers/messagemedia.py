@@ -53,6 +53,7 @@ from numbers_iac.providers.base import (
     Provider,
     PurchaseRequest,
     Quote,
+    fits_prefix,
     no_progress,
 )
 from numbers_iac.providers.http import (
@@ -402,7 +403,7 @@ class MessageMediaProvider(Provider):
             return _digits(str(options["pattern"]))
         if where.prefix:
             code = phonenumbers.country_code_for_region(where.country.upper())
-            return f"{code}{_digits(where.prefix).lstrip('0')}" if code else None
+            return f"{code}{phones.prefix_digits(where.prefix, where.country)}" if code else None
         return None
 
     def _search(self, params: Mapping[str, Any], operation: str) -> Iterator[dict[str, Any]]:
@@ -439,11 +440,8 @@ class MessageMediaProvider(Provider):
         offered = {CAPABILITY_OF.get(str(c)) for c in record.get("capabilities") or ()}
         if not set(where.capabilities) <= offered:
             return False
-        if where.prefix:
-            code = str(phonenumbers.country_code_for_region(where.country.upper()))
-            national = e164[1:].removeprefix(code)
-            if not national.startswith(_digits(where.prefix).lstrip("0")):
-                return False
+        if where.prefix and not fits_prefix(e164, where.prefix):
+            return False
         if options.get("pattern") and _digits(str(options["pattern"])) not in e164:
             return False
         wanted_class = options.get("class")

@@ -547,3 +547,26 @@ def test_a_label_update_always_names_a_label_keeping_one_not_ours_to_set():
         {"metadata": {"team": "a"}, "label": "set-by-hand"},
         {"metadata": {"team": "b"}, "label": "support"},
     ]
+
+
+def test_an_italian_prefix_keeps_its_zero():
+    """Italian landlines keep their 0 after +39 (+39 06 for Rome): a prefix "06" searches
+    and matches 3906..., where dropping the zero as for France found nothing for sale."""
+    rome = {
+        "group_id": "it-local-06",
+        "country": "IT",
+        "number_type": "local",
+        "region": "ROMA",
+        "prefix": "06",
+        "stock": 10,
+        "setup": "0.00",
+        "monthly": "1.00",
+        "currency": "USD",
+        "capabilities": ["voice", "sms"],
+    }
+    world = World.from_seed({"catalogue": [rome]})
+    with account(world) as emu:
+        outcome = buy(emu.provider, 2, where=Where("IT", "local", prefix="06"))
+        assert outcome.error is None, outcome.error
+        assert all(n.number.startswith("+3906") for n in outcome.bought)
+        assert len(outcome.bought) == 2
