@@ -677,9 +677,10 @@ def _plan_declaration(
             for m in left
             if m.owned is not None
         )
+        tags = ", ".join(repr(t) for t in sorted({m.owned.tag or "" for m in left if m.owned}))
         out.warnings.append(
             f"{plural(len(left), 'more number')} on {declaration.provider} tagged "
-            f"{declaration.name!r} than {declaration.name} wants "
+            f"{tags} than {declaration.name} wants "
             f"({', '.join(m.number for m in left[:3])}{', ...' if len(left) > 3 else ''}): "
             "left unmanaged, never released by the plan that finds them (another "
             "configuration on this account may use the same name); raise the quantity or "
