@@ -652,14 +652,17 @@ def plan(
             progress=listing,
             now=now(),
         )
+        refusal = _refusal(the_plan, desired, store) if out else None
     _echo_lines(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
         planfile.save(the_plan, out)
         flag = " --allow-release" if the_plan.releases else ""
-        click.echo(
-            f"\nSaved the plan to {out}. To apply exactly this plan: numbers-iac apply{flag} {out}",
-            err=True,
+        hint = (
+            f"apply would refuse it as it stands: {refusal}"
+            if refusal
+            else f"To apply exactly this plan: numbers-iac apply{flag} {out}"
         )
+        click.echo(f"\nSaved the plan to {out}. {hint}", err=True)
     if detailed and the_plan.has_drift:
         sys.exit(EXIT_CHANGES)
 
@@ -902,6 +905,18 @@ def state() -> None:
 
 #: the state commands call no provider: only the state's own variables must be set
 _STATE_ONLY = frozenset({"state"})
+
+
+def _refusal(the_plan: Plan, desired: Desired, store: StateStore) -> str | None:
+    """The first words of what would make apply refuse this plan, --allow-release given
+    (an unconfirmed rename, a guard rail, a quarantine not over), or None."""
+    try:
+        check_guards(
+            the_plan, desired, store.load().numbers, allow_release=True, today=now().date()
+        )
+    except GuardError as exc:
+        return str(exc).splitlines()[0]
+    return None
 
 
 @contextlib.contextmanager

@@ -120,6 +120,9 @@ def test_renaming_in_the_readme_worked_example_plans_a_move(tmp_path):
     plan = cli(tmp_path, "plan")
     assert "~ move" in plan.stdout or "move from support-fr" in plan.stdout, plan.stdout
     assert "0 to purchase, 0 to update, 0 to release, 2 to move" in plan.stdout
+    saved = cli(tmp_path, "plan", "-out", "p.json")  # no hint to apply what apply refuses
+    assert "Saved the plan to p.json. apply would refuse it as it stands: " in saved.stderr
+    assert "numbers-iac apply p.json" not in saved.stderr
     confirmed = yaml.replace("support-fr:", "support-amiens:\n    moved_from: [support-fr]")
     (tmp_path / "numbers.yaml").write_text(confirmed)
     assert cli(tmp_path, "apply", "--auto-approve").returncode == 0
