@@ -185,9 +185,10 @@ class NumberExistsError(NumberUnavailableError):
 def _dearest(prices: Sequence[Price | None]) -> Price | None:
     """One price per purchase: the dearest region prices them all, so totals never
     understate; unknown if any region's price is."""
-    if not prices or any(p is None for p in prices):
+    known = [p for p in prices if p is not None]
+    if not known or len(known) < len(prices):
         return None
-    return max((p for p in prices if p is not None), key=lambda p: (p.monthly, p.setup))
+    return max(known, key=lambda p: (p.monthly, p.setup))
 
 
 def error_class(code: int) -> tuple[type[ProviderError], bool]:

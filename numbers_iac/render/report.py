@@ -39,11 +39,7 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
         for text in _grouped(report.of_status(FAILED))
     ]
     lines += [f"skipped: {for_terminal(text)}" for text in _grouped(report.of_status(SKIPPED))]
-    released = [
-        (r.action.provider, _number(r.action))
-        for r in report.of_status(DONE)
-        if isinstance(r.action, Release)
-    ]
+    released = _released(report)
     bought = _bought(report)
     # one line per provider when there are several: the same number may be on two accounts
     several = len({provider for provider, _ in bought + released}) > 1
@@ -81,7 +77,7 @@ def report_json(report: ApplyReport, refused: str | None = None) -> str:
             "skipped": len(report.of_status(SKIPPED)),
         },
         "bought": [number for _, number in _bought(report)],
-        "released": [_number(r.action) for r in done if isinstance(r.action, Release)],
+        "released": [number for _, number in _released(report)],
         "results": [_result_json(r) for r in report.results],
     }
     if refused:
@@ -136,6 +132,15 @@ def _bought(report: ApplyReport) -> list[tuple[str, str]]:
         for r in report.results
         if isinstance(r.action, Purchase)
         for n in r.numbers
+    ]
+
+
+def _released(report: ApplyReport) -> list[tuple[str, str]]:
+    """(provider, number) of every number released."""
+    return [
+        (r.action.provider, _number(r.action))
+        for r in report.of_status(DONE)
+        if isinstance(r.action, Release)
     ]
 
 

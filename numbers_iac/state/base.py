@@ -21,6 +21,8 @@ from numbers_iac.state.tables import StateRows
 __all__ = ["GROUP_FAILED", "JournalEntry", "StateStore"]
 
 GROUP_FAILED = "a write failed inside a group of writes; none of the group was kept"
+#: the end of every backend's "locked by ..." refusal
+LOCKED_HINT = "try again when it finishes (--lock-timeout SECONDS waits for it)"
 
 
 class StateStore(abc.ABC):

@@ -37,7 +37,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, StateStore
+from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore
 from numbers_iac.state.sqlite import utc_now
 from numbers_iac.state.tables import StateRows
 
@@ -528,7 +528,7 @@ class PostgresStateStore(StateStore):
             if row
             else "another process (it has not said who yet)"
         )
-        return f"the state in {self._where} is locked by {who}; try again when it finishes (--lock-timeout SECONDS waits for it)"
+        return f"the state in {self._where} is locked by {who}; {LOCKED_HINT}"
 
     def close(self) -> None:
         self._db.close()

@@ -24,7 +24,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, StateStore
+from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore
 from numbers_iac.state.tables import StateRows
 
 SCHEMA_VERSION = 2
@@ -468,4 +468,4 @@ def _lock_message(lock_path: Path) -> str:
         f"{info.get('holder', 'another process')} (pid {info.get('pid', '?')} on "
         f"{info.get('host', '?')}) since {info.get('since', '?')}"
     )
-    return f"the state {lock_path.with_suffix('')} is locked by {who}; try again when it finishes (--lock-timeout SECONDS waits for it)"
+    return f"the state {lock_path.with_suffix('')} is locked by {who}; {LOCKED_HINT}"
