@@ -24,7 +24,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 
 import httpx
-import phonenumbers
 
 from numbers_iac.errors import (
     AuthError,
@@ -49,6 +48,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
+from numbers_iac.phones import prefix_digits
 from numbers_iac.providers.auth import BasicAuth, HeaderAuth
 from numbers_iac.providers.base import (
     BatchOutcome,
@@ -400,14 +400,6 @@ class JsonRpcDialect:
 # =================================================================== the provider
 
 
-def _national_digits(prefix: str, country: str) -> str:
-    """A declared prefix as national significant digits: "+33 3 22", "0322", "322" -> 322."""
-    digits = "".join(ch for ch in prefix if ch.isdigit())
-    if prefix.strip().startswith("+"):
-        return digits.removeprefix(str(phonenumbers.country_code_for_region(country)))
-    return digits.lstrip("0")
-
-
 class CallrProvider(Provider):
     """A CALLR account. Settings: `api_key` (default $CALLR_API_KEY), or `login` and
     `password` for Basic auth ($CALLR_LOGIN, $CALLR_PASSWORD); `login_as` to act as a
@@ -556,10 +548,10 @@ class CallrProvider(Provider):
     def _area(self, where: Where) -> AreaCode:
         """The area code a declaration's region or prefix names. Raises UnknownRegionError."""
         areas = self._area_codes(where.country, where.number_type)
-        wanted = _national_digits(where.prefix, where.country) if where.prefix else None
+        wanted = prefix_digits(where.prefix, where.country) if where.prefix else None
         region = (where.region or "").split(",")[0].strip().casefold()
         for area in areas:
-            digits = _national_digits(area.prefix, where.country)
+            digits = prefix_digits(area.prefix, where.country)
             if region and area.name.casefold() != region:
                 continue
             if wanted and not digits.startswith(wanted):  # a reservation cannot narrow it
@@ -583,7 +575,7 @@ class CallrProvider(Provider):
                 country,
                 number_type,
                 a.name if number_type == "local" else None,
-                _national_digits(a.prefix, country),  # as a declaration's `prefix` takes it
+                prefix_digits(a.prefix, country),  # as a declaration's `prefix` takes it
                 None,
                 None,
             )

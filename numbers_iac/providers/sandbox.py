@@ -21,8 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-import phonenumbers
-
 from numbers_iac.errors import (
     ConfigError,
     NumberUnavailableError,
@@ -43,6 +41,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
+from numbers_iac.phones import prefix_digits
 from numbers_iac.providers.base import (
     BatchOutcome,
     Candidate,
@@ -482,16 +481,9 @@ def _no_app(app_id: str) -> str:
 
 
 def _national_prefix(where: Where) -> str | None:
-    """The declared prefix as national significant digits: "+33 3 22", "0322" and "322"
-    all mean the same block in France."""
-    if not where.prefix:
-        return None
-    text = where.prefix.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if text.startswith("+"):
-        calling_code = str(phonenumbers.country_code_for_region(where.country.upper()))
-        return digits.removeprefix(calling_code)
-    return digits.lstrip("0") if digits.startswith("0") else digits
+    """The declared prefix as the catalogue writes a block: "+33 3 22", "0322" and "322"
+    all mean the same block in France, and Italy's "06" keeps its 0."""
+    return prefix_digits(where.prefix, where.country) if where.prefix else None
 
 
 def _problem(config: ProviderConfig, key: str, message: str) -> ConfigError:

@@ -41,6 +41,7 @@ from numbers_iac.providers.callr import CallrProvider
 from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
+from tests.providers.catalogues import ROME
 
 AMIENS = Where("FR", "local", region="AMIENS, FRANCE")
 KEY = "callr-adapter-key-s3cr3t"
@@ -520,6 +521,23 @@ def test_prefixes_resolve_in_every_spelling(env):
         assert env.provider.quote(Where("FR", "local", prefix=prefix), 1).price is not None
     with pytest.raises(UnknownRegionError):  # narrower than any area code: not promised
         env.provider.quote(Where("FR", "local", prefix="3221"), 1)
+
+
+def test_an_italian_prefix_keeps_its_leading_zero():
+    """CALLR lists Rome's area code as +3906 and Italian numbers keep the 0: the declared
+    "06" must find it (stripped to "6", the plan said Rome was not for sale and offered "06")."""
+    italy = Env(World.from_seed({"catalogue": [ROME]}))
+    try:
+        for prefix in ("06", "+39 06"):
+            assert italy.provider.quote(Where("IT", "local", prefix=prefix), 1).price is not None
+        assert [r.prefix for r in italy.provider.inventory("IT")] == ["06"]
+        outcome = run_purchase(
+            italy.provider,
+            PurchaseRequest("rome", 2, Where("IT", "local", prefix="06"), (), None, "rome"),
+        )
+        assert [n.number[:5] for n in outcome.bought] == ["+3906", "+3906"]
+    finally:
+        italy.provider.close()
 
 
 def test_inventory_lists_area_codes_with_classic_prices(env):

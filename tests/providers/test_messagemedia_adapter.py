@@ -42,6 +42,7 @@ from numbers_iac.providers.messagemedia import MessageMediaProvider
 from numbers_iac.simulation import World
 from numbers_iac.state.sqlite import SqliteStateStore
 from tests.protocol import run_purchase
+from tests.providers.catalogues import ROME
 
 AMIENS = Where("FR", "local", prefix="322")
 AU_MOBILE = Where("AU", "mobile", capabilities=("sms",))
@@ -552,19 +553,7 @@ def test_a_label_update_always_names_a_label_keeping_one_not_ours_to_set():
 def test_an_italian_prefix_keeps_its_zero():
     """Italian landlines keep their 0 after +39 (+39 06 for Rome): a prefix "06" searches
     and matches 3906..., where dropping the zero as for France found nothing for sale."""
-    rome = {
-        "group_id": "it-local-06",
-        "country": "IT",
-        "number_type": "local",
-        "region": "ROMA",
-        "prefix": "06",
-        "stock": 10,
-        "setup": "0.00",
-        "monthly": "1.00",
-        "currency": "USD",
-        "capabilities": ["voice", "sms"],
-    }
-    world = World.from_seed({"catalogue": [rome]})
+    world = World.from_seed({"catalogue": [ROME]})
     with account(world) as emu:
         outcome = buy(emu.provider, 2, where=Where("IT", "local", prefix="06"))
         assert outcome.error is None, outcome.error

@@ -24,6 +24,7 @@ from numbers_iac.providers.base import PurchaseRequest
 from numbers_iac.providers.sandbox import SandboxProvider
 from numbers_iac.simulation import World
 from tests.protocol import run_purchase
+from tests.providers.catalogues import ROME
 
 
 def config(tmp_path, name="sandbox", **settings) -> ProviderConfig:
@@ -254,6 +255,16 @@ def test_purchase_under_a_longer_prefix_stays_in_it(provider):
     )
     assert len(outcome.bought) == 3
     assert all(n.number.startswith("+14155") for n in outcome.bought)
+
+
+def test_an_italian_prefix_keeps_its_leading_zero(tmp_path):
+    """Italian numbers keep the 0 of their area code (Rome is +39 06...): "06" is Rome, and
+    a prefix stripped to "6" found nothing for sale."""
+    sandbox = SandboxProvider(config(tmp_path), world=World.from_seed({"catalogue": [ROME]}))
+    for prefix in ("06", "+39 06"):
+        assert sandbox.quote(Where("IT", "local", prefix=prefix), 1).available == 50
+    outcome = run_purchase(sandbox, request(2, Where("IT", "local", prefix="06")), lambda n: None)
+    assert [n.number[:5] for n in outcome.bought] == ["+3906", "+3906"]
 
 
 def test_pinned_purchase_buys_exactly_those_numbers(provider, world):
