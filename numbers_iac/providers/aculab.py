@@ -209,6 +209,14 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
+def _place_key(place: str, country: str) -> str:
+    """A region as it is compared: a name case-folded, or for the digits that name a
+    non-geographic region (800), the digits a declared prefix means there: GB's "0800" is
+    800, as on every provider."""
+    text = place.strip()
+    return phones.prefix_digits(text, country) if text.isdigit() else text.casefold()
+
+
 class AculabProvider(Provider):
     """An Aculab Cloud account. Settings: `cloud_id`, `username`, `api_key` (defaults:
     $ACULAB_CLOUD_ID, $ACULAB_USERNAME - which may hold "{cloud_id}/{username}" - and
@@ -288,6 +296,13 @@ class AculabProvider(Provider):
             elif declaration.number_type != "tollfree":
                 problem(key, f"{key} applies to toll-free numbers only (type: tollfree)")
         buys = declaration.quantity > len(declaration.pinned)
+        if declaration.number_type == "local" and declaration.prefix and buys:
+            problem(
+                "prefix",
+                "Aculab sells local numbers by region, not by prefix: write `region:` with "
+                f"a region's name (`numbers-iac inventory {declaration.provider} --country "
+                f"{declaration.country}` lists them)",
+            )
         allowed = any(options.get(key) is True for key in CALL_KINDS)
         if declaration.number_type == "tollfree" and buys and not allowed:
             problem(
@@ -413,11 +428,12 @@ class AculabProvider(Provider):
         catalogue = self._catalogue(where.country, did_type)
         asked = _region_name(where.region) if did_type == "geographic" else None
         asked = asked or where.prefix or where.region
+        wanted = _place_key(asked, where.country) if asked is not None else None
         for cat_state, regions in catalogue.items():
             if state and cat_state and cat_state.casefold() != state.casefold():
                 continue
             for region in regions:
-                if asked is None or region.casefold() == asked.strip().casefold():
+                if wanted is None or _place_key(region, where.country) == wanted:
                     return cat_state, region
         rows = self._rows(where.country, where.number_type, catalogue)
         hint = for_sale_hint(where, rows)

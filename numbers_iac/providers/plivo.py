@@ -369,8 +369,8 @@ class PlivoProvider(Provider):
         params: dict[str, Any] = {"country_iso": where.country.upper(), "type": plivo_type}
         if where.region:
             params["region"] = where.region
-        if where.prefix:
-            params["pattern"] = where.prefix
+        if where.prefix:  # the digits after the calling code: France's "0322" is 322
+            params["pattern"] = phones.prefix_digits(where.prefix, where.country)
         if where.capabilities:
             params["services"] = ",".join(where.capabilities)
         return params, sub_type

@@ -54,6 +54,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
+from numbers_iac.phones import prefix_digits
 from numbers_iac.providers.auth import JwtAuth
 from numbers_iac.providers.base import (
     BatchOutcome,
@@ -180,6 +181,24 @@ class ResendRejectedError(ProviderError):
 class NumberExistsError(NumberUnavailableError):
     """335, "phone number already exists": refused for this number, unless the account
     is seen holding it (then the attach, or an earlier one, bought it)."""
+
+
+def _prefix_code(where: Where) -> str:
+    """A declared prefix as a region code compares with it: "+33 3 22", "0322" and "322"
+    are Amiens' 322. Leading zeros are not compared (whether Voximplant writes Rome's
+    code as 06 or 6, a declared 06 finds it; the numbers then fit the whole prefix)."""
+    return prefix_digits(where.prefix, where.country).lstrip("0") if where.prefix else ""
+
+
+def _region_code(region: Mapping[str, Any]) -> str:
+    return str(region.get("phone_region_code") or "").lstrip("0")
+
+
+def _narrows(where: Where, regions: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a declared prefix says more than the regions' codes, so that only some of
+    their numbers fit it."""
+    wanted = _prefix_code(where)
+    return any(len(wanted) > len(_region_code(r)) for r in regions)
 
 
 def _dearest(prices: Sequence[Price | None]) -> Price | None:
@@ -771,12 +790,12 @@ class VoximplantProvider(Provider):
         country = where.country.upper()
         regions = self._regions(country, self._category(where.number_type))
         state = str(options.get("country_state") or "").upper()
-        digits = "".join(ch for ch in where.prefix or "" if ch.isdigit())
+        digits = _prefix_code(where)
         sms = "sms" in where.capabilities
 
         def fits(region: Mapping[str, Any]) -> bool:
             name = str(region.get("phone_region_name") or "").casefold()
-            code = str(region.get("phone_region_code") or "")
+            code = _region_code(region)
             if state and str(region.get("country_state") or "").upper() != state:
                 return False
             if where.region and _city(where.region) != name and where.region.casefold() != name:
@@ -802,10 +821,22 @@ class VoximplantProvider(Provider):
         return matching
 
     def quote(self, where: Where, count: int) -> Quote:
+        """The regions' price and stock; under a prefix longer than their codes the stock
+        is what a search finds that starts with the whole prefix (up to `count`), since a
+        region's `phone_count` says nothing of how many of its numbers fit."""
         regions = self._find(where, {})
+        price = _dearest([self._price(r) for r in regions])
+        if _narrows(where, regions):
+            operation = f"search numbers for sale ({where.describe()})"
+            found: list[Candidate] = []
+            for region in regions:
+                found += self._search(where, region, count - len(found), frozenset(), operation)
+                if len(found) >= count:
+                    break
+            return Quote(price, len(found))
         stock = [r.get("phone_count") for r in regions]
         available = sum(stock) if all(isinstance(s, int) for s in stock) else None
-        return Quote(_dearest([self._price(r) for r in regions]), available)
+        return Quote(price, available)
 
     def inventory(self, country: str, number_type: str | None = None) -> list[InventoryRow]:
         rows: list[InventoryRow] = []

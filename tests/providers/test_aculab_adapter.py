@@ -6,9 +6,11 @@ import httpx
 import pytest
 
 from numbers_iac import engine
+from numbers_iac.config import load_config
 from numbers_iac.emulators.aculab import AculabEmulator
 from numbers_iac.emulators.faults import Fault, FaultInjector
 from numbers_iac.errors import (
+    ConfigError,
     DeclarationOptionError,
     NotFoundError,
     OutcomeUnknownError,
@@ -161,6 +163,37 @@ def test_quote_and_inventory(env):
     assert "London" in {r.region for r in rows}
     tollfree = env.provider.inventory("GB", "tollfree")
     assert [r.prefix for r in tollfree] == ["800"]
+
+
+def test_a_tollfree_prefix_is_taken_with_its_trunk_zero(env):
+    """Aculab names the UK's freephone region 800; a declared "0800" is the same numbers
+    (it said none were for sale, listing 800 as what was)."""
+    free = Where("GB", "tollfree", prefix="0800")
+    assert env.provider.quote(free, 1) == env.provider.quote(
+        Where("GB", "tollfree", prefix="800"), 1
+    )
+    request = PurchaseRequest("free", 1, free, options={"allow_landline": True})
+    outcome = run_purchase(env.provider, request)
+    assert outcome.error is None and [n.number[:6] for n in outcome.bought] == ["+44800"]
+
+
+def test_a_local_declaration_by_prefix_is_refused_at_its_line(tmp_path):
+    """Aculab sells local numbers by region name: a `prefix` there could never be bought,
+    and the plan said only "sells no local numbers in 20"."""
+    path = tmp_path / "numbers.yaml"
+    path.write_text(
+        "version: 1\n"
+        "providers:\n  ac:\n    type: aculab\n    cloud_id: 1-2-0\n"
+        "    username: me@example.com\n    api_key: ${ACULAB_API_KEY}\n"
+        "numbers:\n  london:\n    provider: ac\n    country: GB\n    quantity: 2\n"
+        '    prefix: "20"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (problem,) = [p for p in err.value.problems if p.path.startswith("numbers.")]
+    assert (problem.line, problem.path) == (13, "numbers.london.prefix")
+    assert "by region, not by prefix" in problem.message
+    assert "numbers-iac inventory ac --country GB" in problem.message
 
 
 def test_purchase_of_three_is_recorded(env):

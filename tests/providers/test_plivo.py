@@ -175,6 +175,13 @@ def test_quote_prices_come_from_the_search(account):
     assert quote.available == total
 
 
+def test_a_prefix_with_its_trunk_zero_searches_the_digits_after_the_calling_code(account):
+    """Plivo's `pattern` is the digits after the calling code: France's "0322" is sent as
+    322 (sent as written, Plivo searched +33 0322... and found nothing for sale)."""
+    quote = account.provider.quote(Where("FR", "local", prefix="0322"), 1)
+    assert quote.available == account.world.search("FR", "local", prefix="322")[1] > 0
+
+
 def test_quote_national_skips_past_local_numbers(account):
     world = account.world
     national = world.group("gb-national-330")

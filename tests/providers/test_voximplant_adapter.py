@@ -793,3 +793,25 @@ def test_a_prefix_longer_than_the_regions_code_narrows_the_numbers_bought():
             emu.provider, PurchaseRequest("b", 1, Where("FR", "local", prefix="3229"))
         )
         assert not none.bought and none.error is not None
+
+
+def test_a_prefix_is_taken_in_every_spelling():
+    """ "+33 3 22", "0322" and "322" are Amiens on every provider; Voximplant compared the
+    digits as written with the region's code 322 and found no region for the first two."""
+    with make() as emu:
+        for prefix in ("+33 3 22", "0322", "322"):
+            assert emu.provider.quote(Where("FR", "local", prefix=prefix), 1).available == 900
+        outcome = run_purchase(
+            emu.provider, PurchaseRequest("a", 2, Where("FR", "local", prefix="0322"))
+        )
+        assert outcome.error is None, outcome.error
+        assert [n.number[:6] for n in outcome.bought] == ["+33322", "+33322"]
+
+
+def test_a_prefix_longer_than_the_regions_code_is_stocked_by_what_fits_it():
+    """The plan's stock under a long prefix is the numbers that start with all of it, not
+    the region's: the plan said 900 available and the apply then found none."""
+    with make() as emu:
+        assert emu.provider.quote(Where("FR", "local", prefix="3229"), 1).available == 0
+        assert emu.provider.quote(Where("FR", "local", prefix="32200000"), 5).available == 5
+        assert emu.provider.quote(Where("FR", "local", prefix="322000001"), 3).available == 1
