@@ -793,11 +793,40 @@ def _unfit_fields(owned: OwnedNumber, declaration: Declaration) -> list[str]:
     if country and owned.country not in (None, country) and not _toll_free_of(owned, country):
         unfit.append("country")
     typed = "number_type" in declaration.field_sources
-    if typed and owned.number_type not in (None, declaration.number_type):
+    if typed and _other_type(owned, declaration.number_type):
         unfit.append("type")
     if declaration.prefix and not fits_prefix(owned.number, declaration.prefix):
         unfit.append("prefix")
     return unfit
+
+
+def _other_type(owned: OwnedNumber, declared: str) -> bool:
+    """Whether a number is of another type than declared: the listed type, or when the
+    listing gives none (Plivo's `fixed` may be local or national), its digits where they are
+    sure: a fixed line or toll-free number is no mobile, a fixed line or mobile no toll-free.
+    Digits are read only for a declared mobile or toll-free type, where the listing left it
+    open."""
+    if owned.number_type is not None:
+        return owned.number_type != declared
+    if declared not in _BY_DIGITS.values():
+        return False
+    kind = _BY_DIGITS.get(_digits_type(owned.number))
+    return kind is not None and kind != declared
+
+
+#: what a number's digits tell for certain (FIXED_LINE_OR_MOBILE, North America's, does not)
+_BY_DIGITS = {
+    phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "tollfree",
+}
+
+
+def _digits_type(number: str) -> int | None:
+    try:
+        return phonenumbers.number_type(phonenumbers.parse(number))
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def _toll_free_of(owned: OwnedNumber, country: str) -> bool:
@@ -813,11 +842,7 @@ def _toll_free_of(owned: OwnedNumber, country: str) -> bool:
 
 
 def _is_toll_free(number: str) -> bool:
-    try:
-        parsed = phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE
+    return _digits_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
 
 
 def _warn_unfit(

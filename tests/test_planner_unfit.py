@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
+from numbers_iac.model import SourceRef
+from tests import test_planner as planned
 from tests.test_cli import run, write_config
 
 HEADER = "version: 1\nproviders:\n  lab:\n    type: sandbox\nnumbers:\n"
@@ -90,3 +93,29 @@ def test_a_toll_free_number_of_a_shared_calling_code_fits_either_country():
     d = desired(decl("support", country="CA", quantity=1))
     p = plan(d, geo, [record(geo[0].number)])
     assert any("declares country CA but holds 1 number of another country" in w for w in p.warnings)
+
+
+def test_a_type_the_listing_leaves_open_is_read_from_the_digits():
+    """Plivo lists a landline as `fixed` (local or national: no type for us). A declaration
+    changed to `type: mobile` or `tollfree` holding landlines is warned about as on every
+    provider; a North American number, whose digits do not say, is not."""
+    typed = {"number_type": SourceRef("numbers.yaml", 5, 11)}
+    landlines = [
+        replace(planned.owned(n), number_type=None) for n in ("+33322000001", "+33322000002")
+    ]
+    held = [planned.record(n.number) for n in landlines]
+    for kind in ("mobile", "tollfree"):
+        plan = planned.run(
+            planned.desired(planned.decl(number_type=kind, field_sources=typed)), landlines, held
+        )
+        assert any(
+            f"declares type {kind} but holds 2 numbers of another type" in w for w in plan.warnings
+        ), plan.warnings
+    local = planned.run(
+        planned.desired(planned.decl(number_type="local", field_sources=typed)), landlines, held
+    )
+    assert not any("another type" in w for w in local.warnings)
+    american = [replace(planned.owned("+14155550101"), country="US", number_type=None)]
+    us = planned.decl(country="US", number_type="mobile", quantity=1, field_sources=typed)
+    plan = planned.run(planned.desired(us), american, [planned.record("+14155550101")])
+    assert not any("another type" in w for w in plan.warnings)
