@@ -116,14 +116,16 @@ def observe(
     credential) is named in one run, not one per run."""
     names = list(names)
     providers.require(names)
-    unopened: list[ProviderError] = []
+    unopened: list[ProviderError | ConfigError] = []
     for name in names:
         try:
             providers[name]
-        except ProviderError as exc:
+        except (ProviderError, ConfigError) as exc:
             unopened.append(exc)
     if len(unopened) == 1:
         raise unopened[0]
+    if unopened and all(isinstance(exc, ConfigError) for exc in unopened):
+        raise ConfigError([p for exc in unopened for p in exc.problems])
     if unopened:
         raise NumbersIacError("\n".join(str(exc) for exc in unopened))
     accounts = {name: providers[name].account(progress(f"listing {name}")) for name in names}

@@ -119,6 +119,8 @@ class ProviderConfig:
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     source: SourceRef | None = field(default=None, compare=False)
     base_dir: str = "."
+    #: where each setting was written, so a setting that cannot work is reported at its line
+    sources: Mapping[str, SourceRef] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

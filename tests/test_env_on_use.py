@@ -63,8 +63,8 @@ def test_every_provider_that_cannot_open_is_named_in_one_run(tmp_path):
     result = run(tmp_path, "plan")
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert [line.split(":")[0:2] for line in lines] == [
-        ["error", " provider vx1"],
-        ["error", " provider vx2"],
+    assert [line.split(": ")[0:3] for line in lines] == [
+        ["error", "numbers.yaml:4:27", "providers.vx1.credentials"],
+        ["error", "numbers.yaml:5:27", "providers.vx2.credentials"],
     ], lines
     assert all("neither a readable key file" in line for line in lines)

@@ -155,7 +155,8 @@ class Checker:
         self.base_url(name, raw.get("base_url"), info)
         settings = {k: v for k, v in raw.items() if k != "type"}
         source = self.source(("providers", name))
-        return ProviderConfig(name, info.type or "", settings, source, self.base_dir)
+        sources = {k: at for k in settings if (at := self.source(("providers", name, k)))}
+        return ProviderConfig(name, info.type or "", settings, source, self.base_dir, sources)
 
     def base_url(self, name: str, url: Any, info: _ProviderInfo) -> None:
         """A URL httpx cannot parse, or a host IDNA refuses, is reported here with its line,

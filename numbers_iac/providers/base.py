@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from numbers_iac.errors import Problem
+from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.model import (
     QUANTITY,
     SPECIFIC,
@@ -391,6 +391,23 @@ def recover_from_listing(attempt: Attempt, account: Account) -> Recovery:
     wanted = set(attempt.numbers)
     produced = tuple(n for n in account.numbers if n.number in wanted)
     return Recovery(attempt, produced, settled=len(produced) == len(wanted))
+
+
+def setting_problem(config: ProviderConfig, key: str, message: str) -> ConfigError:
+    """A provider setting that cannot work, located at its line (at the provider's, for a
+    setting not written), as the loader reports the mistakes it finds itself."""
+    source = config.sources.get(key) or config.source
+    return ConfigError(
+        [
+            Problem(
+                file=source.file if source else "<config>",
+                line=source.line if source else None,
+                column=source.column if source else None,
+                path=f"providers.{config.name}.{key}",
+                message=message,
+            )
+        ]
+    )
 
 
 def may_come_from(number: OwnedNumber, where: Where) -> bool:

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from numbers_iac.errors import (
-    ConfigError,
     NumberUnavailableError,
     OfferExpiredError,
-    Problem,
     ProviderError,
     UnknownAppError,
     UnknownRegionError,
@@ -54,6 +52,7 @@ from numbers_iac.providers.base import (
     Quote,
     for_sale_hint,
     no_progress,
+    setting_problem,
 )
 from numbers_iac.simulation import world as w
 from numbers_iac.simulation.world import World, WorldNumber
@@ -132,7 +131,7 @@ class SandboxProvider(Provider):
         self.regulated = None if regulated is None else _names(config, "regulated", regulated)
         self.purchase_mode = settings.get("purchase_mode", SPECIFIC)
         if self.purchase_mode not in MODES:
-            raise _problem(
+            raise setting_problem(
                 config,
                 "purchase_mode",
                 f"must be one of {', '.join(MODES)}, not {self.purchase_mode!r}",
@@ -142,7 +141,9 @@ class SandboxProvider(Provider):
         )
         ttl = settings.get("reservation_ttl", DEFAULT_RESERVATION_TTL)
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
-            raise _problem(config, "reservation_ttl", f"must be seconds (a number), not {ttl!r}")
+            raise setting_problem(
+                config, "reservation_ttl", f"must be seconds (a number), not {ttl!r}"
+            )
         self.reservation_ttl = float(ttl)
         self.path = self._data_path(config, world)
         self._world = world
@@ -486,26 +487,11 @@ def _national_prefix(where: Where) -> str | None:
     return prefix_digits(where.prefix, where.country) if where.prefix else None
 
 
-def _problem(config: ProviderConfig, key: str, message: str) -> ConfigError:
-    source = config.source
-    return ConfigError(
-        [
-            Problem(
-                file=source.file if source else "<config>",
-                line=source.line if source else None,
-                column=source.column if source else None,
-                path=f"providers.{config.name}.{key}",
-                message=message,
-            )
-        ]
-    )
-
-
 def _positive_int(config: ProviderConfig, key: str, value: Any) -> int:
     if value is None:
         return DEFAULT_PAGE_SIZE
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _problem(config, key, f"must be a positive whole number, not {value!r}")
+        raise setting_problem(config, key, f"must be a positive whole number, not {value!r}")
     return value
 
 
@@ -513,7 +499,7 @@ def _names(config: ProviderConfig, key: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _problem(config, key, "must be a list of names")
+        raise setting_problem(config, key, "must be a list of names")
     return tuple(value)
 
 

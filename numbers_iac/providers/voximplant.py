@@ -69,6 +69,7 @@ from numbers_iac.providers.base import (
     fits_prefix,
     for_sale_hint,
     no_progress,
+    setting_problem,
 )
 from numbers_iac.providers.http import (
     DEFAULT_MAX_RETRIES,
@@ -301,6 +302,44 @@ def _result(body: Any) -> list[dict[str, Any]]:
     return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
 
 
+def _read_key_file(value: str, base_dir: str, origin: str) -> dict[str, Any]:
+    """The key file's JSON, from `value` as its text or its path; ValueError saying why
+    not. The value is never echoed: a path that does not read may be key material pasted in
+    the wrong shape."""
+    text = value.strip()
+    inline = text.startswith("{")
+    if not inline:
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else Path(base_dir) / path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the "path"
+            raise ValueError(_unreadable_key(text, origin, exc)) from None
+    try:
+        key = json.loads(text)
+    except ValueError:
+        what = f"the key file's JSON text in {origin}" if inline else "the key file"
+        raise ValueError(f"{what} is not JSON (its text is not shown)") from None
+    missing = [
+        k
+        for k in ("account_id", "key_id", "private_key")
+        if not isinstance(key, dict) or not key.get(k)
+    ]
+    if missing:
+        raise ValueError(f"the service-account key file has no {', '.join(missing)}")
+    return key
+
+
+def _signer(key: Mapping[str, Any]) -> JwtAuth:
+    """The JWT signer of a service-account key; ValueError (never quoting the key) if its
+    private key does not load."""
+    account_id = key["account_id"]
+    issuer = int(account_id) if str(account_id).isdigit() else str(account_id)
+    return JwtAuth(
+        str(key["private_key"]), key_id=str(key["key_id"]), issuer=issuer, lifetime=TOKEN_LIFETIME
+    )
+
+
 def _unreadable_key(text: str, origin: str, exc: Exception) -> str:
     """Why `credentials` gave no key file, in words that never quote it (it may be the
     key itself)."""
@@ -488,17 +527,11 @@ class VoximplantProvider(Provider):
             origin = (
                 "the credentials setting" if settings.get("credentials") else f"${ENV_CREDENTIALS}"
             )
-            key = self._read_key_file(key_file, config.base_dir, origin)
-            account_id = key["account_id"]
-            issuer = int(account_id) if str(account_id).isdigit() else str(account_id)
             try:
-                auth = JwtAuth(
-                    str(key["private_key"]),
-                    key_id=str(key["key_id"]),
-                    issuer=issuer,
-                    lifetime=TOKEN_LIFETIME,
-                )
+                auth = _signer(_read_key_file(key_file, config.base_dir, origin))
             except ValueError as exc:  # the message never quotes the key
+                if settings.get("credentials"):  # written in the file: said at its line
+                    raise setting_problem(config, "credentials", str(exc)) from None
                 raise ProviderError(self.name, "read credentials", str(exc)) from None
             return auth, {}, list(auth.secrets)
         account_id = str(settings.get("account_id") or os.environ.get(ENV_ACCOUNT_ID) or "")
@@ -510,41 +543,6 @@ class VoximplantProvider(Provider):
             f"{ENV_ACCOUNT_ID} and {ENV_API_KEY}",
         )
         return None, {"account_id": account_id, "api_key": api_key}, [api_key]
-
-    def _read_key_file(self, value: str, base_dir: str, origin: str) -> dict[str, Any]:
-        """The key file's JSON, from `value` as its text or its path. The value is never
-        echoed: a path that does not read may be key material pasted in the wrong shape."""
-        operation = "read credentials"
-        text = value.strip()
-        inline = text.startswith("{")
-        if not inline:
-            path = Path(text).expanduser()
-            path = path if path.is_absolute() else Path(base_dir) / path
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the "path"
-                raise ProviderError(
-                    self.name, operation, _unreadable_key(text, origin, exc)
-                ) from None
-        try:
-            key = json.loads(text)
-        except ValueError:
-            what = f"the key file's JSON text in {origin}" if inline else "the key file"
-            raise ProviderError(
-                self.name, operation, f"{what} is not JSON (its text is not shown)"
-            ) from None
-        missing = [
-            k
-            for k in ("account_id", "key_id", "private_key")
-            if not isinstance(key, dict) or not key.get(k)
-        ]
-        if missing:
-            raise ProviderError(
-                self.name,
-                operation,
-                f"the service-account key file has no {', '.join(missing)}",
-            )
-        return key
 
     def close(self) -> None:
         self.http.close()

@@ -19,6 +19,7 @@ from numbers_iac.emulators.serve import emulated
 from numbers_iac.emulators.voximplant import generate_service_account
 from numbers_iac.errors import (
     AuthError,
+    ConfigError,
     NumberUnavailableError,
     OutcomeUnknownError,
     OutOfStockError,
@@ -668,13 +669,19 @@ def test_a_missing_key_file_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ProviderError) as err:
         VoximplantProvider(ProviderConfig("vox", "voximplant", {}, base_dir=str(tmp_path)))
     assert "VOXIMPLANT_CREDENTIALS" in str(err.value)
+    monkeypatch.setenv("VOXIMPLANT_CREDENTIALS", "from-env.json")
     with pytest.raises(ProviderError) as err:
+        VoximplantProvider(ProviderConfig("vox", "voximplant", {}, base_dir=str(tmp_path)))
+    assert "$VOXIMPLANT_CREDENTIALS is neither a readable key file" in str(err.value)
+    with pytest.raises(ConfigError) as written:  # a setting of the file: said at its line
         VoximplantProvider(
             ProviderConfig(
                 "vox", "voximplant", {"credentials": "nope.json"}, base_dir=str(tmp_path)
             )
         )
-    assert "neither a readable key file (No such file or directory)" in str(err.value)
+    (problem,) = written.value.problems
+    assert problem.path == "providers.vox.credentials"
+    assert "neither a readable key file (No such file or directory)" in problem.message
 
 
 @pytest.mark.parametrize("shape", ["quoted-json", "pem-only"])
@@ -688,7 +695,7 @@ def test_key_material_in_the_wrong_shape_is_never_echoed(tmp_path, monkeypatch, 
     if from_env:
         monkeypatch.setenv("VOXIMPLANT_CREDENTIALS", value)
         settings = {}
-    with pytest.raises(ProviderError) as err:
+    with pytest.raises(ProviderError if from_env else ConfigError) as err:
         VoximplantProvider(ProviderConfig("vox", "voximplant", settings, base_dir=str(tmp_path)))
     message = str(err.value)
     assert "PRIVATE" not in message and key["private_key"][40:80] not in message
@@ -775,7 +782,7 @@ def test_a_key_that_is_not_json_says_whether_it_was_the_file_or_the_text(tmp_pat
         ),
     ):
         config = ProviderConfig("vox", "voximplant", {"credentials": value}, base_dir=str(tmp_path))
-        with pytest.raises(ProviderError) as err:
+        with pytest.raises(ConfigError) as err:
             VoximplantProvider(config)
         assert said in str(err.value) and "BEGIN" not in str(err.value)
 
