@@ -803,23 +803,30 @@ def _unfit_fields(owned: OwnedNumber, declaration: Declaration) -> list[str]:
 def _other_type(owned: OwnedNumber, declared: str) -> bool:
     """Whether a number is of another type than declared: the listed type, or when the
     listing gives none (Plivo's `fixed` may be local or national), its digits where they are
-    sure: a fixed line or toll-free number is no mobile, a fixed line or mobile no toll-free.
+    sure: a fixed line or toll-free number is no mobile; any number whose digits say what it
+    is (North America's fixed line or mobile included) other than toll-free is no toll-free.
     Digits are read only for a declared mobile or toll-free type, where the listing left it
     open."""
     if owned.number_type is not None:
         return owned.number_type != declared
     if declared not in _BY_DIGITS.values():
         return False
-    kind = _BY_DIGITS.get(_digits_type(owned.number))
-    return kind is not None and kind != declared
+    kind = _digits_type(owned.number)
+    if declared == "tollfree":
+        return kind not in (None, *_UNSURE, phonenumbers.PhoneNumberType.TOLL_FREE)
+    by_digits = _BY_DIGITS.get(kind)
+    return by_digits is not None and by_digits != declared
 
 
-#: what a number's digits tell for certain (FIXED_LINE_OR_MOBILE, North America's, does not)
+#: what a number's digits tell for certain (FIXED_LINE_OR_MOBILE, North America's, tells
+#: only that it is not toll-free)
 _BY_DIGITS = {
     phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
     phonenumbers.PhoneNumberType.MOBILE: "mobile",
     phonenumbers.PhoneNumberType.TOLL_FREE: "tollfree",
 }
+#: digits phonenumbers cannot place, or that may be anything
+_UNSURE = (phonenumbers.PhoneNumberType.UNKNOWN,)
 
 
 def _digits_type(number: str) -> int | None:

@@ -98,7 +98,8 @@ def test_a_toll_free_number_of_a_shared_calling_code_fits_either_country():
 def test_a_type_the_listing_leaves_open_is_read_from_the_digits():
     """Plivo lists a landline as `fixed` (local or national: no type for us). A declaration
     changed to `type: mobile` or `tollfree` holding landlines is warned about as on every
-    provider; a North American number, whose digits do not say, is not."""
+    provider. A North American landline's digits say only that it is no toll-free number:
+    warned about under `tollfree`, not under `mobile`."""
     typed = {"number_type": SourceRef("numbers.yaml", 5, 11)}
     landlines = [
         replace(planned.owned(n), number_type=None) for n in ("+33322000001", "+33322000002")
@@ -115,7 +116,12 @@ def test_a_type_the_listing_leaves_open_is_read_from_the_digits():
         planned.desired(planned.decl(number_type="local", field_sources=typed)), landlines, held
     )
     assert not any("another type" in w for w in local.warnings)
-    american = [replace(planned.owned("+14155550101"), country="US", number_type=None)]
-    us = planned.decl(country="US", number_type="mobile", quantity=1, field_sources=typed)
-    plan = planned.run(planned.desired(us), american, [planned.record("+14155550101")])
-    assert not any("another type" in w for w in plan.warnings)
+    american = [replace(planned.owned("+14154009186"), country="US", number_type=None)]
+    for kind, warned in (("mobile", False), ("tollfree", True)):
+        us = planned.decl(country="US", number_type=kind, quantity=1, field_sources=typed)
+        plan = planned.run(planned.desired(us), american, [planned.record("+14154009186")])
+        assert any("another type" in w for w in plan.warnings) is warned, (kind, plan.warnings)
+    toll_free = [replace(planned.owned("+18005550100"), country="US", number_type=None)]
+    us = planned.decl(country="US", number_type="tollfree", quantity=1, field_sources=typed)
+    plan = planned.run(planned.desired(us), toll_free, [planned.record("+18005550100")])
+    assert not any("another type" in w for w in plan.warnings), plan.warnings
