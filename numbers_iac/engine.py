@@ -45,6 +45,7 @@ from numbers_iac.model import (
     Settle,
     Settlement,
     Where,
+    listing_parts,
 )
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
@@ -553,10 +554,12 @@ def check_fresh(
         raise StalePlanError(f"provider {', '.join(gone)} is no longer configured; run plan again")
     accounts = observe(providers, plan.fingerprints)
     for name, fingerprint in plan.fingerprints.items():
-        if accounts[name].fingerprint() != fingerprint:
+        now_listed = accounts[name].fingerprint()
+        if now_listed != fingerprint:
             raise StalePlanError(
-                f"the numbers or apps on provider {name} changed since this plan was made; "
-                "run plan again. Nothing was changed."
+                f"the numbers or apps on provider {name} changed since this plan was made"
+                f"{_listing_changes(fingerprint, now_listed)}; run plan again. "
+                "Nothing was changed."
             )
     unknown = {a.provider for a in plan.actions} - set(accounts)
     if unknown:
@@ -610,6 +613,38 @@ def check_fresh(
             "the plan file's actions differ from what its configuration, state and accounts "
             "give (was the file edited?); run plan again. Nothing was changed."
         )
+
+
+#: a listing part that changed, in a stale plan's refusal (numbers and apps counted apart)
+_PART_WORDS = {
+    "bound": "the app of some numbers",
+    "tagged": "the ownership tag of some numbers",
+    "labelled": "the labels of some numbers",
+    "status": "the status of some numbers (pending or active)",
+}
+
+
+def _listing_changes(then: str, now: str) -> str:
+    """What differs between two listing fingerprints, as ` (numbers: 1,000 then, 1,002
+    now; ...)`, so the user knows whether someone bought, rebound or relabelled by hand;
+    empty for a plan file whose fingerprint has no parts."""
+    before, after = listing_parts(then), listing_parts(now)
+    if before is None or after is None:
+        return ""
+    said = []
+    if before.numbers != after.numbers:
+        said.append(f"numbers: {before.numbers:,} then, {after.numbers:,} now")
+    elif before.digests["held"] != after.digests["held"]:
+        said.append(f"other numbers, as many ({after.numbers:,})")
+    else:  # the same numbers: their columns compare
+        said += [
+            w for part, w in _PART_WORDS.items() if before.digests[part] != after.digests[part]
+        ]
+    if before.apps != after.apps:
+        said.append(f"apps: {before.apps:,} then, {after.apps:,} now")
+    elif before.digests["apps"] != after.digests["apps"]:
+        said.append("apps renamed or replaced")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def _date_of(created_at: str | None) -> date | None:

@@ -220,19 +220,44 @@ class Account:
     apps: tuple[App, ...] = ()
 
     def fingerprint(self) -> str:
-        """A digest of the listing, so a saved plan can tell the account changed since."""
-        rows = sorted(
-            (
-                n.number,
-                n.app_id or "",
-                n.tag or "",
-                _labels_text(n.labels),
-                n.status,
-            )
-            for n in self.numbers
-        )
-        apps = sorted((a.app_id, a.name) for a in self.apps)
-        return _digest({"numbers": rows, "apps": apps})
+        """A digest of the listing, so a saved plan can tell the account changed since: the
+        counts, then one digest per part (`LISTING_PARTS`), so that a refusal can also say
+        what changed (`listing_parts`)."""
+        numbers = sorted(self.numbers, key=lambda n: n.number)
+        columns = {
+            "held": [n.number for n in numbers],
+            "bound": [n.app_id or "" for n in numbers],
+            "tagged": [n.tag or "" for n in numbers],
+            "labelled": [_labels_text(n.labels) for n in numbers],
+            "status": [n.status for n in numbers],
+            "apps": sorted((a.app_id, a.name) for a in self.apps),
+        }
+        digests = (f"{part}={_digest(columns[part])[:32]}" for part in LISTING_PARTS)
+        return f"{len(numbers)};{len(self.apps)};" + ";".join(digests)
+
+
+#: what a listing's fingerprint tells apart: which numbers, each one's app, tag, labels and
+#: status (a column read in number order), and the apps
+LISTING_PARTS = ("held", "bound", "tagged", "labelled", "status", "apps")
+
+
+@dataclass(frozen=True)
+class ListingParts:
+    """A listing fingerprint read back: its counts and the digest of each part."""
+
+    numbers: int
+    apps: int
+    digests: Mapping[str, str]
+
+
+def listing_parts(fingerprint: str) -> ListingParts | None:
+    """`Account.fingerprint()` read back; None for any other text (a plan file written
+    before fingerprints had parts)."""
+    numbers, apps, *rest = [*fingerprint.split(";"), "", ""]
+    digests = dict(part.partition("=")[::2] for part in rest if part)
+    if not (numbers.isdigit() and apps.isdigit()) or set(digests) != set(LISTING_PARTS):
+        return None
+    return ListingParts(int(numbers), int(apps), digests)
 
 
 # --------------------------------------------------------------------------- recorded

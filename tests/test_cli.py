@@ -130,8 +130,35 @@ def test_saved_plan_refused_when_account_changed(project):
     before = set(world.numbers)
     result = run(project, "apply", "p.json")
     assert result.returncode == 1
-    assert "provider lab changed since this plan" in result.stderr
+    apps = len(world.apps)
+    assert (
+        f"provider lab changed since this plan was made (apps: {apps - 1} then, {apps} now)"
+    ) in result.stderr
     assert set(sandbox_world(project).numbers) == before
+
+
+def test_saved_plan_refusal_says_what_changed_by_hand(project):
+    """A number rebound and another bought in the console: the refusal says which, so the
+    user knows to look at the console before planning again."""
+    assert run(project, "apply", "--auto-approve").returncode == 0
+    write_config(project, support_quantity=3)
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    world = sandbox_world(project)
+    held = sorted(world.numbers)
+    world.update(held[0], app_id=world.add_app("console"))
+    world.save(project / ".numbers-iac" / "sandbox-lab.json")
+    rebound = run(project, "apply", "p.json")
+    assert rebound.returncode == 1
+    assert "changed since this plan was made (the app of some numbers; apps: " in rebound.stderr
+    assert "numbers:" not in rebound.stderr
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    world = sandbox_world(project)
+    world.buy(world.search("FR", limit=1)[0][0].number)
+    world.save(project / ".numbers-iac" / "sandbox-lab.json")
+    bought = run(project, "apply", "p.json")
+    assert bought.returncode == 1
+    assert f"(numbers: {len(held)} then, {len(held) + 1} now)" in bought.stderr
+    assert set(sandbox_world(project).numbers) == {*held, *set(world.numbers) - set(held)}
 
 
 def test_saved_plan_refused_when_state_changed(project):
