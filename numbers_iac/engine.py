@@ -45,7 +45,7 @@ from numbers_iac.model import (
     Settle,
     Settlement,
     Where,
-    listing_parts,
+    digest_parts,
 )
 from numbers_iac.providers import open_provider
 from numbers_iac.providers.base import Progress, Provider, no_progress
@@ -544,10 +544,12 @@ def check_fresh(
             "run plan again. Nothing was changed."
         )
     recorded = store.load()
-    if plan.state_fingerprint != recorded.fingerprint():
+    state_now = recorded.fingerprint()
+    if plan.state_fingerprint != state_now:
         raise StalePlanError(
-            "the state changed since this plan was made (another apply ran?); run plan again. "
-            "Nothing was changed."
+            "the state changed since this plan was made"
+            f"{_what_changed(plan.state_fingerprint, state_now)}: another apply or a state "
+            "command ran since; run plan again. Nothing was changed."
         )
     gone = sorted(set(plan.fingerprints) - set(desired.providers))
     if gone:
@@ -558,7 +560,7 @@ def check_fresh(
         if now_listed != fingerprint:
             raise StalePlanError(
                 f"the numbers or apps on provider {name} changed since this plan was made"
-                f"{_listing_changes(fingerprint, now_listed)}; run plan again. "
+                f"{_what_changed(fingerprint, now_listed)}; run plan again. "
                 "Nothing was changed."
             )
     unknown = {a.provider for a in plan.actions} - set(accounts)
@@ -615,35 +617,48 @@ def check_fresh(
         )
 
 
-#: a listing part that changed, in a stale plan's refusal (numbers and apps counted apart)
-_PART_WORDS = {
+#: the words for a count that moved, and for a part that changed under the same count
+_COUNTED = {
+    "numbers": ("numbers", "other numbers, as many ({:,})"),
+    "apps": ("apps", "apps renamed or replaced"),
+    "managed": ("managed numbers", "other managed numbers, as many ({:,})"),
+    "orders": ("orders waiting", "other orders waiting"),
+    "attempts": ("calls in doubt", "other calls in doubt"),
+}
+#: the part each count counts, when it is not the count's own name
+_COUNTS_PART = {"numbers": "held", "managed": "held"}
+#: per-number parts, compared only while the same numbers are held
+_PER_NUMBER = {
     "bound": "the app of some numbers",
     "tagged": "the ownership tag of some numbers",
     "labelled": "the labels of some numbers",
     "status": "the status of some numbers (pending or active)",
+    "applied": "what was last applied to some numbers",
 }
 
 
-def _listing_changes(then: str, now: str) -> str:
-    """What differs between two listing fingerprints, as ` (numbers: 1,000 then, 1,002
-    now; ...)`, so the user knows whether someone bought, rebound or relabelled by hand;
-    empty for a plan file whose fingerprint has no parts."""
-    before, after = listing_parts(then), listing_parts(now)
-    if before is None or after is None:
+def _what_changed(then: str, now: str) -> str:
+    """What differs between two fingerprints (`model.parted_digest`), as ` (numbers: 1,000
+    then, 1,002 now; the app of some numbers)`, so the user knows whether someone bought,
+    rebound or relabelled since; empty for a plan file whose fingerprints have no parts."""
+    before, after = digest_parts(then), digest_parts(now)
+    if before is None or after is None or set(before.digests) != set(after.digests):
         return ""
-    said = []
-    if before.numbers != after.numbers:
-        said.append(f"numbers: {before.numbers:,} then, {after.numbers:,} now")
-    elif before.digests["held"] != after.digests["held"]:
-        said.append(f"other numbers, as many ({after.numbers:,})")
-    else:  # the same numbers: their columns compare
-        said += [
-            w for part, w in _PART_WORDS.items() if before.digests[part] != after.digests[part]
-        ]
-    if before.apps != after.apps:
-        said.append(f"apps: {before.apps:,} then, {after.apps:,} now")
-    elif before.digests["apps"] != after.digests["apps"]:
-        said.append("apps renamed or replaced")
+    said: list[str] = []
+    for name, (counted, swapped) in _COUNTED.items():
+        if name not in before.counts or name not in after.counts:
+            continue
+        part = _COUNTS_PART.get(name, name)
+        if before.counts[name] != after.counts[name]:
+            said.append(f"{counted}: {before.counts[name]:,} then, {after.counts[name]:,} now")
+        elif before.digests.get(part) != after.digests.get(part):
+            said.append(swapped.format(after.counts[name]))
+        elif part == "held":  # the same numbers: what each one has compares
+            said += [
+                words
+                for each, words in _PER_NUMBER.items()
+                if each in before.digests and before.digests[each] != after.digests[each]
+            ]
     return f" ({'; '.join(said)})" if said else ""
 
 

@@ -220,44 +220,56 @@ class Account:
     apps: tuple[App, ...] = ()
 
     def fingerprint(self) -> str:
-        """A digest of the listing, so a saved plan can tell the account changed since: the
-        counts, then one digest per part (`LISTING_PARTS`), so that a refusal can also say
-        what changed (`listing_parts`)."""
+        """A digest of the listing, so a saved plan can tell the account changed since, and
+        say what (`digest_parts`): the counts, then a digest per part. The columns are read
+        in number order, so they compare only while the same numbers are held."""
         numbers = sorted(self.numbers, key=lambda n: n.number)
-        columns = {
-            "held": [n.number for n in numbers],
-            "bound": [n.app_id or "" for n in numbers],
-            "tagged": [n.tag or "" for n in numbers],
-            "labelled": [_labels_text(n.labels) for n in numbers],
-            "status": [n.status for n in numbers],
-            "apps": sorted((a.app_id, a.name) for a in self.apps),
-        }
-        digests = (f"{part}={_digest(columns[part])[:32]}" for part in LISTING_PARTS)
-        return f"{len(numbers)};{len(self.apps)};" + ";".join(digests)
-
-
-#: what a listing's fingerprint tells apart: which numbers, each one's app, tag, labels and
-#: status (a column read in number order), and the apps
-LISTING_PARTS = ("held", "bound", "tagged", "labelled", "status", "apps")
+        return parted_digest(
+            {"numbers": len(numbers), "apps": len(self.apps)},
+            {
+                "held": [n.number for n in numbers],
+                "bound": [n.app_id or "" for n in numbers],
+                "tagged": [n.tag or "" for n in numbers],
+                "labelled": [_labels_text(n.labels) for n in numbers],
+                "status": [n.status for n in numbers],
+                "apps": sorted((a.app_id, a.name) for a in self.apps),
+            },
+        )
 
 
 @dataclass(frozen=True)
-class ListingParts:
-    """A listing fingerprint read back: its counts and the digest of each part."""
+class DigestParts:
+    """A fingerprint made by `parted_digest`, read back: its counts and each part's digest."""
 
-    numbers: int
-    apps: int
+    counts: Mapping[str, int]
     digests: Mapping[str, str]
 
 
-def listing_parts(fingerprint: str) -> ListingParts | None:
-    """`Account.fingerprint()` read back; None for any other text (a plan file written
-    before fingerprints had parts)."""
-    numbers, apps, *rest = [*fingerprint.split(";"), "", ""]
-    digests = dict(part.partition("=")[::2] for part in rest if part)
-    if not (numbers.isdigit() and apps.isdigit()) or set(digests) != set(LISTING_PARTS):
-        return None
-    return ListingParts(int(numbers), int(apps), digests)
+def parted_digest(counts: Mapping[str, int], parts: Mapping[str, Any]) -> str:
+    """A fingerprint that still says what changed: `numbers#3;apps#1;held=<digest>;...`."""
+    return ";".join(
+        [
+            *(f"{name}#{count}" for name, count in counts.items()),
+            *(f"{name}={_digest(value)[:32]}" for name, value in parts.items()),
+        ]
+    )
+
+
+def digest_parts(fingerprint: str) -> DigestParts | None:
+    """`parted_digest`'s text read back; None for any other (a plan file written before
+    fingerprints had parts)."""
+    counts: dict[str, int] = {}
+    digests: dict[str, str] = {}
+    for part in fingerprint.split(";"):
+        name, sep, count = part.partition("#")
+        if sep and count.isdigit():
+            counts[name] = int(count)
+            continue
+        name, sep, digest = part.partition("=")
+        if not sep:
+            return None
+        digests[name] = digest
+    return DigestParts(counts, digests)
 
 
 # --------------------------------------------------------------------------- recorded
@@ -363,21 +375,23 @@ class Recorded:
     attempts: tuple[Attempt, ...] = ()
 
     def fingerprint(self) -> str:
-        rows = sorted(
-            (
-                m.provider,
-                m.number,
-                m.declaration,
-                m.app or "",
-                _labels_text(m.labels),
-                m.status,
-                m.quarantine_until or "",
-            )
-            for m in self.numbers.values()
-        )
+        """A digest of the state, so a saved plan can tell another apply ran since, and say
+        what it left (`digest_parts`): which numbers are managed and by which declaration,
+        what was last applied to them, the orders waiting and the calls in doubt."""
+        managed = sorted(self.numbers.values(), key=lambda m: (m.provider, m.number))
         orders = sorted((o.order_id, o.provider, o.declaration, o.quantity) for o in self.orders)
-        attempts = sorted(a.entry_id for a in self.attempts)
-        return _digest({"numbers": rows, "orders": orders, "attempts": attempts})
+        return parted_digest(
+            {"managed": len(managed), "orders": len(orders), "attempts": len(self.attempts)},
+            {
+                "held": [(m.provider, m.number, m.declaration) for m in managed],
+                "applied": [
+                    (m.app or "", _labels_text(m.labels), m.status, m.quarantine_until or "")
+                    for m in managed
+                ],
+                "orders": orders,
+                "attempts": sorted(a.entry_id for a in self.attempts),
+            },
+        )
 
 
 # --------------------------------------------------------------------------- plan

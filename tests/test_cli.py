@@ -170,7 +170,10 @@ def test_saved_plan_refused_when_state_changed(project):
     before = set(sandbox_world(project).numbers)
     result = run(project, "apply", "p.json")
     assert result.returncode == 1
-    assert "the state changed since this plan was made" in result.stderr
+    assert (
+        "the state changed since this plan was made (what was last applied to some "
+        "numbers): another apply or a state command ran since; run plan again"
+    ) in result.stderr
     assert set(sandbox_world(project).numbers) == before
 
 

@@ -308,3 +308,38 @@ def test_amounts_are_written_in_cents_whatever_precision_the_provider_gave(writt
 
     assert amount_text(Decimal(written)) == shown
     assert Decimal(shown) == Decimal(written)
+
+
+def test_a_stale_plan_says_which_part_of_a_listing_or_state_moved():
+    """The refusal of a stale saved plan names what changed (counts, then per-number parts
+    only while the same numbers are held); a plan file from before fingerprints had parts
+    gets the refusal without the detail."""
+    from numbers_iac.engine import _what_changed
+    from numbers_iac.model import Account, App, ManagedNumber, OwnedNumber, Recorded
+
+    one = OwnedNumber(number="+33322000001", provider_id="1", country="FR", app_id="a")
+    two = OwnedNumber(number="+33322000002", provider_id="2", country="FR", app_id="a")
+    ivr = (App("a", "ivr"),)
+    then = Account("lab", (one, two), ivr).fingerprint()
+
+    def now(*numbers: OwnedNumber, apps: tuple[App, ...] = ivr) -> str:
+        return _what_changed(then, Account("lab", numbers, apps).fingerprint())
+
+    assert now(one, two) == ""
+    assert now(one) == " (numbers: 2 then, 1 now)"
+    three = OwnedNumber(number="+33322000003", provider_id="3", country="FR", app_id="b")
+    assert now(one, three) == " (other numbers, as many (2))"
+    relabelled = OwnedNumber(
+        number="+33322000002", provider_id="2", country="FR", app_id="a", labels={"t": "x"}
+    )
+    assert now(one, relabelled) == " (the labels of some numbers)"
+    assert now(one, two, apps=(App("a", "bot"),)) == " (apps renamed or replaced)"
+    assert _what_changed("d662b3860822d81f", Account("lab", (one,)).fingerprint()) == ""
+
+    managed = ManagedNumber(
+        provider="lab", number="+33322000001", declaration="support", provider_id="1"
+    )
+    state_then = Recorded({("lab", managed.number): managed}).fingerprint()
+    assert (
+        _what_changed(state_then, Recorded().fingerprint()) == " (managed numbers: 1 then, 0 now)"
+    )
