@@ -654,6 +654,17 @@ class Missing:
     number: str
 
 
+@dataclass(frozen=True)
+class Misplaced:
+    """A number its declaration still holds though it no longer fits the declaration's
+    `field` (country, type or prefix changed after it bought): kept, never swapped."""
+
+    provider: str
+    declaration: str
+    number: str
+    field: str
+
+
 class Digests(Mapping[str, str]):
     """Each provider's listing digest (`Account.fingerprint`), worked out the first time it
     is read and kept.
@@ -695,6 +706,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     #: managed numbers missing from the listing (drift a person must look at)
     missing: tuple[Missing, ...] = ()
+    #: numbers held outside their declaration's country, type or prefix (see the warnings)
+    misplaced: tuple[Misplaced, ...] = ()
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     #: the state's digest as a plan file holds it, or how to work it out from the state the
     #: plan was made from (read it as `state_fingerprint`)

@@ -25,6 +25,7 @@ from numbers_iac.errors import PlanFileError
 from numbers_iac.model import (
     ACTION_TYPES,
     GuardTrip,
+    Misplaced,
     Missing,
     PendingNote,
     Plan,
@@ -81,6 +82,15 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {"provider": m.provider, "declaration": m.declaration, "number": m.number}
             for m in plan.missing
         ],
+        "misplaced": [
+            {
+                "provider": m.provider,
+                "declaration": m.declaration,
+                "number": m.number,
+                "field": m.field,
+            }
+            for m in plan.misplaced
+        ],
         "quarantined": [
             {
                 "provider": note.provider,
@@ -118,6 +128,7 @@ def _summary(plan: Plan) -> dict[str, Any]:
         "pending_numbers": sum(note.count for note in plan.pending),
         "unmanaged_numbers": len(plan.unmanaged),
         "missing_numbers": len(plan.missing),
+        "misplaced_numbers": len(plan.misplaced),
         "quarantined_numbers": len(plan.quarantined),
         "cost": {
             "setup": {cur: amount_text(amount) for cur, amount in sorted(cost.setup.items())},
@@ -162,6 +173,10 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         missing=tuple(
             Missing(item["provider"], item["declaration"], item["number"])
             for item in data.get("missing", ())
+        ),
+        misplaced=tuple(
+            Misplaced(item["provider"], item["declaration"], item["number"], item["field"])
+            for item in data.get("misplaced", ())
         ),
         fingerprints=dict(data.get("fingerprints", {})),
         state_digest=data.get("state_fingerprint", ""),

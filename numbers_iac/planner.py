@@ -42,6 +42,7 @@ from numbers_iac.model import (
     Digests,
     Forget,
     ManagedNumber,
+    Misplaced,
     Missing,
     Move,
     OwnedNumber,
@@ -101,6 +102,7 @@ class _ProviderPlan:
     warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
+    misplaced: list[Misplaced] = field(default_factory=list)
     ambiguous_moves: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unmovable: dict[str, str] = field(default_factory=dict)
     quarantined: list[QuarantineNote] = field(default_factory=list)
@@ -201,6 +203,7 @@ def plan(
             "warnings",
             "problems",
             "missing",
+            "misplaced",
             "quarantined",
         ):
             getattr(result, name).extend(getattr(part, name))
@@ -220,6 +223,7 @@ def plan(
         unmanaged=tuple(result.unmanaged),
         warnings=tuple(result.warnings),
         missing=tuple(result.missing),
+        misplaced=tuple(result.misplaced),
         replaced=tuple(sorted(replaced)),
         accepted=tuple(sorted(accepted)),
         ambiguous_moves=dict(sorted(result.ambiguous_moves.items())),
@@ -749,9 +753,13 @@ def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _Prov
     "no changes"."""
     unfit: dict[str, list[str]] = defaultdict(list)
     for member in members:
-        if member.owned is not None:
-            for field_name in _unfit_fields(member.owned, declaration):
-                unfit[field_name].append(member.number)
+        fields = _unfit_fields(member.owned, declaration) if member.owned is not None else []
+        for field_name in fields:
+            unfit[field_name].append(member.number)
+        if fields:
+            out.misplaced.append(
+                Misplaced(declaration.provider, declaration.name, member.number, fields[0])
+            )
     for field_name in ("country", "type"):
         if unfit[field_name]:
             declared = declaration.country if field_name == "country" else declaration.number_type

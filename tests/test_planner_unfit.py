@@ -46,6 +46,18 @@ def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
     assert re.search(
         r"lab / a declares type mobile but holds 2 numbers of another type \(\+33322", output
     )
+    assert "Your numbers match" not in output
+    assert (
+        "No changes to apply, but 2 numbers no longer fit their declaration's country, type "
+        "or prefix (see the warnings; never swapped for others)."
+    ) in output
+    saved = run(tmp_path, "plan", "-out", "p.json")
+    assert saved.returncode == 0, saved.stderr
+    plan = json.loads((tmp_path / "p.json").read_text())
+    assert [(m["declaration"], m["field"]) for m in plan["misplaced"]] == [("a", "type")] * 2
+    assert plan["summary"]["misplaced_numbers"] == 2
+    markdown = run(tmp_path, "plan", "--format", "markdown").stdout
+    assert "| Numbers outside their declaration's place or type | 2 |" in markdown
 
     declare(
         tmp_path, '  a:\n    provider: lab\n    country: FR\n    prefix: "1"\n    quantity: 2\n'

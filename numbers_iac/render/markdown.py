@@ -184,6 +184,10 @@ def _summary_table(plan: Plan) -> list[str]:
         rows.insert(3, ("Numbers to move (renames)", str(counts.move)))
     if plan.missing:
         rows.insert(3, ("Managed numbers missing (drift)", str(len(plan.missing))))
+    if plan.misplaced:
+        rows.insert(
+            3, ("Numbers outside their declaration's place or type", str(len(plan.misplaced)))
+        )
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
     if unresolved:
         rows.insert(4, ("Unresolved orders (held back)", str(unresolved)))

@@ -329,6 +329,8 @@ def summary_line(plan: Plan) -> str:
     text = f"Plan: {', '.join(parts)}. Cost: {cost_text(plan.cost())}."
     if plan.missing:
         text += f" {missing_sentence(len(plan.missing))}"
+    if plan.misplaced:
+        text += f" {misplaced_sentence(len(plan.misplaced))}"
     return text
 
 
@@ -336,6 +338,13 @@ def missing_sentence(count: int) -> str:
     return (
         f"{plural(count, 'managed number')} missing from the provider's listing (see the "
         "warnings; never replaced without --accept-missing)."
+    )
+
+
+def misplaced_sentence(count: int) -> str:
+    return (
+        f"{plural(count, 'number')} no longer {'fits its' if count == 1 else 'fit their'} "
+        "declaration's country, type or prefix (see the warnings; never swapped for others)."
     )
 
 
@@ -348,9 +357,13 @@ def irreversible_notice(release_count: int) -> str:
 
 
 def no_changes_sentence(plan: Plan) -> str:
-    """What a plan without actions means: converged, or waiting on purchases in flight."""
+    """What a plan without actions means: converged, or not quite (numbers missing from the
+    listing, or held outside their declaration's place or type), or waiting on purchases in
+    flight."""
     if plan.missing:
         return f"No changes to apply, but {missing_sentence(len(plan.missing))}"
+    if plan.misplaced:
+        return f"No changes to apply, but {misplaced_sentence(len(plan.misplaced))}"
     if any(note.reason == "unresolved" for note in plan.pending):
         return "No changes to apply now: purchases of unknown outcome are still being settled."
     return "No changes. Your numbers match the configuration."
