@@ -40,7 +40,7 @@ from numbers_iac.render import render, tables
 from numbers_iac.render.drift import render_drift
 from numbers_iac.render.escape import for_terminal
 from numbers_iac.render.report import render_report, report_json
-from numbers_iac.render.text import plural
+from numbers_iac.render.text import apply_command, plural
 from numbers_iac.state import open_store
 from numbers_iac.state.base import StateStore
 
@@ -257,7 +257,11 @@ class Context:
         )
         if not self.limits:
             return desired
-        return replace(desired, safety=guards.overridden(desired.safety, **self.limits))
+        return replace(
+            desired,
+            safety=guards.overridden(desired.safety, **self.limits),
+            configured_safety=desired.safety,
+        )
 
     def color(self, stream: Any = None) -> bool:
         return use_color(stream, self.no_color)
@@ -656,11 +660,10 @@ def plan(
     _echo_lines(render(the_plan, fmt, color=ctx.color(), plan_file=out, cwd=os.getcwd()))
     if out:
         planfile.save(the_plan, out)
-        flag = " --allow-release" if the_plan.releases else ""
         hint = (
             f"apply would refuse it as it stands: {refusal}"
             if refusal
-            else f"To apply exactly this plan: numbers-iac apply{flag} {out}"
+            else f"To apply exactly this plan: {apply_command(the_plan, out)}"
         )
         click.echo(f"\nSaved the plan to {out}. {hint}", err=True)
     if detailed and the_plan.has_drift:

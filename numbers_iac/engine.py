@@ -207,7 +207,8 @@ def make_plan(
     return replace(
         plan,
         created_at=now.isoformat(timespec="seconds"),
-        guards=guards.evaluate(plan, desired.safety, recorded.numbers),
+        guards=guards.evaluate(plan, desired.safety, recorded.numbers)
+        + guards.overridden_trips(plan, desired, recorded.numbers),
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 
-from numbers_iac.model import Adopt, GuardTrip, ManagedNumber, Move, Plan, Safety
+from numbers_iac.model import Adopt, Desired, GuardTrip, ManagedNumber, Move, Plan, Safety
 from numbers_iac.render.text import format_money
 from numbers_iac.words import plural
 
@@ -31,6 +31,32 @@ def overridden(safety: Safety, **limits: int | Decimal | None) -> Safety:
     """`safety` with the limits given for one run (None: as configured)."""
     given = {name: value for name, value in limits.items() if value is not None}
     return replace(safety, **given)
+
+
+def overridden_trips(
+    plan: Plan, desired: Desired, managed: Mapping[tuple[str, str], ManagedNumber]
+) -> tuple[GuardTrip, ...]:
+    """The limits of the `safety:` block the plan goes over that this run's command line
+    raised past: shown, never refused, so that a reviewer sees a guard rail was lifted, each
+    with the flag that an apply of the saved plan needs too."""
+    if desired.configured_safety is None:
+        return ()
+    still = {(t.guard, t.provider) for t in evaluate(plan, desired.safety, managed) if t.blocking}
+    trips = []
+    for trip in evaluate(plan, desired.configured_safety, managed):
+        if not trip.blocking or (trip.guard, trip.provider) in still:
+            continue
+        value = getattr(desired.safety, trip.guard)
+        flag = f"{FLAGS[trip.guard]} {_plain(value) if isinstance(value, Decimal) else value}"
+        trips.append(
+            replace(
+                trip,
+                message=f"{trip.message} in the configuration, allowed for this run by {flag}",
+                blocking=False,
+                overridden_by=flag,
+            )
+        )
+    return tuple(trips)
 
 
 def evaluate(

@@ -161,6 +161,9 @@ class Desired:
     declarations: Mapping[str, Declaration]
     state: StateConfig
     safety: Safety = field(default_factory=Safety)
+    #: the `safety:` block as written, when this run's command line overrides it (`safety`
+    #: then holds the limits in force)
+    configured_safety: Safety | None = None
     #: per provider, the environment variables its settings read that are not set (see
     #: `load_config`'s `providers_on_use`): opening that provider reports them
     unresolved: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict, compare=False)
@@ -632,6 +635,9 @@ class GuardTrip:
     message: str
     provider: str | None = None
     blocking: bool = True
+    #: the command-line limit that lets this run past a limit the configuration sets
+    #: (`--max-releases 2`): shown, not refused; an apply of the saved plan needs it too
+    overridden_by: str | None = None
 
 
 @dataclass(frozen=True)

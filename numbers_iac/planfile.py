@@ -110,6 +110,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "provider": trip.provider,
                 "blocking": trip.blocking,
                 "message": trip.message,
+                "overridden_by": trip.overridden_by,
             }
             for trip in plan.guards
         ],
@@ -204,6 +205,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                 item["message"],
                 item.get("provider"),
                 item.get("blocking", True),
+                item.get("overridden_by"),
             )
             for item in data.get("guards", ())
         ),

@@ -5,6 +5,7 @@ The CLI runs as a user runs it, in a subprocess against the sandbox."""
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,9 +125,29 @@ def test_a_guard_stops_apply_with_exit_3_and_plan_shows_it(tmp_path: Path, guard
         assert "Traceback" not in refused.stderr
         assert snapshot(tmp_path) == before
 
+    saved = tmp_path.parent / f"{tmp_path.name}-saved"
+    shutil.copytree(tmp_path, saved)
+
     allowed = run(tmp_path, "apply", "--auto-approve", "--allow-release", *flag)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+
+    # a plan saved with the flag shows the lifted guard, and its hint applies it as reviewed
+    lifted = run(saved, "plan", "-out", "lifted.json", *flag)
+    assert lifted.returncode == 0, lifted.stderr
+    assert f"Guard note: {guard}: {sentence} in the configuration, allowed for this run by " + (
+        guards.FLAGS[guard]
+    ) in lifted.stdout.replace("\n", " ")
+    markdown = run(saved, "plan", "--format", "markdown", *flag).stdout
+    assert "### Guard rails" in markdown and "allowed for this run by" in markdown
+    assert "apply refuses" not in markdown
+    (trip,) = json.loads((saved / "lifted.json").read_text())["guards"]
+    assert not trip["blocking"] and trip["overridden_by"].startswith(guards.FLAGS[guard] + " ")
+    hint = lifted.stderr.split("To apply exactly this plan: ")[1].strip()
+    assert hint.startswith("numbers-iac apply") and trip["overridden_by"] in hint
+    applied = run(saved, *hint.split()[1:])
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert run(saved, "plan", "--detailed-exitcode").returncode == 0
 
 
 def test_releases_are_capped_when_safety_is_not_written(tmp_path: Path) -> None:

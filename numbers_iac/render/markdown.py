@@ -19,6 +19,7 @@ from numbers_iac.render.text import (
     Counts,
     action_details,
     action_subject,
+    apply_command,
     caught_up,
     cost_text,
     first_of,
@@ -404,18 +405,17 @@ def _unmanaged_section(plan: Plan) -> list[str]:
 
 def _apply_hint(plan: Plan, plan_file: str | None) -> list[str]:
     """How to apply what was reviewed: the saved plan when there is one (`plan -out`), else
-    how to save one; `--allow-release` when the plan releases."""
+    how to save one (`apply_command`: with the flags the plan needs)."""
     if not plan.has_changes:
         return []
-    flag = " --allow-release" if plan.releases else ""
     if plan_file:
-        command = for_markdown_code(f"numbers-iac apply{flag} {plan_file}")
+        command = for_markdown_code(apply_command(plan, plan_file))
         return ["", "---", f"To apply exactly this plan: {command}"]
     return [
         "",
         "---",
         "To apply exactly this plan, save it with `numbers-iac plan -out FILE`, then run "
-        f"`numbers-iac apply{flag} FILE`.",
+        f"{for_markdown_code(apply_command(plan, 'FILE'))}.",
     ]
 
 

@@ -409,6 +409,15 @@ def pending_sentence(note: PendingNote) -> str:
     )
 
 
+def apply_command(plan: Plan, plan_file: str) -> str:
+    """The command that applies a saved plan as it was reviewed: `--allow-release` when it
+    releases, and the command-line limits its run lifted (an apply holds a plan to the
+    limits of its own run)."""
+    flags = [" --allow-release"] if plan.releases else []
+    flags += sorted({f" {trip.overridden_by}" for trip in plan.guards if trip.overridden_by})
+    return f"numbers-iac apply{''.join(flags)} {plan_file}"
+
+
 def guard_sentence(trip: GuardTrip) -> str:
     """A guard rail the plan goes over, as plan shows it (apply says the same, refusing)."""
     if not trip.blocking:
