@@ -15,6 +15,7 @@ import contextlib
 import functools
 import gc
 import getpass
+import io
 import json
 import math
 import os
@@ -377,6 +378,7 @@ class NumbersIacGroup(TerraformSpelling, click.Group):
         if not standalone_mode:  # a caller that handles click's exceptions itself
             return super().main(args, prog_name, complete_var, False, **extra)
         args = sys.argv[1:] if args is None else list(args)
+        _whole_writes_to_stdout()
         try:
             try:
                 with collecting_garbage_less_often():
@@ -416,6 +418,24 @@ def _usage_error_text(exc: click.exceptions.UsageError) -> str:
     if exc.ctx is not None:
         text += f" See '{exc.ctx.command_path} --help'."
     return text
+
+
+def _whole_writes_to_stdout() -> None:
+    """Give stdout a buffered layer when it has none (PYTHONUNBUFFERED=1, `python -u`).
+    Unbuffered, a write the file takes only part of (a pipe whose reader went away, a full
+    disk) loses the rest in silence and the command ends with exit 0: `state list --format
+    json > backup.json` could leave half a file. A buffered writer writes the rest or
+    raises (BrokenPipeError: exit 141; any other OSError: an error). Every output is
+    flushed as it is written (click.echo), so nothing is held back."""
+    stream = sys.stdout
+    if not isinstance(getattr(stream, "buffer", None), io.RawIOBase):
+        return
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(stream.buffer),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.line_buffering,
+    )
 
 
 def _silence_stdout() -> None:

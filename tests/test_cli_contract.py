@@ -244,6 +244,35 @@ def test_a_closed_pipe_ends_quietly(project, args):
     assert code in (0, 141)
 
 
+@pytest.mark.skipif(not hasattr(os, "pipe2") or sys.platform != "linux", reason="Linux pipes")
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_reader_that_goes_away_mid_output_ends_it_with_141(tmp_path, unbuffered):
+    """`numbers-iac schema | head -1`: the reader takes a line and goes while the output is
+    still being written. With PYTHONUNBUFFERED=1 (set in many CI images) the write that the
+    pipe took only part of used to drop the rest in silence and exit 0, as it would on a
+    full disk (half a JSON file, exit 0)."""
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    env = clean_env(NO_COLOR="1")
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "numbers_iac", "schema"],
+        cwd=tmp_path,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.readline().startswith(b"{")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and stderr == b""
+
+
 # --------------------------------------------------------------------------- emulator port
 
 
