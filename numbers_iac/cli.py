@@ -12,6 +12,7 @@ before or after the command.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc
 import getpass
@@ -193,6 +194,10 @@ def _no_color_requested() -> bool:
     return bool(options is not None and options.no_color)
 
 
+#: a write the machine has no room for (a full disk, a quota, a file too large)
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn NumbersIacError into `error:` lines and its exit code."""
 
@@ -222,6 +227,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - a bug must still end in one readable line
             if os.environ.get("NUMBERS_IAC_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+                # the machine's limit, not a bug: `plan -json > plan.json` on a full disk
+                where = f" ({for_terminal(str(exc.filename))})" if exc.filename else ""
+                echo_error(f"cannot write: {exc.strerror}{where}; the output is incomplete")
+                sys.exit(1)
             echo_error(
                 f"internal error (a bug in numbers-iac, please report it): "
                 f"{type(exc).__name__}: {for_terminal(str(exc))}. Set NUMBERS_IAC_DEBUG=1 to see "

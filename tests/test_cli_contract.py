@@ -273,6 +273,31 @@ def test_a_reader_that_goes_away_mid_output_ends_it_with_141(tmp_path, unbuffere
     assert proc.returncode == 141 and stderr == b""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_output_to_a_full_disk_is_an_error_not_a_bug_nor_a_success(tmp_path, unbuffered):
+    """`numbers-iac schema > schema.json` on a full disk: exit 1 and one line saying so
+    (unbuffered, the write used to be cut short in silence with exit 0)."""
+    env = clean_env(NO_COLOR="1")
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "numbers_iac", "schema"],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: cannot write: No space left on device; the output is incomplete\n"
+    )
+
+
 # --------------------------------------------------------------------------- emulator port
 
 
