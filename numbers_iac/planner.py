@@ -60,7 +60,7 @@ from numbers_iac.model import (
     Settlement,
     Unmanaged,
 )
-from numbers_iac.phones import calling_code_and_national
+from numbers_iac.phones import calling_code_and_national, country_of
 from numbers_iac.providers.base import Capabilities, fits_prefix, may_come_from
 from numbers_iac.words import plural
 
@@ -664,6 +664,7 @@ def _plan_declaration(
     missing_pins = tuple(n for n in declaration.pinned if n not in member_numbers)
     if missing_pins:
         out.actions.append(_purchase(declaration, len(missing_pins), missing_pins, app_id))
+        _warn_unfit_pins(declaration, missing_pins, out)
 
     # A pinned number is wanted whatever its past: out of quarantine it comes.
     for member in members:
@@ -858,6 +859,30 @@ def _toll_free_of(owned: OwnedNumber, country: str) -> bool:
 
 def _is_toll_free(number: str) -> bool:
     return _digits_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
+
+
+def _warn_unfit_pins(declaration: Declaration, pins: tuple[str, ...], out: _ProviderPlan) -> None:
+    """Pinned numbers about to be bought that do not fit the declaration by their digits (a
+    landline pinned under `type: mobile`): said before paying for them, not by every plan
+    after (as `_warn_misplaced` would)."""
+    unfit: dict[str, list[str]] = defaultdict(list)
+    for number in pins:
+        as_listed = OwnedNumber(number=number, provider_id="", country=country_of(number))
+        for field_name in _unfit_fields(as_listed, declaration):
+            unfit[field_name].append(number)
+    for field_name, numbers in unfit.items():
+        declared = {"country": declaration.country, "type": declaration.number_type}.get(
+            field_name, declaration.prefix
+        )
+        them = "it" if len(numbers) == 1 else "them"
+        out.warnings.append(
+            f"{declaration.provider} / {declaration.name} declares {field_name} {declared} but "
+            f"pins {plural(len(numbers), 'number')} of another {field_name} by "
+            f"{'its' if len(numbers) == 1 else 'their'} digits ({', '.join(numbers[:3])}"
+            f"{', ...' if len(numbers) > 3 else ''}): apply would buy {them} all the same; "
+            f"check the {'number' if len(numbers) == 1 else 'numbers'} or the declaration's "
+            f"{field_name}"
+        )
 
 
 def _warn_unfit(

@@ -137,3 +137,24 @@ def test_a_type_the_listing_leaves_open_is_read_from_the_digits():
     us = planned.decl(country="US", number_type="tollfree", quantity=1, field_sources=typed)
     plan = planned.run(planned.desired(us), toll_free, [planned.record("+18005550100")])
     assert not any("another type" in w for w in plan.warnings), plan.warnings
+
+
+def test_a_pinned_number_of_another_type_is_said_before_it_is_bought():
+    """`numbers: ["+44 20 7946 0000"]` under `type: mobile`: a London landline. The plan that
+    buys it says so (the plans after it would, once it is held); a pinned mobile does not."""
+    typed = {"number_type": SourceRef("numbers.yaml", 5, 11)}
+    landline, mobile = "+442079460000", "+447700900123"
+    said = {}
+    for pin in (landline, mobile):
+        d = planned.decl(
+            "b", country="GB", number_type="mobile", quantity=1, pinned=(pin,), field_sources=typed
+        )
+        plan = planned.run(planned.desired(d))
+        assert [a.kind for a in plan.actions] == ["purchase"]
+        said[pin] = [w for w in plan.warnings if "pins" in w]
+    assert said[mobile] == []
+    assert said[landline] == [
+        f"lab / b declares type mobile but pins 1 number of another type by its digits "
+        f"({landline}): apply would buy it all the same; check the number or the "
+        "declaration's type"
+    ]
