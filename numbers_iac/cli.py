@@ -250,13 +250,19 @@ class Context:
         self.limits: dict[str, Any] = {}
 
     def config_path(self, fallback: str | None = None) -> Path:
+        """`-c`, else `fallback` (the configuration a saved plan was made from), else
+        `$NUMBERS_IAC_CONFIG` or `./numbers.yaml`. A fallback that is gone (the plan was made
+        in another checkout: a CI job's) gives way to `./numbers.yaml`; the plan's digest
+        of the configuration still has to match."""
+        default = config_path_from(self.config_option)
         if (
             self.config_option is None
             and fallback is not None
             and not os.environ.get("NUMBERS_IAC_CONFIG")
+            and (os.path.exists(fallback) or not default.exists())
         ):
             return Path(fallback)
-        return config_path_from(self.config_option)
+        return default
 
     def load(
         self, fallback: str | None = None, resolve_env: bool | frozenset[str] = True

@@ -7,6 +7,7 @@ The CLI only parses flags, calls these functions and renders.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -535,7 +536,8 @@ def check_fresh(
     """
     now = now or datetime.now(UTC)
     if plan.config_digest != desired.config_digest:
-        if plan.config_path and plan.config_path != desired.config_path:
+        elsewhere = plan.config_path and plan.config_path != desired.config_path
+        if elsewhere and os.path.exists(plan.config_path):  # gone: another checkout
             raise StalePlanError(
                 f"this plan was made from {plan.config_path}, not {desired.config_path}; "
                 f"apply it with -c {plan.config_path}, or plan again. Nothing was changed."

@@ -108,6 +108,23 @@ def test_saved_plan_applies_exactly_that_plan(project):
     assert len(sandbox_world(project).numbers) == wanted == 3
 
 
+def test_saved_plan_applies_in_another_checkout_of_the_same_configuration(project, tmp_path):
+    """A CI merge job checks the repository out elsewhere: the plan's configuration path is
+    gone, and ./numbers.yaml (the same text: the digest says so) is read instead."""
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    project.rename(moved)
+    applied = run(moved, "apply", "p.json")
+    assert applied.returncode == 0, applied.stderr
+    assert len(sandbox_world(moved).numbers) == 3
+    write_config(moved, support_quantity=5)
+    assert run(moved, "plan", "-out", "p.json").returncode == 0
+    moved.rename(project)
+    write_config(project, support_quantity=6)
+    again = run(project, "apply", "p.json")
+    assert again.returncode == 1 and "changed since this plan was made" in again.stderr
+
+
 def test_saved_plan_refused_when_config_changed(project):
     run(project, "plan", "-out", "p.json")
     write_config(project, support_quantity=5)
