@@ -889,12 +889,14 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
     from numbers_iac.importer import import_numbers
 
     desired = ctx.load()
-    with (
-        open_store(desired.state) as store,
-        engine.Providers(desired) as providers,
-        store.lock(f"numbers-iac import by {_user()}"),
-        ListingProgress() as progress,
-    ):
+    with contextlib.ExitStack() as stack:
+        if print_only:  # changes nothing: creates no state file, takes no lock
+            store = stack.enter_context(_store_to_read(desired))
+        else:
+            store = stack.enter_context(open_store(desired.state))
+            stack.enter_context(store.lock(f"numbers-iac import by {_user()}"))
+        providers = stack.enter_context(engine.Providers(desired))
+        progress = stack.enter_context(ListingProgress())
         result = import_numbers(
             desired,
             providers,
@@ -922,6 +924,12 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
         click.echo(
             f"Rewrote the alias of {plural(len(result.renamed_aliases), 'number')} on "
             f"{provider_name} to the declaration name (the ownership tag): {shown}{more}.",
+            err=True,
+        )
+    if print_only and not result.count:
+        click.echo(
+            f"Nothing to import: {provider_name} holds no number the configuration and the "
+            "state do not already have.",
             err=True,
         )
     if not print_only:
@@ -1026,6 +1034,9 @@ def state_forget(ctx: Context, items: tuple[str, ...], lock_timeout: float) -> N
     NAME, or single NUMBERs. The next plan lists them as unmanaged (like Terraform's
     `removed { destroy = false }`)."""
     desired = ctx.load(resolve_env=_STATE_ONLY)
+    if _no_state_file(desired):  # nothing managed yet: say so without creating the state
+        with _store_to_read(desired) as empty:
+            engine.forget(desired, empty, items)
     with open_store(desired.state) as store, store.lock(f"state forget by {_user()}", lock_timeout):
         forgotten = engine.forget(desired, store, items)
     for provider, number, declaration in forgotten:

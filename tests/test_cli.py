@@ -416,3 +416,17 @@ def test_json_and_markdown_outputs_end_with_one_newline(project):
             out = run(project, command, "--format", fmt).stdout
             assert out.endswith("\n") and not out.endswith("\n\n"), (command, fmt, out[-20:])
     assert json.loads(run(project, "drift", "--format", "json").stdout)["drift"] is True
+
+
+def test_commands_that_change_nothing_create_no_state(project):
+    """`import --print` ("change nothing") and a `state forget` that finds nothing leave no
+    state file behind; the empty import says why it printed nothing."""
+    printed = run(project, "import", "lab", "--print")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == ""
+    assert "Nothing to import: lab holds no number" in printed.stderr
+    forgot = run(project, "state", "forget", "support-fr")
+    assert forgot.returncode == 1
+    assert "the state holds no declaration or number support-fr" in forgot.stderr
+    assert not (project / DEFAULT_STATE_PATH).exists()
+    assert not list((project / DEFAULT_STATE_PATH).parent.glob("*.lock"))
