@@ -231,6 +231,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 # the machine's limit, not a bug: `plan -json > plan.json` on a full disk
                 where = f" ({for_terminal(str(exc.filename))})" if exc.filename else ""
                 echo_error(f"cannot write: {exc.strerror}{where}; the output is incomplete")
+                _silence_stdout()  # what the full disk did not take is dropped, not retried
                 sys.exit(1)
             echo_error(
                 f"internal error (a bug in numbers-iac, please report it): "

@@ -537,22 +537,33 @@ def check_fresh(
     now = now or datetime.now(UTC)
     if plan.config_digest != desired.config_digest:
         elsewhere = plan.config_path and plan.config_path != desired.config_path
-        if elsewhere and os.path.exists(plan.config_path):  # gone: another checkout
+        if elsewhere and os.path.exists(plan.config_path):
             raise StalePlanError(
                 f"this plan was made from {plan.config_path}, not {desired.config_path}; "
                 f"apply it with -c {plan.config_path}, or plan again. Nothing was changed."
             )
+        if elsewhere:  # its file is gone (another checkout): this one is not the same text
+            raise StalePlanError(
+                f"this plan was made from {plan.config_path}, which is gone, and "
+                f"{desired.config_path} is not the same configuration; run plan again. "
+                "Nothing was changed."
+            )
         raise StalePlanError(
             f"the configuration {desired.config_path} changed since this plan was made; "
             "run plan again. Nothing was changed."
+        )
+    if digest_parts(plan.state_fingerprint) is None:
+        raise StalePlanError(
+            "this plan was saved by an earlier numbers-iac, whose fingerprints of the state "
+            "and accounts this one does not read; run plan again. Nothing was changed."
         )
     recorded = store.load()
     state_now = recorded.fingerprint()
     if plan.state_fingerprint != state_now:
         raise StalePlanError(
             "the state changed since this plan was made"
-            f"{_what_changed(plan.state_fingerprint, state_now)}: another apply or a state "
-            "command ran since; run plan again. Nothing was changed."
+            f"{_what_changed(plan.state_fingerprint, state_now)}, by another apply or a "
+            "state command; run plan again. Nothing was changed."
         )
     gone = sorted(set(plan.fingerprints) - set(desired.providers))
     if gone:
@@ -636,6 +647,7 @@ _PER_NUMBER = {
     "tagged": "the ownership tag of some numbers",
     "labelled": "the labels of some numbers",
     "status": "the status of some numbers (pending or active)",
+    "declared": "the declaration of some numbers (moved)",
     "applied": "what was last applied to some numbers",
 }
 

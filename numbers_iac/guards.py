@@ -51,7 +51,7 @@ def overridden_trips(
         trips.append(
             replace(
                 trip,
-                message=f"{trip.message} in the configuration, allowed for this run by {flag}",
+                message=f"{trip.message}, lifted by {flag} (an apply needs it too)",
                 blocking=False,
                 overridden_by=flag,
             )

@@ -265,7 +265,7 @@ def digest_parts(fingerprint: str) -> DigestParts | None:
     digests: dict[str, str] = {}
     for part in fingerprint.split(";"):
         name, sep, count = part.partition("#")
-        if sep and count.isdigit():
+        if sep and count.isascii() and count.isdigit():
             counts[name] = int(count)
             continue
         name, sep, digest = part.partition("=")
@@ -386,7 +386,8 @@ class Recorded:
         return parted_digest(
             {"managed": len(managed), "orders": len(orders), "attempts": len(self.attempts)},
             {
-                "held": [(m.provider, m.number, m.declaration) for m in managed],
+                "held": [(m.provider, m.number) for m in managed],
+                "declared": [m.declaration for m in managed],
                 "applied": [
                     (m.app or "", _labels_text(m.labels), m.status, m.quarantine_until or "")
                     for m in managed

@@ -119,10 +119,28 @@ def test_saved_plan_applies_in_another_checkout_of_the_same_configuration(projec
     assert len(sandbox_world(moved).numbers) == 3
     write_config(moved, support_quantity=5)
     assert run(moved, "plan", "-out", "p.json").returncode == 0
+    write_config(moved, support_quantity=6)
+    other = run(moved, "apply", "p.json")
+    assert other.returncode == 1 and "changed since this plan was made" in other.stderr
+    assert run(moved, "plan", "-out", "p.json").returncode == 0
     moved.rename(project)
-    write_config(project, support_quantity=6)
+    write_config(project, support_quantity=7)
     again = run(project, "apply", "p.json")
-    assert again.returncode == 1 and "changed since this plan was made" in again.stderr
+    assert again.returncode == 1
+    assert f"this plan was made from {moved / 'numbers.yaml'}, which is gone, and " in again.stderr
+
+
+def test_a_plan_saved_by_an_earlier_version_is_refused_as_such(project):
+    assert run(project, "plan", "-out", "p.json").returncode == 0
+    saved = json.loads((project / "p.json").read_text())
+    saved["state_fingerprint"] = "d662b3860822d81f2d4969595d7958bd283ed998f6ad6c7c1677a794b6eac890"
+    (project / "p.json").write_text(json.dumps(saved))
+    result = run(project, "apply", "p.json")
+    assert result.returncode == 1
+    assert "this plan was saved by an earlier numbers-iac" in result.stderr
+    assert not (project / ".numbers-iac" / "sandbox-lab.json").exists() or not (
+        sandbox_world(project).numbers
+    )
 
 
 def test_saved_plan_refused_when_config_changed(project):
@@ -189,7 +207,7 @@ def test_saved_plan_refused_when_state_changed(project):
     assert result.returncode == 1
     assert (
         "the state changed since this plan was made (what was last applied to some "
-        "numbers): another apply or a state command ran since; run plan again"
+        "numbers), by another apply or a state command; run plan again"
     ) in result.stderr
     assert set(sandbox_world(project).numbers) == before
 

@@ -275,16 +275,21 @@ def test_a_reader_that_goes_away_mid_output_ends_it_with_141(tmp_path, unbuffere
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("unbuffered", ["1", ""])
-def test_output_to_a_full_disk_is_an_error_not_a_bug_nor_a_success(tmp_path, unbuffered):
+@pytest.mark.parametrize("args", [["schema"], ["validate"]])
+def test_output_to_a_full_disk_is_an_error_not_a_bug_nor_a_success(tmp_path, unbuffered, args):
     """`numbers-iac schema > schema.json` on a full disk: exit 1 and one line saying so
-    (unbuffered, the write used to be cut short in silence with exit 0)."""
+    (unbuffered, the write used to be cut short in silence with exit 0), a long output or a
+    short one (left in the buffer, it must not fail again at exit with a traceback)."""
+    (tmp_path / "numbers.yaml").write_text(
+        "version: 1\nproviders:\n  lab:\n    type: sandbox\nnumbers: {}\n"
+    )
     env = clean_env(NO_COLOR="1")
     env.pop("PYTHONUNBUFFERED", None)
     if unbuffered:
         env["PYTHONUNBUFFERED"] = unbuffered
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "numbers_iac", "schema"],
+            [sys.executable, "-m", "numbers_iac", *args],
             cwd=tmp_path,
             stdout=full,
             stderr=subprocess.PIPE,

@@ -135,11 +135,11 @@ def test_a_guard_stops_apply_with_exit_3_and_plan_shows_it(tmp_path: Path, guard
     # a plan saved with the flag shows the lifted guard, and its hint applies it as reviewed
     lifted = run(saved, "plan", "-out", "lifted.json", *flag)
     assert lifted.returncode == 0, lifted.stderr
-    assert f"Guard note: {guard}: {sentence} in the configuration, allowed for this run by " + (
-        guards.FLAGS[guard]
-    ) in lifted.stdout.replace("\n", " ")
+    assert f"Guard note: {guard}: {sentence}, lifted by {guards.FLAGS[guard]} " in (
+        lifted.stdout.replace("\n", " ")
+    )
     markdown = run(saved, "plan", "--format", "markdown", *flag).stdout
-    assert "### Guard rails" in markdown and "allowed for this run by" in markdown
+    assert "### Guard rails" in markdown and "(an apply needs it too)" in markdown
     assert "apply refuses" not in markdown
     (trip,) = json.loads((saved / "lifted.json").read_text())["guards"]
     assert not trip["blocking"] and trip["overridden_by"].startswith(guards.FLAGS[guard] + " ")

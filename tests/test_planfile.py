@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -346,3 +347,6 @@ def test_a_stale_plan_says_which_part_of_a_listing_or_state_moved():
     assert (
         _what_changed(state_then, Recorded().fingerprint()) == " (managed numbers: 1 then, 0 now)"
     )
+    moved = replace(managed, declaration="support-v2")
+    state_now = Recorded({("lab", managed.number): moved}).fingerprint()
+    assert _what_changed(state_then, state_now) == " (the declaration of some numbers (moved))"
