@@ -888,11 +888,22 @@ def _warn_unfit_pins(declaration: Declaration, pins: tuple[str, ...], out: _Prov
 def _warn_unfit(
     declaration: Declaration, declared: str, unfit: str, numbers: list[str], out: _ProviderPlan
 ) -> None:
+    if set(numbers) <= set(declaration.pinned):  # the user asked for these very numbers
+        advice = (
+            f"{'it is' if len(numbers) == 1 else 'they are'} pinned: write the "
+            f"{declared.split()[0]} {'it has' if len(numbers) == 1 else 'they have'}, or take "
+            f"{'it' if len(numbers) == 1 else 'them'} out of `numbers:` to let "
+            f"{'it' if len(numbers) == 1 else 'them'} go"
+        )
+    else:
+        advice = (
+            "numbers-iac never swaps numbers on its own: pin the ones to keep, or lower the "
+            "quantity to release them"
+        )
     out.warnings.append(
         f"{declaration.provider} / {declaration.name} declares {declared} but holds "
         f"{plural(len(numbers), 'number')} {unfit} ({', '.join(numbers[:3])}"
-        f"{', ...' if len(numbers) > 3 else ''}); numbers-iac never swaps numbers on its "
-        "own: pin the ones to keep, or lower the quantity to release them"
+        f"{', ...' if len(numbers) > 3 else ''}); {advice}"
     )
 
 

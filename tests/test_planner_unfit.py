@@ -158,3 +158,13 @@ def test_a_pinned_number_of_another_type_is_said_before_it_is_bought():
         f"({landline}): apply would buy it all the same; check the number or the "
         "declaration's type"
     ]
+    held = [replace(planned.owned(landline), country="GB", number_type=None)]
+    d = planned.decl(
+        "b", country="GB", number_type="mobile", quantity=1, pinned=(landline,), field_sources=typed
+    )
+    plan = planned.run(planned.desired(d), held, [planned.record(landline, declaration="b")])
+    assert [m.number for m in plan.misplaced] == [landline]
+    assert any(
+        w.endswith("it is pinned: write the type it has, or take it out of `numbers:` to let it go")
+        for w in plan.warnings
+    ), plan.warnings
