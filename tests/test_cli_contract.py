@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -214,20 +215,33 @@ def test_single_dash_values_and_help_are_click_s_own(project):
 # --------------------------------------------------------------------------- closed pipes
 
 
+def run_with_stdout(
+    cwd: Path, stdout: Any, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "numbers_iac", *args],
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or clean_env(NO_COLOR="1"),
+        timeout=60,
+    )
+
+
+def env_unbuffered(value: str) -> dict[str, str]:
+    """The environment with PYTHONUNBUFFERED set to `value` ("" unset)."""
+    env = clean_env(NO_COLOR="1")
+    env.pop("PYTHONUNBUFFERED", None)
+    return {**env, "PYTHONUNBUFFERED": value} if value else env
+
+
 def run_into_a_closed_pipe(cwd: Path, *args: str) -> tuple[int, str]:
     """Run with stdout a pipe whose reader has already gone, as `| head -1` ends up."""
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "numbers_iac", *args],
-            cwd=cwd,
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=clean_env(NO_COLOR="1"),
-            timeout=60,
-        )
+        proc = run_with_stdout(cwd, write_end, *args)
     finally:
         os.close(write_end)
     return proc.returncode, proc.stderr
@@ -255,16 +269,12 @@ def test_a_reader_that_goes_away_mid_output_ends_it_with_141(tmp_path, unbuffere
 
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
-    env = clean_env(NO_COLOR="1")
-    env.pop("PYTHONUNBUFFERED", None)
-    if unbuffered:
-        env["PYTHONUNBUFFERED"] = unbuffered
     proc = subprocess.Popen(
         [sys.executable, "-m", "numbers_iac", "schema"],
         cwd=tmp_path,
         stdout=write_end,
         stderr=subprocess.PIPE,
-        env=env,
+        env=env_unbuffered(unbuffered),
     )
     os.close(write_end)
     with os.fdopen(read_end, "rb") as reader:
@@ -283,20 +293,8 @@ def test_output_to_a_full_disk_is_an_error_not_a_bug_nor_a_success(tmp_path, unb
     (tmp_path / "numbers.yaml").write_text(
         "version: 1\nproviders:\n  lab:\n    type: sandbox\nnumbers: {}\n"
     )
-    env = clean_env(NO_COLOR="1")
-    env.pop("PYTHONUNBUFFERED", None)
-    if unbuffered:
-        env["PYTHONUNBUFFERED"] = unbuffered
     with open("/dev/full", "w") as full:
-        result = subprocess.run(
-            [sys.executable, "-m", "numbers_iac", *args],
-            cwd=tmp_path,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            timeout=60,
-        )
+        result = run_with_stdout(tmp_path, full, *args, env=env_unbuffered(unbuffered))
     assert result.returncode == 1
     assert result.stderr == (
         "error: cannot write: No space left on device; the output is incomplete\n"
