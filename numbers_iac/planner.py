@@ -761,16 +761,10 @@ def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _Prov
             out.misplaced.append(
                 Misplaced(declaration.provider, declaration.name, member.number, fields[0])
             )
-    for field_name in ("country", "type"):
+    for field_name in ("country", "type", "prefix"):
         if unfit[field_name]:
-            declared = declaration.country if field_name == "country" else declaration.number_type
-            others = sorted(unfit[field_name])
-            _warn_unfit(
-                declaration, f"{field_name} {declared}", f"of another {field_name}", others, out
-            )
-    if unfit["prefix"]:
-        others = sorted(unfit["prefix"])
-        _warn_unfit(declaration, f"prefix {declaration.prefix}", "outside it", others, out)
+            where = "outside it" if field_name == "prefix" else f"of another {field_name}"
+            _warn_unfit(declaration, field_name, where, sorted(unfit[field_name]), out)
 
 
 def _beyond_room(floating: list[_Member], room: int, app_id: str | None) -> list[_Member]:
@@ -871,29 +865,25 @@ def _warn_unfit_pins(declaration: Declaration, pins: tuple[str, ...], out: _Prov
         for field_name in _unfit_fields(as_listed, declaration):
             unfit[field_name].append(number)
     for field_name, numbers in unfit.items():
-        declared = {"country": declaration.country, "type": declaration.number_type}.get(
-            field_name, declaration.prefix
-        )
-        them = "it" if len(numbers) == 1 else "them"
+        one = len(numbers) == 1
         out.warnings.append(
-            f"{declaration.provider} / {declaration.name} declares {field_name} {declared} but "
-            f"pins {plural(len(numbers), 'number')} of another {field_name} by "
-            f"{'its' if len(numbers) == 1 else 'their'} digits ({', '.join(numbers[:3])}"
-            f"{', ...' if len(numbers) > 3 else ''}): apply would buy {them} all the same; "
-            f"check the {'number' if len(numbers) == 1 else 'numbers'} or the declaration's "
-            f"{field_name}"
+            f"{_declares(declaration, field_name)} but pins "
+            f"{plural(len(numbers), 'number')} of another {field_name} by "
+            f"{'its' if one else 'their'} digits ({_first_three(numbers)}): apply would buy "
+            f"{'it' if one else 'them'} all the same; check the "
+            f"{'number' if one else 'numbers'} or the declaration's {field_name}"
         )
 
 
 def _warn_unfit(
-    declaration: Declaration, declared: str, unfit: str, numbers: list[str], out: _ProviderPlan
+    declaration: Declaration, field_name: str, unfit: str, numbers: list[str], out: _ProviderPlan
 ) -> None:
+    one = len(numbers) == 1
     if set(numbers) <= set(declaration.pinned):  # the user asked for these very numbers
+        it = "it" if one else "them"
         advice = (
-            f"{'it is' if len(numbers) == 1 else 'they are'} pinned: write the "
-            f"{declared.split()[0]} {'it has' if len(numbers) == 1 else 'they have'}, or take "
-            f"{'it' if len(numbers) == 1 else 'them'} out of `numbers:` to let "
-            f"{'it' if len(numbers) == 1 else 'them'} go"
+            f"{'it is' if one else 'they are'} pinned: write the {field_name} "
+            f"{'it has' if one else 'they have'}, or take {it} out of `numbers:` to let {it} go"
         )
     else:
         advice = (
@@ -901,10 +891,23 @@ def _warn_unfit(
             "quantity to release them"
         )
     out.warnings.append(
-        f"{declaration.provider} / {declaration.name} declares {declared} but holds "
-        f"{plural(len(numbers), 'number')} {unfit} ({', '.join(numbers[:3])}"
-        f"{', ...' if len(numbers) > 3 else ''}); {advice}"
+        f"{_declares(declaration, field_name)} but holds {plural(len(numbers), 'number')} "
+        f"{unfit} ({_first_three(numbers)}); {advice}"
     )
+
+
+def _declares(declaration: Declaration, field_name: str) -> str:
+    """`lab / support declares type mobile`: how the unfit warnings start."""
+    declared = {
+        "country": declaration.country,
+        "type": declaration.number_type,
+        "prefix": declaration.prefix,
+    }[field_name]
+    return f"{declaration.provider} / {declaration.name} declares {field_name} {declared}"
+
+
+def _first_three(numbers: Sequence[str]) -> str:
+    return ", ".join(numbers[:3]) + (", ..." if len(numbers) > 3 else "")
 
 
 def _resolve_app(
