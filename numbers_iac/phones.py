@@ -91,10 +91,21 @@ def prefix_digits(prefix: str, country: str) -> str:
     the 0: Italy has no trunk prefix to drop)."""
     digits = "".join(ch for ch in prefix if ch.isdigit())
     if prefix.strip().startswith("+"):
-        return digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
-    metadata = PhoneMetadata.metadata_for_region(country.upper())
+        digits = digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
+    return without_trunk(digits, country)
+
+
+def without_trunk(digits: str, region: str) -> str:
+    """National digits written after a trunk prefix of 0 ("0322" in France, "06 1" in
+    Hungary, "+44 (0)20") without it, and only it: India's toll-free 000800 and Japan's
+    00777 start with zeros that are digits of the number, so a trunk followed by another 0
+    is kept. A trunk that is not a 0 (Russia's 8) is kept too: 812 is St Petersburg."""
+    metadata = PhoneMetadata.metadata_for_region(region.upper())
     trunk = metadata.national_prefix if metadata is not None else None
-    return digits.lstrip("0") if trunk == "0" else digits
+    if trunk and trunk.startswith("0") and digits.startswith(trunk):
+        rest = digits[len(trunk) :]
+        return digits if rest.startswith("0") else rest
+    return digits
 
 
 def _split(digits: str) -> tuple[tuple[str, ...], str] | None:

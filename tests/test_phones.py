@@ -73,6 +73,30 @@ def test_country_of_text_that_is_no_number():
 
 
 @pytest.mark.parametrize(
+    ("prefix", "country", "digits"),
+    [
+        ("0322", "FR", "322"),
+        ("+33 (0)3 22", "FR", "322"),
+        ("322", "FR", "322"),
+        ("06", "IT", "06"),
+        ("+39 06", "IT", "06"),
+        ("06 1", "HU", "1"),
+        ("000800", "IN", "000800"),
+        ("1800", "IN", "1800"),
+        ("00777", "JP", "00777"),
+        ("0120", "JP", "120"),
+        ("812", "RU", "812"),
+    ],
+)
+def test_a_prefix_is_sent_as_the_digits_the_numbers_start_with(prefix, country, digits):
+    """What every provider is asked for: a trunk prefix is dropped once, and only a trunk
+    prefix, so Indian and Japanese toll-free ranges that start with zeros keep them."""
+    from numbers_iac.phones import prefix_digits
+
+    assert prefix_digits(prefix, country) == digits
+
+
+@pytest.mark.parametrize(
     ("number", "prefix", "fits"),
     [
         ("+14155550100", "415", True),
@@ -86,6 +110,13 @@ def test_country_of_text_that_is_no_number():
         ("+447520123456", "20", False),
         ("+390612345678", "06", True),  # Italy keeps its leading 0 in the number itself
         ("+390212345678", "06", False),
+        ("+3612345678", "06 1", True),  # Hungary's trunk is 06
+        ("+3612345678", "61", False),
+        ("+9100080012345678", "000800", True),  # India's toll-free: its zeros are digits
+        ("+918001234567", "000800", False),
+        ("+8100777012345", "00777", True),  # Japan's 00777: the same
+        ("+81777123456", "00777", False),
+        ("+78121234567", "812", True),  # Russia's trunk is 8, and 812 is St Petersburg
     ],
 )
 def test_a_prefix_is_where_the_national_number_starts(number, prefix, fits):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+import phonenumbers
+
 from numbers_iac.errors import ConfigError, Problem
 from numbers_iac.model import (
     QUANTITY,
@@ -30,7 +32,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
-from numbers_iac.phones import calling_code_and_national
+from numbers_iac.phones import calling_code_and_national, without_trunk
 
 #: how long an attempt whose outcome is unknown holds back its declaration's shortfall
 #: before it is closed as not bought (a provider setting, `settle_time`, in seconds)
@@ -424,10 +426,10 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
 
 def fits_prefix(number: str, prefix: str) -> bool:
     """Whether a number's national digits start with a declared prefix: "+33 3 22", "0322"
-    and "322" alike mean +33 322... (a trunk "0" is no digit of the number, and Italy's
-    leading zero of the number itself is not compared either). `number` is the E.164 number,
-    never a listing's `provider_id` (an id or a hash on most providers); a number that is
-    not plain `+digits` is not ruled out."""
+    and "322" alike mean +33 322... (a trunk "0" is no digit of the number, but Italy's
+    leading 0 and India's 000800 are, as `phones.without_trunk` says). `number` is the E.164
+    number, never a listing's `provider_id` (an id or a hash on most providers); a number
+    that is not plain `+digits` is not ruled out."""
     split = calling_code_and_national(number)
     digits = "".join(ch for ch in prefix if ch.isdigit())
     if split is None or not digits:
@@ -437,7 +439,8 @@ def fits_prefix(number: str, prefix: str) -> bool:
         if not digits.startswith(calling_code):
             return False
         digits = digits[len(calling_code) :]
-    return national.lstrip("0").startswith(digits.lstrip("0"))
+    region = phonenumbers.region_code_for_country_code(int(calling_code))
+    return national.startswith(without_trunk(digits, region))
 
 
 def _acquired_since(acquired: str | None, started: str) -> bool:
