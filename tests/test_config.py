@@ -291,6 +291,80 @@ def test_merge_keys_may_be_overridden_without_a_duplicate_error(tmp_path: Path) 
     assert desired.declarations["b"].provider == "lab"
 
 
+def test_a_mapping_with_a_merge_may_itself_be_reused_through_an_alias(tmp_path: Path) -> None:
+    """Reading `b` must not rewrite its node: `c: *b` reads b as written, and a list of
+    merges lets the first mapping win, as YAML's merge rule says."""
+    path = with_numbers(
+        tmp_path,
+        """        a: &a {provider: lab, country: FR, quantity: 1}
+        b: &b
+          <<: *a
+          country: GB
+        c: *b
+        d:
+          <<: [*b, *a]
+          quantity: 2
+        """,
+    )
+    declarations = load_config(path, env={}).declarations
+    assert [declarations[n].country for n in "abcd"] == ["FR", "GB", "GB", "GB"]
+    assert [declarations[n].quantity for n in "abcd"] == [1, 1, 1, 2]
+
+
+def test_two_merge_keys_in_one_mapping_are_a_duplicate_key(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        """        a: &a {provider: lab, country: FR}
+        b:
+          <<: *a
+          <<: *a
+        """,
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.path) == (10, "numbers.b")
+    assert problem.message == "duplicate key '<<' (first written at line 9)"
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "says"),
+    [
+        ("quantity", "3.0", "expected a whole number, got 3.0 (write 3)"),
+        ("quantity", "2.5", "expected a whole number, got 2.5"),
+        ("quantity", "010", "010 reads as 8 in YAML (an octal number)"),
+        ("quantity", "1:30", "1:30 reads as 90 in YAML (base 60)"),
+    ],
+)
+def test_a_count_yaml_reads_otherwise_than_written_is_refused(
+    tmp_path: Path, field: str, written: str, says: str
+) -> None:
+    """3.0 passes JSON Schema's integer and used to be read as no quantity at all (the
+    default, so a plan released what the declaration held); 010 and 1:30 are YAML 1.1's
+    octal and base 60, which an editor reads as 10 and as text."""
+    path = with_numbers(tmp_path, f"a: {{provider: lab, country: FR, {field}: {written}}}\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.path) == (7, f"numbers.a.{field}")
+    assert problem.message.startswith(says), problem.message
+
+
+@pytest.mark.parametrize(
+    ("safety", "says"),
+    [
+        ("max_purchases: 0.0", "expected a whole number, got 0.0 (write 0)"),
+        ("max_releases: 0.0", "expected a whole number, got 0.0 (write 0)"),
+        ("max_release_percent: .nan", "expected a number, got .nan (not a number)"),
+        ("max_monthly_increase: .inf", "expected a number, got .inf (infinite)"),
+    ],
+)
+def test_a_guard_rail_limit_that_is_no_number_is_refused(
+    tmp_path: Path, safety: str, says: str
+) -> None:
+    """Each of these used to validate and then mean "no limit": the guard rail was off."""
+    path = write(tmp_path, HEADER.replace("numbers:", f"safety:\n  {safety}\nnumbers: {{}}"))
+    problem = only_problem(path)
+    assert problem.path == f"safety.{safety.split(':')[0]}"
+    assert problem.message == says
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -73,11 +73,15 @@ def load_config(
         raise ConfigError(problems.sorted())
     check_control_characters(doc, problems)
     schema = load_schema()
-    for error in jsonschema.Draft202012Validator(schema).iter_errors(_schema_view(doc, schema)):
+    for error in _Validator(schema).iter_errors(_schema_view(doc, schema)):
         if not reported_by_checks(error, doc):
             explain_schema_error(error, doc, problems)
     problems.settled |= doc.deferred  # a placeholder's value is unknown: nothing to check
     desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
+    for path, (mark, message) in doc.misread.items():  # unless the schema or a check said it
+        if doc.is_secret(path):  # the message quotes the value
+            message = "YAML reads this value as a number other than written (write it in quotes)"
+        problems.add(mark, path, message)
     if problems.items:
         if on_use:  # the file needs an edit anyway: say everything in one run
             for unset in _unresolved(doc, shown).values():
@@ -86,6 +90,19 @@ def load_config(
         raise ConfigError(problems.sorted())
     assert desired is not None
     return replace(desired, unresolved=_unresolved(doc, shown)) if on_use else desired
+
+
+def _is_whole_number(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: JSON Schema counts 3.0 as an integer, but every count and limit in the file is read as a
+#: whole number written as one: a 3.0 accepted here would be read as no value at all (the
+#: default quantity, no guard rail), so it is refused with the schema's own errors
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_whole_number),
+)
 
 
 def _unresolved(doc: Document, shown: str) -> dict[str, tuple[Problem, ...]]:

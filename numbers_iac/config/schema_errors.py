@@ -160,6 +160,9 @@ def _type_error_text(
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = _either([_TYPE_NAMES.get(n, n) for n in names])
     message = f"expected {wanted}, got {_kind_of(value)}"
+    if "integer" in names and isinstance(value, float) and not secret:
+        whole = value.is_integer()
+        message = f"expected {wanted}, got {value!r}" + (f" (write {int(value)})" if whole else "")
     if value is None and names in (["object"], ["array"]):  # `numbers:` with every entry gone
         message += " (write {} for none)" if names == ["object"] else " (write [] for none)"
     # nothing written (`base_url:`) needs a value, not quotes

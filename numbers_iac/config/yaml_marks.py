@@ -10,6 +10,7 @@ placeholder the `Document` marks as deferred.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class Document:
     deferred: set[FieldPath] = field(default_factory=set)
     #: for each deferred path, where it is and what its error would have said
     unset: dict[FieldPath, tuple[yaml.Mark, str]] = field(default_factory=dict)
+    #: numbers YAML 1.1 reads otherwise than most readers (`010` is 8, `1:30` is 90) and
+    #: `.nan` or `.inf`: where, and what to say unless a check of the field says it better
+    misread: dict[FieldPath, tuple[yaml.Mark, str]] = field(default_factory=dict)
 
     def mark(self, path: FieldPath) -> yaml.Mark | None:
         """The mark of the value at `path`, or of its nearest written ancestor."""
@@ -335,6 +339,27 @@ def _unquoted_reference_in_flow(exc: yaml.MarkedYAMLError, text: str | None) -> 
     )
 
 
+#: YAML 1.1's octal (`010`) and base-60 (`1:30`) numbers: YAML 1.2, and the editors that
+#: follow it, read `010` as 10 and `1:30` as text
+_OCTAL_OR_BASE_60 = re.compile(r"[-+]?(?:0[0-7_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)")
+
+
+def _misread(written: str, value: Any) -> str | None:
+    """What to say of a number YAML reads as something its writer may not have meant."""
+    if isinstance(value, float) and not math.isfinite(value):
+        what = "not a number" if math.isnan(value) else "infinite"
+        return f"expected a number, got {written} ({what})"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not _OCTAL_OR_BASE_60.fullmatch(written.strip()):
+        return None
+    if ":" in written:
+        return f"{written} reads as {value} in YAML (base 60): write {value} if that is meant"
+    return (
+        f"{written} reads as {value} in YAML (an octal number): write it without the leading "
+        f"0, or {value} if that is meant"
+    )
+
+
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
@@ -368,15 +393,8 @@ class Reader:
 
     def mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         written = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
-        try:
-            self.loader.flatten_mapping(node)
-        except yaml.MarkedYAMLError as exc:
-            self.problems.add(exc.problem_mark, path, _yaml_error_text(exc))
-        merged = (
-            node.value[: len(node.value) - len(written)] if len(node.value) > len(written) else []
-        )
         out: dict[str, Any] = {}
-        for key_node, value_node in merged:  # `<<: *anchor` keys: written ones override them
+        for key_node, value_node in self.merged(node, path):  # written keys override them
             if isinstance(key_node, yaml.ScalarNode):
                 out[key_node.value] = self.entry(key_node, value_node, path)
         first_seen: dict[str, yaml.Mark] = {}
@@ -397,6 +415,39 @@ class Reader:
             out[key] = self.entry(key_node, value_node, path)
         return out
 
+    def merged(
+        self, node: yaml.MappingNode, path: FieldPath, report: bool = True
+    ) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The pairs a `<<:` key merges into a mapping, those that win last (of
+        `<<: [*a, *b]`, a's keys win over b's). PyYAML's own `flatten_mapping` rewrites the
+        anchored node in place, so that an alias to it read later finds the merged keys as
+        if written there (a false "duplicate key"): this reads the tree without changing it.
+        A second `<<:` in one mapping is a duplicate key, as YAML 1.2 editors say."""
+        merges = [(k, v) for k, v in node.value if k.tag == _MERGE_TAG]
+        if report and len(merges) > 1:
+            first = merges[0][0].start_mark.line + 1
+            message = f"duplicate key '<<' (first written at line {first})"
+            self.problems.add(merges[1][0].start_mark, path, message)
+        if not merges:
+            return []
+        value = merges[0][1]
+        if isinstance(value, yaml.MappingNode):
+            sources = [value]
+        elif isinstance(value, yaml.SequenceNode) and all(
+            isinstance(item, yaml.MappingNode) for item in value.value
+        ):
+            sources = list(reversed(value.value))
+        else:
+            if report:
+                message = "invalid YAML: '<<' merges a mapping or a list of mappings, nothing else"
+                self.problems.add(value.start_mark, path, message)
+            return []
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        for source in sources:
+            pairs += self.merged(source, path, report=False)
+            pairs += [(k, v) for k, v in source.value if k.tag != _MERGE_TAG]
+        return pairs
+
     def entry(self, key_node: yaml.ScalarNode, value_node: yaml.Node, path: FieldPath) -> Any:
         child = (*path, key_node.value)
         self.doc.key_marks[child] = key_node.start_mark
@@ -415,6 +466,9 @@ class Reader:
         except yaml.MarkedYAMLError as exc:
             self.problems.add(node.start_mark, path, f"cannot read this value: {exc.problem}")
             return None
+        misread = _misread(node.value, value)
+        if misread:
+            self.doc.misread[path] = (node.start_mark, misread)
         return value
 
     def interpolate(self, text: str, mark: yaml.Mark, path: FieldPath) -> str:
