@@ -581,6 +581,16 @@ def test_quantity_zero_means_none(tmp_path: Path) -> None:
         ),
         ("'bad name': {provider: lab, country: FR}", "numbers", "'bad name' is not a valid name"),
         ("a: {country: FR}", "numbers.a", "missing required key 'provider'"),
+        ("a: {provider: lab, country: FR, type: Local}", "numbers.a.type", "'Local' is not one"),
+        ("a: {provider: lab, country: FR, region: ' '}", "numbers.a.region", "' ': expected a"),
+        ("a: {provider: lab, country: FR, app: ' '}", "numbers.a.app", "' ': expected an app"),
+        (
+            "a: {provider: lab, country: FR, moved_from: ['old name!']}",
+            "numbers.a.moved_from[0]",
+            "'old name!': expected a declaration's name",
+        ),
+        ("a:", "numbers.a", "expected a mapping, got nothing (null)"),
+        ("a: [+33322000001]", "numbers.a", "expected a mapping, got a list"),
     ],
 )
 def test_schema_errors_are_human(tmp_path: Path, body: str, path: str, message: str) -> None:
@@ -592,8 +602,46 @@ def test_schema_errors_are_human(tmp_path: Path, body: str, path: str, message: 
 def test_unknown_top_level_key_is_located_at_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "  a: {provider: lab, country: FR}\nnumber: {}\n")
     problem = only_problem(path)
-    assert (problem.line, problem.path) == (8, "")
+    assert (problem.line, problem.path) == (8, "number")
     assert problem.message == "unknown top-level key 'number' (did you mean 'numbers'?)"
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "message"),
+    [
+        ("safety: {max_purchase: 3}", "safety.max_purchase", "unknown key 'max_purchase' (did"),
+        ("state: {path: s.db, dsn: x}", "state.dsn", "unknown key 'dsn'"),
+        (
+            "state: {backend: Postgres, dsn: x}",
+            "state.backend",
+            "'Postgres' is not one of sqlite, postgres (did you mean 'postgres'?)",
+        ),
+    ],
+)
+def test_a_mistake_in_state_or_safety_is_one_problem_at_its_key(
+    tmp_path: Path, section: str, path: str, message: str
+) -> None:
+    """Named by the key's full path, as in providers and declarations; a backend misspelt
+    is that one problem, not also its settings' (which belong to the backend meant)."""
+    problem = only_problem(write(tmp_path, f"{section}\n" + HEADER + "  {}\n"))
+    assert problem.path == path
+    assert problem.message.startswith(message), problem.message
+
+
+@pytest.mark.parametrize(
+    ("setting", "path", "message"),
+    [
+        ("timeout: 0", "providers.p.timeout", "0 is too small: it must be more than 0"),
+        ("rate_limit: [1, 2, 3]", "providers.p.rate_limit", "expected a list of 2 items, got 3"),
+        ("timeout: .nan", "providers.p.timeout", "expected a number, got .nan (not a number)"),
+    ],
+)
+def test_provider_settings_out_of_range_are_worded_for_people(
+    tmp_path: Path, setting: str, path: str, message: str
+) -> None:
+    text = f"version: 1\nproviders:\n  p: {{type: plivo, {setting}}}\nnumbers: {{}}\n"
+    problem = only_problem(write(tmp_path, text))
+    assert (problem.path, problem.message) == (path, message)
 
 
 def test_labels_are_text(tmp_path: Path) -> None:
@@ -809,14 +857,14 @@ def test_a_postgres_state_needs_a_dsn_and_takes_no_path(tmp_path: Path) -> None:
     messages = {(p.path, p.line, p.message) for p in problems_of(path)}
     assert messages == {
         ("state", 3, "missing required key 'dsn'"),
-        ("state", 4, "unknown key 'path'"),
+        ("state.path", 4, "unknown key 'path'"),
     }
 
 
 def test_a_sqlite_state_takes_no_dsn(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nstate:\n  dsn: x\nproviders: {}\nnumbers: {}\n")
     messages = {(p.path, p.line, p.message) for p in problems_of(path)}
-    assert messages == {("state", 3, "unknown key 'dsn'")}
+    assert messages == {("state.dsn", 3, "unknown key 'dsn'")}
 
 
 # --------------------------------------------------------------------------- config path
@@ -934,3 +982,26 @@ def test_a_wrong_version_is_shown_as_yaml_writes_it(tmp_path: Path, written, mes
     )
     problem = only_problem(path)
     assert (problem.path, problem.message) == ("version", message)
+
+
+@pytest.mark.parametrize("written", ["", "'²³'", "'0'", "-4", "'12a'"])
+def test_a_voximplant_proof_of_address_is_a_numeric_id(tmp_path: Path, written: str) -> None:
+    """Written empty (null), in digits that are not ASCII or not a positive id, the option
+    used to pass and the purchase then sent nothing or a value Voximplant refuses."""
+    text = (
+        "version: 1\nproviders:\n  v: {type: voximplant}\nnumbers:\n"
+        f"  a: {{provider: v, country: US, regulation_address_id: {written}}}\n"
+    )
+    problem = only_problem(write(tmp_path, text))
+    assert problem.path == "numbers.a.regulation_address_id"
+    assert "numeric id" in problem.message
+
+
+def test_a_voximplant_proof_of_address_id_may_be_digits_or_a_number(tmp_path: Path) -> None:
+    text = (
+        "version: 1\nproviders:\n  v: {type: voximplant}\nnumbers:\n"
+        "  a: {provider: v, country: US, regulation_address_id: 4411}\n"
+        "  b: {provider: v, country: US, regulation_address_id: '4411'}\n"
+    )
+    declarations = load_config(write(tmp_path, text), env={}).declarations
+    assert declarations["a"].options["regulation_address_id"] == 4411

@@ -100,9 +100,10 @@ class Checker:
             name: self.provider_config(name, raw, infos[name])
             for name, raw in providers_raw.items()
         }
-        declarations = {
-            name: self.declaration(name, _mapping(raw), infos)
+        declarations = {  # one that is no mapping is the schema's to report, alone
+            name: self.declaration(name, raw, infos)
             for name, raw in _mapping(data.get("numbers")).items()
+            if isinstance(raw, dict)
         }
         self.moves(declarations)
         state = self.state(_mapping(data.get("state")))
@@ -296,7 +297,10 @@ class Checker:
         elif info.apps is not None and app not in info.apps:
             listed = ", ".join(info.apps) or "none"
             shown, hint = self.shown(app, (*at, "app"), info.apps)
-            message = f"app {shown} is not one of the apps of {described}: {listed}{hint}"
+            named = f"app {shown}"
+            if (*at, "app") in self.doc.from_env:
+                named = "the app read from the environment"
+            message = f"{named} is not one of the apps of {described}: {listed}{hint}"
             self.add((*at, "app"), message)
 
     def against_provider(

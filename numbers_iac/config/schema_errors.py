@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from numbers_iac.config.checks import PLANNED_STATE_BACKENDS
+from numbers_iac.config.checks import PLANNED_STATE_BACKENDS, STATE_BACKENDS
 from numbers_iac.config.problems import FieldPath, Problems, did_you_mean
 from numbers_iac.config.text_checks import has_control_character
 from numbers_iac.config.yaml_marks import Document
@@ -36,6 +36,10 @@ _PATTERN_HINTS = {
     "base_url": "expected an http:// or https:// URL",
     "settle_time": "expected seconds, or a duration such as 90s, 15m or 1h",
     "release_after": "expected a number of days such as 30d (0d: no cooling-off)",
+    "region": "expected a region's name, not blank",
+    "app": "expected an app's name, not blank",
+    "moved_from": "expected a declaration's name: letters, digits, '-' and '_', starting with a "
+    "letter or digit, at most 64 characters",
 }
 
 
@@ -80,12 +84,18 @@ def reported_by_checks(error: jsonschema.ValidationError, doc: Document) -> bool
         if len(path) == 2 and path[0] in ("providers", "numbers"):
             return True
         backend = error.instance.get("backend") if isinstance(error.instance, Mapping) else None
-        return path == ("state",) and backend in PLANNED_STATE_BACKENDS
+        # a backend not known has no settings to compare with: its own error says enough
+        return path == ("state",) and (backend in PLANNED_STATE_BACKENDS or not _known(backend))
     if error.validator == "enum" and isinstance(error.instance, str):
         if len(path) == 3 and path[0] == "providers" and path[2] == "type":
             return error.instance in PROVIDER_TYPES or error.instance in PLANNED_TYPES
         return path == ("state", "backend") and error.instance in PLANNED_STATE_BACKENDS
     return False
+
+
+def _known(backend: Any) -> bool:
+    """A backend whose settings the schema knows (none written: the default, sqlite)."""
+    return backend is None or backend in STATE_BACKENDS
 
 
 def explain_schema_error(
@@ -113,7 +123,7 @@ def explain_schema_error(
                 where = "top-level key" if not path else "key"
                 problems.add(
                     doc.key_mark((*path, key)),
-                    path,
+                    (*path, key),
                     f"unknown {where} '{key}'{did_you_mean(key, known)}",
                 )
     else:
@@ -124,7 +134,11 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
     kind, value, expected = error.validator, error.instance, error.validator_value
     shown = doc.shown(value, path)
     if kind == "enum":
-        return f"{shown} is not one of {', '.join(str(v) for v in expected)}"
+        options = [str(v) for v in expected]
+        hint = did_you_mean(value, options) if isinstance(value, str) and shown != "" else ""
+        if doc.is_secret(path):
+            hint = ""
+        return f"{shown} is not one of {', '.join(options)}{hint}"
     if kind == "const":
         wanted = json.dumps(expected)
         quoted = isinstance(value, str) and value == wanted
@@ -135,11 +149,23 @@ def _value_error_text(error: jsonschema.ValidationError, doc: Document, path: Fi
         name = next((p for p in reversed(path) if isinstance(p, str)), "")
         if name in _DAYS and isinstance(value, int) and not isinstance(value, bool):
             return f"expected a number of days such as 30d, got a whole number (write {value}d)"
-        return _type_error_text(value, expected, written, secret=doc.is_secret(path))
+        text = _type_error_text(value, expected, written, secret=doc.is_secret(path))
+        # `numbers:` with every entry gone wants {}; one declaration written empty wants keys
+        return text if len(path) <= 1 else text.replace(" (write {} for none)", "")
     if kind == "minimum":
         return f"{shown} is too small: the minimum is {expected}"
     if kind == "maximum":
         return f"{shown} is too large: the maximum is {expected}"
+    if kind == "exclusiveMinimum":
+        return f"{shown} is too small: it must be more than {expected}"
+    if kind in ("minItems", "maxItems") and error.schema.get("minItems") == error.schema.get(
+        "maxItems"
+    ):
+        return f"expected a list of {expected} items, got {len(value)}"
+    if kind == "minItems":
+        return f"expected at least {expected} items, got {len(value)}"
+    if kind == "maxItems":
+        return f"expected at most {expected} items, got {len(value)}"
     if kind == "minLength":
         return "must not be empty"
     if kind == "pattern":

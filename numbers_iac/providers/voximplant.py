@@ -355,6 +355,15 @@ def _unreadable_key(text: str, origin: str, exc: Exception) -> str:
     )
 
 
+def _is_numeric_id(value: object) -> bool:
+    """An id Voximplant numbers: a positive whole number, or its ASCII digits as text."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value > 0
+    return isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0
+
+
 def _problem(declaration: Declaration, field: str, message: str) -> Problem:
     source = declaration.located(field)
     return Problem(
@@ -400,6 +409,8 @@ class VoximplantProvider(Provider):
         "account_id": {
             "description": "deprecated: the account id, for api_key authentication. Default: $VOXIMPLANT_ACCOUNT_ID.",
             "type": ["string", "integer"],
+            "minLength": 1,
+            "minimum": 1,
         },
         "api_key": {
             "description": "deprecated: the account's API key. Write ${VOXIMPLANT_API_KEY}, never the key itself. Default: $VOXIMPLANT_API_KEY.",
@@ -462,7 +473,7 @@ class VoximplantProvider(Provider):
                 _problem(declaration, "rule", "a rule belongs to an app: set app as well")
             )
         address = options.get("regulation_address_id")
-        if address is not None and (isinstance(address, bool) or not str(address).isdigit()):
+        if "regulation_address_id" in options and not _is_numeric_id(address):
             problems.append(
                 _problem(
                     declaration,
