@@ -1005,3 +1005,17 @@ def test_a_voximplant_proof_of_address_id_may_be_digits_or_a_number(tmp_path: Pa
     )
     declarations = load_config(write(tmp_path, text), env={}).declarations
     assert declarations["a"].options["regulation_address_id"] == 4411
+
+
+def test_an_aculab_call_kind_that_is_no_boolean_is_its_one_problem(tmp_path: Path) -> None:
+    """Not also "a toll-free number must accept calls from someone": the value written
+    'true' may mean just that, so the one problem is the quotes."""
+    text = (
+        "version: 1\nproviders:\n  ac: {type: aculab}\nnumbers:\n"
+        "  a: {provider: ac, country: GB, type: tollfree, allow_landline: 'true'}\n"
+    )
+    problem = only_problem(write(tmp_path, text))
+    assert (problem.path, problem.message) == (
+        "numbers.a.allow_landline",
+        "allow_landline must be true or false",
+    )

@@ -304,7 +304,8 @@ class AculabProvider(Provider):
                 f"{declaration.country}` lists them)",
             )
         allowed = any(options.get(key) is True for key in CALL_KINDS)
-        if declaration.number_type == "tollfree" and buys and not allowed:
+        unread = any(not isinstance(options[key], bool) for key in CALL_KINDS if key in options)
+        if declaration.number_type == "tollfree" and buys and not allowed and not unread:
             problem(
                 "type",
                 "a toll-free number must accept calls from someone: set at least one of "
