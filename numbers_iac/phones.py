@@ -87,12 +87,13 @@ def calling_code_and_national(e164: str) -> tuple[str, str] | None:
 
 def prefix_digits(prefix: str, country: str) -> str:
     """A declared prefix as the digits that follow the calling code in the number:
-    "+33 3 22", "0322" and "322" are 322 in France; Italy's "06" stays 06 (its numbers keep
-    the 0: Italy has no trunk prefix to drop)."""
-    digits = "".join(ch for ch in prefix if ch.isdigit())
+    "+33 3 22", "+33 (0)3 22", "0322" and "322" are 322 in France; Italy's "06" stays 06
+    (its numbers keep the 0: Italy has no trunk prefix to drop), and so does Rwanda's
+    "+250 06" (after the calling code, only a "(0)" is a trunk)."""
     if prefix.strip().startswith("+"):
-        digits = digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
-    return without_trunk(digits, country)
+        digits = "".join(ch for ch in prefix.replace("(0)", "") if ch.isdigit())
+        return digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
+    return without_trunk("".join(ch for ch in prefix if ch.isdigit()), country)
 
 
 def without_trunk(digits: str, region: str) -> str:

@@ -293,7 +293,7 @@ def test_merge_keys_may_be_overridden_without_a_duplicate_error(tmp_path: Path) 
 
 def test_a_mapping_with_a_merge_may_itself_be_reused_through_an_alias(tmp_path: Path) -> None:
     """Reading `b` must not rewrite its node: `c: *b` reads b as written, and a list of
-    merges lets the first mapping win, as YAML's merge rule says."""
+    merges takes the keys of each."""
     path = with_numbers(
         tmp_path,
         """        a: &a {provider: lab, country: FR, quantity: 1}
@@ -302,13 +302,14 @@ def test_a_mapping_with_a_merge_may_itself_be_reused_through_an_alias(tmp_path: 
           country: GB
         c: *b
         d:
-          <<: [*b, *a]
+          <<: [*b, {app: sales-bot}]
           quantity: 2
         """,
     )
     declarations = load_config(path, env={}).declarations
     assert [declarations[n].country for n in "abcd"] == ["FR", "GB", "GB", "GB"]
     assert [declarations[n].quantity for n in "abcd"] == [1, 1, 1, 2]
+    assert declarations["d"].app == "sales-bot"
 
 
 def test_two_merge_keys_in_one_mapping_are_a_duplicate_key(tmp_path: Path) -> None:
@@ -323,6 +324,54 @@ def test_two_merge_keys_in_one_mapping_are_a_duplicate_key(tmp_path: Path) -> No
     problem = only_problem(path)
     assert (problem.line, problem.path) == (10, "numbers.b")
     assert problem.message == "duplicate key '<<' (first written at line 9)"
+
+
+def test_a_key_two_merged_mappings_disagree_on_is_refused_unless_written(
+    tmp_path: Path,
+) -> None:
+    """Of `<<: [*a, *b]` YAML says a wins and PyYAML 6.0.4 says b: a quantity read either
+    way would buy or release; written in the mapping itself, it is what every reader reads."""
+    path = with_numbers(
+        tmp_path,
+        """\
+        a: &a {provider: lab, country: FR, quantity: 2}
+        b:
+          <<: [*a, {provider: lab, quantity: 3}]
+        c:
+          <<: [*a, {provider: lab, quantity: 3}]
+          quantity: 3
+        """,
+    )
+    problem = only_problem(path)
+    assert (problem.line, problem.path) == (9, "numbers.b")
+    assert problem.message.startswith("'<<' merges two different values of 'quantity'")
+
+
+def test_a_second_merge_key_inside_a_merged_mapping_is_reported(tmp_path: Path) -> None:
+    path = with_numbers(
+        tmp_path,
+        """\
+        a: &a {provider: lab, country: FR}
+        b:
+          <<: [{<<: *a, <<: {quantity: 4}}]
+        """,
+    )
+    assert "duplicate key '<<'" in only_problem(path).message
+
+
+def test_a_number_with_a_leading_zero_that_reads_the_same_either_way_is_taken(
+    tmp_path: Path,
+) -> None:
+    path = with_numbers(tmp_path, "a: {provider: lab, country: FR, quantity: 07}\n")
+    assert load_config(path, env={}).declarations["a"].quantity == 7
+
+
+def test_a_misspelt_setting_written_as_an_octal_number_is_never_quoted(tmp_path: Path) -> None:
+    """A misspelt secret's name is no secret's path: only its unknown key is said."""
+    text = "version: 1\nproviders:\n  c: {type: callr, login: me, pasword: 0123456701}\n"
+    problem = only_problem(write(tmp_path, text + "numbers: {}\n"))
+    assert problem.path == "providers.c.pasword"
+    assert "0123456701" not in problem.message and "21913025" not in problem.message
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,8 @@ def test_country_of_text_that_is_no_number():
         ("00777", "JP", "00777"),
         ("0120", "JP", "120"),
         ("812", "RU", "812"),
+        ("+250 06", "RW", "06"),  # after the calling code, only "(0)" is a trunk
+        ("+44 (0)20", "GB", "20"),
     ],
 )
 def test_a_prefix_is_sent_as_the_digits_the_numbers_start_with(prefix, country, digits):
@@ -115,6 +117,8 @@ def test_a_prefix_is_sent_as_the_digits_the_numbers_start_with(prefix, country, 
         ("+9100080012345678", "000800", True),  # India's toll-free: its zeros are digits
         ("+8100777012345", "00777", True),  # Japan's 00777: the same
         ("+390612345678", "6", True),  # leading zeros are not held against a number held
+        ("+25006003280", "06", True),  # Rwanda: a trunk 0, and numbers that start with 06
+        ("+25006003280", "+250 06", True),
         ("+78121234567", "812", True),  # Russia's trunk is 8, and 812 is St Petersburg
     ],
 )

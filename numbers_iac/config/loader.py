@@ -27,7 +27,7 @@ import jsonschema
 
 from numbers_iac.config.checks import Checker
 from numbers_iac.config.files import UnreadableConfigError, load_schema, read_config_bytes
-from numbers_iac.config.problems import FieldPath, Problems
+from numbers_iac.config.problems import FieldPath, Problems, dotted
 from numbers_iac.config.schema_errors import explain_schema_error, reported_by_checks
 from numbers_iac.config.text_checks import check_control_characters
 from numbers_iac.config.yaml_marks import Document, read_yaml
@@ -78,9 +78,16 @@ def load_config(
             explain_schema_error(error, doc, problems)
     problems.settled |= doc.deferred  # a placeholder's value is unknown: nothing to check
     desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
-    for path, (mark, message) in doc.misread.items():  # unless the schema or a check said it
-        if doc.is_secret(path):  # the message quotes the value
-            message = "YAML reads this value as a number other than written (write it in quotes)"
+    said = {problem.path for problem in problems.items}
+    for path, (mark, message) in doc.misread.items():
+        if dotted(path) in said:  # the schema or a check said it (an unknown key, a type)
+            continue
+        quotes = not message.startswith("expected a number, got .")  # (.nan and .inf do not)
+        if quotes and (doc.is_secret(path) or path[:1] == ("providers",)):  # or a misspelt one
+            message = (
+                "YAML reads this as another number than written (octal or base 60): write "
+                "the number meant, or text in quotes"
+            )
         problems.add(mark, path, message)
     if problems.items:
         if on_use:  # the file needs an edit anyway: say everything in one run

@@ -354,9 +354,27 @@ def _misread(written: str, value: Any) -> str | None:
         return None
     if ":" in written:
         return f"{written} reads as {value} in YAML (base 60): write {value} if that is meant"
+    if int(written.strip().replace("_", ""), 10) == value:
+        return None  # 07 is 7 to every reader
     return (
         f"{written} reads as {value} in YAML (an octal number): write it without the leading "
         f"0, or {value} if that is meant"
+    )
+
+
+def _written(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """A mapping's own pairs, its `<<:` keys left out."""
+    return [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+
+
+def _same_node(a: yaml.Node, b: yaml.Node) -> bool:
+    """Whether two nodes surely read the same: one node, or scalars written alike."""
+    if a is b:
+        return True
+    return (
+        isinstance(a, yaml.ScalarNode)
+        and isinstance(b, yaml.ScalarNode)
+        and (a.tag, a.value) == (b.tag, b.value)
     )
 
 
@@ -382,6 +400,8 @@ class Reader:
         self.problems = problems
         self.doc = doc
         self.may_defer = may_defer
+        #: mappings whose merges were read (and their problems said) already
+        self._merges_read: set[int] = set()
 
     def value(self, node: yaml.Node, path: FieldPath) -> Any:
         self.doc.value_marks[path] = node.start_mark
@@ -392,7 +412,7 @@ class Reader:
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
-        written = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+        written = _written(node)
         out: dict[str, Any] = {}
         for key_node, value_node in self.merged(node, path):  # written keys override them
             if isinstance(key_node, yaml.ScalarNode):
@@ -415,15 +435,17 @@ class Reader:
             out[key] = self.entry(key_node, value_node, path)
         return out
 
-    def merged(
-        self, node: yaml.MappingNode, path: FieldPath, report: bool = True
-    ) -> list[tuple[yaml.Node, yaml.Node]]:
-        """The pairs a `<<:` key merges into a mapping, those that win last (of
-        `<<: [*a, *b]`, a's keys win over b's). PyYAML's own `flatten_mapping` rewrites the
-        anchored node in place, so that an alias to it read later finds the merged keys as
-        if written there (a false "duplicate key"): this reads the tree without changing it.
-        A second `<<:` in one mapping is a duplicate key, as YAML 1.2 editors say."""
+    def merged(self, node: yaml.MappingNode, path: FieldPath) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The pairs a `<<:` key merges into a mapping, those that win last. PyYAML's own
+        `flatten_mapping` rewrites the anchored node in place, so that an alias to it read
+        later finds the merged keys as if written there (a false "duplicate key"): this
+        reads the tree without changing it. A second `<<:` in one mapping is a duplicate
+        key, as YAML 1.2 editors say. Of `<<: [*a, *b]` YAML says a's keys win, but PyYAML
+        6.0.4 lets b's win: a key the two give different values is refused, to be written
+        in the mapping itself, so that no reader can take the other."""
         merges = [(k, v) for k, v in node.value if k.tag == _MERGE_TAG]
+        report = id(node) not in self._merges_read  # an anchor merged twice: said once
+        self._merges_read.add(id(node))
         if report and len(merges) > 1:
             first = merges[0][0].start_mark.line + 1
             message = f"duplicate key '<<' (first written at line {first})"
@@ -442,11 +464,34 @@ class Reader:
                 message = "invalid YAML: '<<' merges a mapping or a list of mappings, nothing else"
                 self.problems.add(value.start_mark, path, message)
             return []
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
-        for source in sources:
-            pairs += self.merged(source, path, report=False)
-            pairs += [(k, v) for k, v in source.value if k.tag != _MERGE_TAG]
-        return pairs
+        each = [self.merged(source, path) + _written(source) for source in sources]
+        if report and len(each) > 1:
+            self.merge_conflicts(node, value, each, path)
+        return [pair for pairs in each for pair in pairs]
+
+    def merge_conflicts(
+        self,
+        node: yaml.MappingNode,
+        merge: yaml.Node,
+        each: list[list[tuple[yaml.Node, yaml.Node]]],
+        path: FieldPath,
+    ) -> None:
+        """Keys that two mappings of one merge list give different values, unless written."""
+        written = {k.value for k, _ in _written(node) if isinstance(k, yaml.ScalarNode)}
+        given: dict[str, yaml.Node] = {}
+        said: set[str] = set()
+        for pairs in each:
+            mine = {k.value: v for k, v in pairs if isinstance(k, yaml.ScalarNode)}
+            for key, value_node in mine.items():
+                other = given.setdefault(key, value_node)
+                if key in written or key in said or _same_node(other, value_node):
+                    continue
+                said.add(key)
+                message = (
+                    f"'<<' merges two different values of '{key}': write {key} here "
+                    "(YAML readers differ on which of them wins)"
+                )
+                self.problems.add(merge.start_mark, path, message)
 
     def entry(self, key_node: yaml.ScalarNode, value_node: yaml.Node, path: FieldPath) -> Any:
         child = (*path, key_node.value)

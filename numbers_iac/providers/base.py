@@ -427,21 +427,26 @@ def may_come_from(number: OwnedNumber, where: Where) -> bool:
 def fits_prefix(number: str, prefix: str) -> bool:
     """Whether a number's national digits start with a declared prefix: "+33 3 22", "0322"
     and "322" alike mean +33 322... (a trunk is no digit of the number: "06 1" is Budapest's
-    1, as `phones.without_trunk` says). Leading zeros are not held against a number either
-    (Voximplant finds Rome's +39 06 for a prefix "6"): a number held is called unfit only when
-    it plainly is. `number` is the E.164 number, never a listing's `provider_id` (an id or a
-    hash on most providers); a number that is not plain `+digits` is not ruled out."""
+    1, as `phones.without_trunk` says). The prefix as written fits too (Rwanda's numbers
+    start with 06 themselves), and leading zeros are not held against a number (Voximplant
+    finds Rome's +39 06 for a prefix "6"): a number held is called unfit only when it plainly
+    is. `number` is the E.164 number, never a listing's `provider_id` (an id or a hash on
+    most providers); a number that is not plain `+digits` is not ruled out."""
     split = calling_code_and_national(number)
-    digits = "".join(ch for ch in prefix if ch.isdigit())
-    if split is None or not digits:
+    if split is None or not any(ch.isdigit() for ch in prefix):
         return True
     calling_code, national = split
     if prefix.strip().startswith("+"):
+        digits = "".join(ch for ch in prefix.replace("(0)", "") if ch.isdigit())
         if not digits.startswith(calling_code):
             return False
-        digits = digits[len(calling_code) :]
-    wanted = without_trunk(digits, phonenumbers.region_code_for_country_code(int(calling_code)))
-    return national.startswith(wanted) or national.lstrip("0").startswith(wanted.lstrip("0"))
+        readings = [digits[len(calling_code) :]]
+    else:
+        digits = "".join(ch for ch in prefix if ch.isdigit())
+        region = phonenumbers.region_code_for_country_code(int(calling_code))
+        readings = [digits, without_trunk(digits, region)]
+    bare = national.lstrip("0")
+    return any(national.startswith(r) or bare.startswith(r.lstrip("0")) for r in readings)
 
 
 def _acquired_since(acquired: str | None, started: str) -> bool:
