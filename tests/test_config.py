@@ -1068,3 +1068,13 @@ def test_an_aculab_call_kind_that_is_no_boolean_is_its_one_problem(tmp_path: Pat
         "numbers.a.allow_landline",
         "allow_landline must be true or false",
     )
+
+
+def test_a_misspelt_backend_still_has_its_misspelt_settings_named(tmp_path: Path) -> None:
+    """`dsn` may be meant for the backend misspelt, so it is not called unknown; `pth` is
+    no setting of any backend."""
+    path = write(tmp_path, "state: {backend: postgress, dsn: x, pth: y}\n" + HEADER + "  {}\n")
+    assert [(p.path, p.message) for p in problems_of(path)] == [
+        ("state.backend", "'postgress' is not one of sqlite, postgres (did you mean 'postgres'?)"),
+        ("state.pth", "unknown key 'pth' (did you mean 'path'?)"),
+    ]

@@ -84,13 +84,16 @@ def reported_by_checks(error: jsonschema.ValidationError, doc: Document) -> bool
         if len(path) == 2 and path[0] in ("providers", "numbers"):
             return True
         backend = error.instance.get("backend") if isinstance(error.instance, Mapping) else None
-        # a backend not known has no settings to compare with: its own error says enough
-        return path == ("state",) and (backend in PLANNED_STATE_BACKENDS or not _known(backend))
+        return path == ("state",) and backend in PLANNED_STATE_BACKENDS
     if error.validator == "enum" and isinstance(error.instance, str):
         if len(path) == 3 and path[0] == "providers" and path[2] == "type":
             return error.instance in PROVIDER_TYPES or error.instance in PLANNED_TYPES
         return path == ("state", "backend") and error.instance in PLANNED_STATE_BACKENDS
     return False
+
+
+#: the settings of every state backend (`$defs.state`)
+_STATE_KEYS = ("backend", "path", "dsn")
 
 
 def _known(backend: Any) -> bool:
@@ -118,6 +121,9 @@ def explain_schema_error(
                 problems.add(doc.mark(path), path, f"missing required key '{key}'")
     elif kind == "additionalProperties":
         known = list(error.schema.get("properties", {}))
+        backend = error.instance.get("backend") if path == ("state",) else None
+        if not _known(backend):  # misspelt: a setting of any backend may be meant for it
+            known = list(_STATE_KEYS)
         for key in error.instance:
             if key not in known and not has_control_character(key):
                 where = "top-level key" if not path else "key"
