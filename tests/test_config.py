@@ -1078,3 +1078,26 @@ def test_a_misspelt_backend_still_has_its_misspelt_settings_named(tmp_path: Path
         ("state.backend", "'postgress' is not one of sqlite, postgres (did you mean 'postgres'?)"),
         ("state.pth", "unknown key 'pth' (did you mean 'path'?)"),
     ]
+
+
+def test_a_base_url_from_the_environment_is_no_error_in_an_editor_but_must_resolve_to_a_url(
+    tmp_path: Path,
+) -> None:
+    """Editors check the file as written: `base_url: ${PLIVO_URL}` (an emulator's address
+    in CI) must pass the schema. Resolved, it must be a URL: a literal `$${` is refused."""
+    schema = load_schema()
+    editor_view = {
+        "version": 1,
+        "providers": {"p": {"type": "plivo", "base_url": "${URL}"}},
+        "numbers": {},
+    }
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(editor_view)) == []
+    text = "version: 1\nproviders:\n  p: {type: plivo, base_url: '$${URL}'}\nnumbers: {}\n"
+    problem = only_problem(write(tmp_path, text))
+    assert (problem.path, problem.message) == (
+        "providers.p.base_url",
+        "expected an http:// or https:// URL",
+    )
+    text = "version: 1\nproviders:\n  p: {type: plivo, base_url: '${URL}'}\nnumbers: {}\n"
+    loaded = load_config(write(tmp_path, text), env={"URL": "http://127.0.0.1:8080"})
+    assert loaded.providers["p"].settings["base_url"] == "http://127.0.0.1:8080"

@@ -164,7 +164,10 @@ class Checker:
         before anything connects (the schema only checks the scheme)."""
         if info.type in LOCAL_TYPES or not isinstance(url, str):
             return
-        if not url.startswith(("http://", "https://")):  # the schema's pattern reports it
+        path = ("providers", name, "base_url")
+        if not url.startswith(("http://", "https://")):  # the schema's pattern reports it,
+            if url.startswith("${") and path not in self.doc.deferred:  # but for a ${ left
+                self.add(path, "expected an http:// or https:// URL")  # (editors see ${VAR})
             return
         # imported here: loading a configuration must not load httpx until one needs it
         from numbers_iac.providers.http import base_url_problem
@@ -172,7 +175,6 @@ class Checker:
         problem = base_url_problem(url)
         if problem is None:
             return
-        path = ("providers", name, "base_url")
         if path in self.doc.from_env:
             problem = "the value read from the environment is not a usable URL"
         self.add(path, problem)

@@ -99,7 +99,8 @@ HTTP_SETTINGS_SCHEMA: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "base_url": {
             "description": "HTTP providers: the API root, to go through a proxy or talk to an emulator. Defaults to the provider's public API.",
             "type": "string",
-            "pattern": "^https?://",
+            # a ${VAR} as editors read it, unresolved; resolved, checks.base_url refuses it
+            "pattern": "^(?:https?://|\\$\\{)",
         },
     }
 )
