@@ -755,7 +755,9 @@ class Executor:
         self, action: Action, status: str, detail: str = "", numbers: tuple[str, ...] = ()
     ) -> None:
         self.report.results.append(ActionResult(action, status, detail, numbers))
-        self._advance(_numbers_in(action) - self._reported.pop(id(action), 0))
+        reported = self._reported.pop(id(action), 0)
+        if status == DONE:  # what failed or never started is not work done: an interrupted
+            self._advance(_numbers_in(action) - reported)  # apply ends "172 of 2,940"
 
     def _bought(self, action: Purchase, count: int) -> None:
         """Progress as a purchase goes: `count` more of its numbers were just bought."""

@@ -195,6 +195,41 @@ def test_apply_progress_advances_per_number_bought_not_per_action(tmp_path):
     assert [done for done, _ in seen] == list(range(1, 32))  # one step per number bought
 
 
+def test_apply_progress_ends_at_what_was_bought_when_stock_runs_out(tmp_path):
+    """Not "buying: 8 of 8" when 5 were for sale: the failed rest is no work done."""
+    group = {
+        "group_id": "fr-5",
+        "country": "FR",
+        "number_type": "local",
+        "prefix": "3322",
+        "stock": 5,
+        "setup": "0",
+        "monthly": "1",
+    }
+    world = World.from_seed({"catalogue": [group]})
+    desired = Desired(
+        "numbers.yaml",
+        "x",
+        {"lab": ProviderConfig("lab", "sandbox", {})},
+        {"bulk": Declaration("bulk", "lab", 8, country="FR", number_type="local")},
+        StateConfig(),
+    )
+    seen: list[tuple[int, int | None]] = []
+    with SqliteStateStore(tmp_path / "state.sqlite") as store:
+        providers = engine.Providers(desired, lambda config: SandboxProvider(config, world=world))
+        plan = engine.make_plan(desired, providers, store)
+        report = engine.apply_plan(
+            plan,
+            desired,
+            providers,
+            store,
+            allow_release=False,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    assert not report.ok
+    assert seen[-1] == (5, 8)
+
+
 # --------------------------------------------------------------------------- as a user sees it
 
 
