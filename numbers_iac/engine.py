@@ -36,6 +36,7 @@ from numbers_iac.model import (
     Account,
     Action,
     Adopt,
+    Attempt,
     Desired,
     ManagedNumber,
     Plan,
@@ -292,11 +293,9 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
             & set(desired.declarations)
         )
         if still:
-            raise NumbersIacError(
-                f"state forget {item}: {', '.join(still)} is still declared, so the next plan "
-                "would buy replacements; remove it from the configuration first (or lower its "
-                "quantity). Nothing was changed."
-            )
+            refusal = _still_wanted(desired, recorded, item, matches, attempts, chosen)
+            if refusal:
+                raise NumbersIacError(f"state forget {item}: {refusal}. Nothing was changed.")
         chosen += [m for m in matches if m not in chosen]
         entries |= {a.entry_id for a in attempts}
     # an open release is closed only when none of its numbers stays managed: a batch that
@@ -314,6 +313,52 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
     for provider in sorted({m.provider for m in chosen}):
         store.forget_numbers(provider, [m.number for m in chosen if m.provider == provider])
     return [(m.provider, m.number, m.declaration) for m in chosen]
+
+
+def _still_wanted(
+    desired: Desired,
+    recorded: Recorded,
+    item: str,
+    matches: list[ManagedNumber],
+    attempts: list[Attempt],
+    chosen: list[ManagedNumber],
+) -> str | None:
+    """Why numbers of a declaration still configured cannot be forgotten, or None. A
+    declaration named whole is still wanted; so is a number it pins, or one that its
+    quantity would replace. A number beyond the quantity (surplus the next plan would
+    release) may be kept without managing it, like one of a removed declaration."""
+    declared = desired.declarations
+    named = sorted({m.declaration for m in matches if m.declaration == item} & set(declared))
+    named += sorted({a.declaration for a in attempts if a.declaration == item} - set(named))
+    if named:
+        return (
+            f"{', '.join(named)} is still declared, so the next plan would buy its numbers "
+            "again; remove it from the configuration first"
+        )
+    buying = sorted({a.declaration for a in attempts} & set(declared))
+    if buying:
+        return (
+            f"a purchase for {', '.join(buying)} whose outcome is not settled names it; an "
+            "apply settles it from the listing first"
+        )
+    for m in matches:
+        declaration = declared.get(m.declaration)
+        if declaration is None:
+            continue
+        if m.number in declaration.pinned:
+            return f"{m.declaration} pins {m.number} under numbers:; take it out of that list first"
+        held = [
+            n
+            for n in recorded.numbers.values()
+            if (n.provider, n.declaration) == (m.provider, m.declaration) and n not in chosen
+        ]
+        if len(held) - 1 < declaration.quantity:
+            return (
+                f"{m.declaration} wants {declaration.quantity} and holds {len(held)}, so the "
+                "next plan would buy a replacement; lower its quantity first (or remove the "
+                "declaration)"
+            )
+    return None
 
 
 def _as_e164(item: str) -> str:

@@ -94,11 +94,36 @@ def test_forget_by_number_as_the_configuration_may_write_it(store):
     assert set(store.load().numbers) == {("lab", N2)}
 
 
-def test_forget_refuses_a_number_whose_declaration_is_still_configured(store):
+def test_forget_refuses_a_number_its_declaration_would_replace(store):
     _held(store, (N1, "support"), (N2, "old"))
-    with pytest.raises(NumbersIacError, match="support is still declared"):
+    with pytest.raises(NumbersIacError, match="support wants 2 and holds 1, so the next plan"):
         engine.forget(desired(decl("support")), store, [N1])
+    with pytest.raises(NumbersIacError, match="support is still declared"):
+        engine.forget(desired(decl("support")), store, ["support"])
     assert engine.forget(desired(decl("support")), store, [N2]) == [("lab", N2, "old")]
+
+
+def test_forget_takes_a_surplus_number_of_a_declaration_still_configured(store):
+    """Quantity lowered from 3 to 2: the next plan would release one; forgetting it instead
+    keeps it on the account (handed to another team) and leaves the declaration whole. A
+    second one would be replaced, so it is refused, and so is a number still pinned."""
+    third = "+33322000003"
+    _held(store, (N1, "support"), (N2, "support"), (third, "support"))
+    assert engine.forget(desired(decl("support")), store, [third]) == [("lab", third, "support")]
+    with pytest.raises(NumbersIacError, match="support wants 2 and holds 2"):
+        engine.forget(desired(decl("support")), store, [N2])
+    pinned = decl("support", quantity=1, pinned=(N1,))
+    with pytest.raises(NumbersIacError, match=f"support pins {re.escape(N1)} under numbers:"):
+        engine.forget(desired(pinned), store, [N1])
+    assert set(store.load().numbers) == {("lab", N1), ("lab", N2)}
+
+
+def test_forget_of_two_numbers_at_once_counts_both_against_the_quantity(store):
+    third = "+33322000003"
+    _held(store, (N1, "support"), (N2, "support"), (third, "support"))
+    with pytest.raises(NumbersIacError, match="support wants 2 and holds 2"):
+        engine.forget(desired(decl("support")), store, [third, N2])
+    assert len(store.load().numbers) == 3
 
 
 def test_forgetting_one_number_of_an_open_release_leaves_it_open_for_the_others(store):
