@@ -664,7 +664,8 @@ class Missing:
 @dataclass(frozen=True)
 class Misplaced:
     """A number its declaration still holds though it no longer fits the declaration's
-    `field` (country, type or prefix changed after it bought): kept, never swapped."""
+    `field`: its country, type or prefix changed after it bought (kept, never swapped), or
+    its `quantity` was lowered under what a protected declaration holds (never released)."""
 
     provider: str
     declaration: str

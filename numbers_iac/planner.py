@@ -989,13 +989,16 @@ def _release_surplus(
     applies; returns the numbers chosen (they need no other action)."""
     cooling = cooling or _Cooling(None, {})
     listed = [m for m in floating if m.owned is not None and m.owned.status != PENDING]
+    chosen = sorted(listed, key=_release_order, reverse=True)[:surplus]
     if declaration.protect:
         out.warnings.append(
             f"{declaration.provider} / {declaration.name} holds {plural(surplus, 'number')} more than "
             f"its quantity ({wanted} unpinned wanted) but is protected: nothing is released"
         )
+        out.misplaced += [  # so that the plan does not read "your numbers match"
+            Misplaced(declaration.provider, declaration.name, m.number, "quantity") for m in chosen
+        ]
         return set()
-    chosen = sorted(listed, key=_release_order, reverse=True)[:surplus]
     have = len(floating)
     reason = f"surplus: want {wanted}, have {have}"
     for member in chosen:

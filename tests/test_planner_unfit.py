@@ -73,6 +73,34 @@ def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
     assert "lab / a declares country DE" in drift.stdout + drift.stderr
 
 
+def test_a_protected_declaration_holding_more_than_its_quantity_does_not_read_as_matching(
+    tmp_path,
+):
+    """Quantity 3 lowered to 1 under protect: nothing is released, and the plan says the
+    account holds 2 more than declared instead of "Your numbers match the configuration"."""
+    applied_without_warnings(
+        tmp_path, "  a:\n    provider: lab\n    country: FR\n    quantity: 3\n    protect: true\n"
+    )
+    declare(
+        tmp_path, "  a:\n    provider: lab\n    country: FR\n    quantity: 1\n    protect: true\n"
+    )
+    code, output = plan_output(tmp_path)
+    assert code == 0, output
+    assert "Your numbers match" not in output
+    assert (
+        "No changes to apply, but 2 protected numbers are held beyond their declaration's "
+        "quantity (see the warnings; never released)."
+    ) in output
+    saved = run(tmp_path, "plan", "-out", "p.json")
+    assert saved.returncode == 0, saved.stderr
+    plan = json.loads((tmp_path / "p.json").read_text())
+    assert [(m["declaration"], m["field"]) for m in plan["misplaced"]] == [("a", "quantity")] * 2
+    markdown = run(tmp_path, "plan", "--format", "markdown").stdout
+    assert "| Protected numbers beyond their quantity (kept) | 2 |" in markdown
+    applied = run(tmp_path, "apply", "p.json", "--allow-release")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+
 def test_numbers_that_fit_or_a_type_left_unwritten_are_not_warned_about(tmp_path):
     """Mobile numbers under a declaration that writes no type (as `import --pinned` writes
     them) are not taken for numbers of the default type."""

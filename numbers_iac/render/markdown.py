@@ -185,10 +185,12 @@ def _summary_table(plan: Plan) -> list[str]:
         rows.insert(3, ("Numbers to move (renames)", str(counts.move)))
     if plan.missing:
         rows.insert(3, ("Managed numbers missing (drift)", str(len(plan.missing))))
-    if plan.misplaced:
-        rows.insert(
-            3, ("Numbers outside their declaration's place or type", str(len(plan.misplaced)))
-        )
+    kept = sum(1 for m in plan.misplaced if m.field == "quantity")
+    if kept:
+        rows.insert(3, ("Protected numbers beyond their quantity (kept)", str(kept)))
+    if len(plan.misplaced) > kept:
+        unfit = str(len(plan.misplaced) - kept)
+        rows.insert(3, ("Numbers outside their declaration's place or type", unfit))
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
     if unresolved:
         rows.insert(4, ("Unresolved orders (held back)", str(unresolved)))

@@ -21,6 +21,7 @@ from numbers_iac.model import (
     CostSummary,
     Forget,
     GuardTrip,
+    Misplaced,
     Move,
     PendingNote,
     Plan,
@@ -330,7 +331,7 @@ def summary_line(plan: Plan) -> str:
     if plan.missing:
         text += f" {missing_sentence(len(plan.missing))}"
     if plan.misplaced:
-        text += f" {misplaced_sentence(len(plan.misplaced))}"
+        text += f" {misplaced_sentence(plan.misplaced)}"
     return text
 
 
@@ -341,11 +342,25 @@ def missing_sentence(count: int) -> str:
     )
 
 
-def misplaced_sentence(count: int) -> str:
-    return (
-        f"{plural(count, 'number')} no longer {'fits its' if count == 1 else 'fit their'} "
-        "declaration's country, type or prefix (see the warnings; never swapped for others)."
-    )
+def misplaced_sentence(misplaced: Sequence[Misplaced]) -> str:
+    """The numbers a declaration holds but does not fit: by place or type, and a protected
+    declaration's beyond its quantity."""
+    kept = sum(1 for m in misplaced if m.field == "quantity")
+    unfit = len(misplaced) - kept
+    parts = []
+    if unfit:
+        fit = "fits its" if unfit == 1 else "fit their"
+        parts.append(
+            f"{plural(unfit, 'number')} no longer {fit} declaration's country, type or prefix "
+            "(see the warnings; never swapped for others)"
+        )
+    if kept:
+        are = "is" if kept == 1 else "are"
+        parts.append(
+            f"{plural(kept, 'protected number')} {are} held beyond {'its' if kept == 1 else 'their'}"
+            " declaration's quantity (see the warnings; never released)"
+        )
+    return "; ".join(parts) + "."
 
 
 def irreversible_notice(release_count: int) -> str:
@@ -363,7 +378,7 @@ def no_changes_sentence(plan: Plan) -> str:
     if plan.missing:
         return f"No changes to apply, but {missing_sentence(len(plan.missing))}"
     if plan.misplaced:
-        return f"No changes to apply, but {misplaced_sentence(len(plan.misplaced))}"
+        return f"No changes to apply, but {misplaced_sentence(plan.misplaced)}"
     if any(note.reason == "unresolved" for note in plan.pending):
         return "No changes to apply now: purchases of unknown outcome are still being settled."
     return "No changes. Your numbers match the configuration."
