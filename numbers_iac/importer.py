@@ -190,9 +190,10 @@ def _pool(
 
 
 def _checked_pool(cls: type[Provider], name: str, entry: dict) -> dict:
-    """The pool, or without its type when the provider's own checks refuse it for buying
-    (Aculab buys toll-free numbers only with call kinds the listing does not tell): the
-    state names its numbers all the same, and the user adds what is missing to buy more."""
+    """The pool, or without its type when the provider's own checks refuse it: the state
+    names its numbers all the same, and the user adds what is missing to buy more. (What
+    only a purchase needs, such as Aculab's toll-free call kinds, is asked by the plan that
+    buys, so a toll-free pool keeps its type.)"""
     declaration = Declaration(
         name,
         entry["provider"],

@@ -267,9 +267,9 @@ class AculabProvider(Provider):
 
     @classmethod
     def validate_declaration(cls, declaration: Declaration) -> list[Problem]:
-        """Toll-free call kinds are booleans, only for toll-free numbers, and at least one is
-        allowed (Aculab blocks every kind not allowed, and refuses an order allowing none);
-        `state` and `regulation_address` are names."""
+        """Toll-free call kinds are booleans, only for toll-free numbers (that one is allowed
+        is checked when the plan buys: `check_purchase`); `state` and `regulation_address`
+        are names."""
         problems: list[Problem] = []
 
         def problem(field: str, message: str) -> None:
@@ -302,14 +302,6 @@ class AculabProvider(Provider):
                 "Aculab sells local numbers by region, not by prefix: write `region:` with "
                 f"a region's name (`numbers-iac inventory {declaration.provider} --country "
                 f"{declaration.country}` lists them)",
-            )
-        allowed = any(options.get(key) is True for key in CALL_KINDS)
-        unread = any(not isinstance(options[key], bool) for key in CALL_KINDS if key in options)
-        if declaration.number_type == "tollfree" and buys and not allowed and not unread:
-            problem(
-                "type",
-                "a toll-free number must accept calls from someone: set at least one of "
-                "allow_landline, allow_cellular, allow_payphone to true",
             )
         return problems
 
@@ -558,8 +550,23 @@ class AculabProvider(Provider):
         return rows
 
     def check_purchase(self, where: Where | None, options: Mapping[str, Any]) -> None:
-        """A `regulation_address` must be registered on the account, for the country bought
-        in (`tel_list_regulation_addresses`), or the purchase fails at apply (0005/0006)."""
+        """A toll-free purchase allows at least one call kind (Aculab blocks every kind not
+        allowed, and refuses an order allowing none): asked only of a plan that buys, so a
+        toll-free pool that `import` wrote, holding its numbers, needs none. A
+        `regulation_address` must be registered on the account, for the country bought in
+        (`tel_list_regulation_addresses`), or the purchase fails at apply (0005/0006)."""
+        kinds = [options[key] for key in CALL_KINDS if key in options]
+        allowed = any(kind is True for kind in kinds)
+        readable = all(isinstance(kind, bool) for kind in kinds)  # else validate says which
+        tollfree = where is not None and where.number_type == "tollfree"
+        if tollfree and readable and not allowed:
+            raise DeclarationOptionError(
+                self.name,
+                "check the call kinds",
+                "a toll-free number must accept calls from someone: set at least one of "
+                "allow_landline, allow_cellular, allow_payphone to true",
+                "type",
+            )
         name = options.get("regulation_address")
         if not isinstance(name, str) or not name:
             return

@@ -157,18 +157,22 @@ def test_a_short_order_records_what_came_and_the_next_plan_wants_the_rest(tmp_pa
 
 
 def test_a_toll_free_declaration_allowing_no_caller_is_a_located_error(tmp_path, server):
+    """Said by the plan that would buy (a toll-free pool `import` wrote, holding its
+    numbers, needs no call kinds), at the declaration's type, before anything is bought."""
     write(
         tmp_path,
         server,
         "numbers:\n  free:\n    provider: acct\n    country: GB\n    type: tollfree\n"
         "    quantity: 1\n    allow_landline: false\n",
     )
-    result = cli(tmp_path, "validate")
+    assert cli(tmp_path, "validate").returncode == 0
+    result = cli(tmp_path, "plan")
     assert result.returncode == 1
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
     assert "numbers.yaml:12:5: numbers.free.type:" in line
     assert "allow_landline, allow_cellular, allow_payphone" in line
-    assert "Traceback" not in result.stderr and not server.app.log
+    assert "Traceback" not in result.stderr
+    assert server.app.requests("POST", "/tel_purchase") == []
 
 
 def test_an_unknown_regulation_address_is_a_plan_error_at_its_line(tmp_path, server):
@@ -237,3 +241,29 @@ def test_a_purchase_that_lands_after_the_timeout_is_adopted_not_bought_again(
     assert second.returncode == 0, second.stdout + second.stderr
     assert len(server.app.requests("POST", "/tel_purchase")) == 2
     judge(tmp_path, world, unmanaged, set())
+
+
+def test_an_imported_toll_free_pool_keeps_its_type_and_asks_for_call_kinds_to_buy(
+    tmp_path, world, server
+):
+    """`import` used to leave the type out of a toll-free pool (Aculab's checks wanted call
+    kinds the listing does not tell), so raising its quantity bought local numbers into a
+    pool named toll-free. The type is written; only buying more asks for call kinds."""
+    tollfree = world.find_groups("GB", "tollfree")
+    for number in world.buy_from_groups(tollfree, 2):
+        number.added_on = "2020-01-01"
+    write(tmp_path, server, "numbers: {}\n")
+    imported = cli(tmp_path, "import", "acct")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    config = (tmp_path / "numbers.yaml").read_text()
+    assert "type: tollfree" in config, config
+    assert cli(tmp_path, "validate").returncode == 0
+    no_changes(tmp_path)
+    head, pool = config.split("type: tollfree")[0].rsplit("\n  acct-", 1)
+    raised = config.replace(pool, pool.replace("quantity: 2", "quantity: 3"))
+    assert raised != config and "quantity: 2" in pool, config
+    (tmp_path / "numbers.yaml").write_text(raised)
+    planned = cli(tmp_path, "plan")
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    assert "a toll-free number must accept calls from someone" in planned.stderr
+    assert server.app.requests("POST", "/tel_purchase") == []
