@@ -786,7 +786,7 @@ def apply(
     with (
         open_store(desired.state) as store,
         engine.Providers(desired) as providers,
-        store.lock(holder, lock_timeout),
+        store.lock(holder, lock_timeout, _say_waiting),
         ListingProgress() as listing,
     ):
         if saved:
@@ -860,6 +860,11 @@ def _confirm() -> None:
     answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
     if answer.strip() != "yes":
         raise NumbersIacError("apply cancelled. Nothing was changed.")
+
+
+def _say_waiting(message: str) -> None:
+    """Said once when a command waits for the lock (--lock-timeout), on stderr."""
+    click.echo(f"{message[:1].upper()}{message[1:]}.", err=True)
 
 
 def _user() -> str:
@@ -1038,7 +1043,10 @@ def state_forget(ctx: Context, items: tuple[str, ...], lock_timeout: float) -> N
     if _no_state_file(desired):  # nothing managed yet: say so without creating the state
         with _store_to_read(desired) as empty:
             engine.forget(desired, empty, items)
-    with open_store(desired.state) as store, store.lock(f"state forget by {_user()}", lock_timeout):
+    with (
+        open_store(desired.state) as store,
+        store.lock(f"state forget by {_user()}", lock_timeout, _say_waiting),
+    ):
         forgotten = engine.forget(desired, store, items)
     for provider, number, declaration in forgotten:
         click.echo(f"forgot {number} ({provider} / {declaration})")
@@ -1144,7 +1152,7 @@ def state_migrate(
     target = _migration_target(desired, target_backend, target_path, dsn_env)
     with (
         open_store(source) as old,
-        old.lock(f"state migrate by {_user()}", lock_timeout),
+        old.lock(f"state migrate by {_user()}", lock_timeout, _say_waiting),
         open_store(target) as new,
     ):
         counts = engine.copy_state(old, new)

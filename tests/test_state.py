@@ -116,13 +116,17 @@ def test_lock_is_exclusive_names_the_holder_and_dies_with_it(
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
+        said: list[str] = []
         with (
             open_store() as s,
             pytest.raises(LockError) as err,
-            s.lock("me", timeout=0.3),
+            s.lock("me", timeout=0.5, waiting=said.append),
         ):
             pass
         assert "ci-job-42" in str(err.value) and str(holder.pid) in str(err.value)
+        # a command that waits says so once, naming the holder (not minutes of silence)
+        assert len(said) == 1 and "ci-job-42" in said[0], said
+        assert said[0].endswith("; waiting up to 0.5 s for it")
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         deadline = time.monotonic() + 5

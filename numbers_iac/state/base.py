@@ -11,7 +11,7 @@ PostgreSQL (shared by ephemeral CI runners, advisory lock) keeps the same tables
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +23,12 @@ __all__ = ["GROUP_FAILED", "JournalEntry", "StateStore"]
 GROUP_FAILED = "a write failed inside a group of writes; none of the group was kept"
 #: the end of every backend's "locked by ..." refusal
 LOCKED_HINT = "try again when it finishes (--lock-timeout SECONDS waits for it)"
+
+
+def waiting_message(locked_by: str, timeout: float) -> str:
+    """What a command waiting for the lock says once: who holds it, and for how long at
+    most this one waits."""
+    return f"{locked_by}; waiting up to {timeout:g} s for it"
 
 
 class StateStore(abc.ABC):
@@ -112,8 +118,12 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     @contextmanager
-    def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the exclusive apply lock; raises `LockError` naming the holder on timeout."""
+    def lock(
+        self, holder: str, timeout: float = 0.0, waiting: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold the exclusive apply lock; raises `LockError` naming the holder on timeout.
+        When another holds it and `timeout` lets this one wait, `waiting` is told once who
+        holds it (a CI job waiting ten minutes in silence looks hung)."""
 
     @abc.abstractmethod
     def export_rows(self) -> StateRows:

@@ -29,7 +29,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore
+from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore, waiting_message
 from numbers_iac.state.sqlite import utc_now
 from numbers_iac.state.tables import StateRows
 
@@ -450,10 +450,12 @@ class PostgresStateStore(StateStore):
 
     # ----------------------------------------------------------------- lock
     @contextmanager
-    def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
+    def lock(
+        self, holder: str, timeout: float = 0.0, waiting: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
         session = self._connect("lock")
         try:
-            self._held = self._take_lock(session, holder, timeout)
+            self._held = self._take_lock(session, holder, timeout, waiting)
             try:
                 yield
             finally:
@@ -462,7 +464,13 @@ class PostgresStateStore(StateStore):
         finally:
             session.close()
 
-    def _take_lock(self, session: Any, holder: str, timeout: float) -> tuple[int, int, str, str]:
+    def _take_lock(
+        self,
+        session: Any,
+        holder: str,
+        timeout: float,
+        waiting: Callable[[str], None] | None = None,
+    ) -> tuple[int, int, str, str]:
         """Wait for the lock and sign `apply_lock`; returns the row written (backend pid,
         pid, host, since), which `_check_lock` compares."""
         deadline = time.monotonic() + timeout
@@ -477,6 +485,9 @@ class PostgresStateStore(StateStore):
             ]:
                 if time.monotonic() >= deadline:
                     raise LockError(self._lock_message(session))
+                if waiting is not None:
+                    waiting(waiting_message(self._locked_by(session), timeout))
+                    waiting = None
                 time.sleep(LOCK_POLL)
             signed = (session.info.backend_pid, os.getpid(), socket.gethostname(), utc_now())
             session.execute(
@@ -516,6 +527,9 @@ class PostgresStateStore(StateStore):
             pass  # closing the session releases the lock all the same
 
     def _lock_message(self, session: Any) -> str:
+        return f"{self._locked_by(session)}; {LOCKED_HINT}"
+
+    def _locked_by(self, session: Any) -> str:
         """Who holds the lock: the row its holder wrote, if that holder's session still
         holds it (a row left by a killed holder names nobody)."""
         row = session.execute(
@@ -528,7 +542,7 @@ class PostgresStateStore(StateStore):
             if row
             else "another process (it has not said who yet)"
         )
-        return f"the state in {self._where} is locked by {who}; {LOCKED_HINT}"
+        return f"the state in {self._where} is locked by {who}"
 
     def close(self) -> None:
         self._db.close()

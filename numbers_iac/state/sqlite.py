@@ -14,7 +14,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore
+from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore, waiting_message
 from numbers_iac.state.tables import StateRows
 
 SCHEMA_VERSION = 2
@@ -328,7 +328,9 @@ class SqliteStateStore(StateStore):
 
     # ----------------------------------------------------------------- lock
     @contextmanager
-    def lock(self, holder: str, timeout: float = 0.0) -> Iterator[None]:
+    def lock(
+        self, holder: str, timeout: float = 0.0, waiting: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
             handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole apply
@@ -345,6 +347,9 @@ class SqliteStateStore(StateStore):
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise LockError(_lock_message(lock_path)) from None
+                    if waiting is not None:
+                        waiting(waiting_message(_locked_by(lock_path), timeout))
+                        waiting = None
                     time.sleep(0.2)
             handle.seek(0)
             handle.truncate()
@@ -460,6 +465,10 @@ def _stored(table: tables.Table, name: str, value: Any) -> Any:
 
 
 def _lock_message(lock_path: Path) -> str:
+    return f"{_locked_by(lock_path)}; {LOCKED_HINT}"
+
+
+def _locked_by(lock_path: Path) -> str:
     try:
         info = json.loads(lock_path.read_text() or "{}")
     except (OSError, ValueError):
@@ -468,4 +477,4 @@ def _lock_message(lock_path: Path) -> str:
         f"{info.get('holder', 'another process')} (pid {info.get('pid', '?')} on "
         f"{info.get('host', '?')}) since {info.get('since', '?')}"
     )
-    return f"the state {lock_path.with_suffix('')} is locked by {who}; {LOCKED_HINT}"
+    return f"the state {lock_path.with_suffix('')} is locked by {who}"
