@@ -66,7 +66,7 @@ def test_a_ten_thousand_action_plan_fits_a_comment_and_shows_every_release_count
     md = render_markdown(plan, plan_file="plan.json", cwd="/home/runner/work/numbers")
     assert len(md) < MAX_CHARS
     # the summary table and the IRREVERSIBLE section come first
-    assert md.index(f"| Numbers to release | **{releases}** ⚠️ IRREVERSIBLE |") < md.index(
+    assert md.index(f"| Numbers to release | **{releases:,}** ⚠️ IRREVERSIBLE |") < md.index(
         "IRREVERSIBLE\n\nReleased numbers go back"
     )
     irreversible = md.index(f"### ⚠️ {releases:,} releases are IRREVERSIBLE")

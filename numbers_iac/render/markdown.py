@@ -155,7 +155,7 @@ def _heading(plan: Plan, cwd: str | None) -> list[str]:
 def _summary_table(plan: Plan) -> list[str]:
     counts = Counts.of(plan.actions)
     cost = plan.cost()
-    releases = f"**{counts.release}** ⚠️ IRREVERSIBLE" if counts.release else "0"
+    releases = f"**{counts.release:,}** ⚠️ IRREVERSIBLE" if counts.release else "0"
     monthly = " and ".join(
         format_money(amount, cur, signed=True) for cur, amount in sorted(cost.monthly.items())
     )
@@ -163,40 +163,45 @@ def _summary_table(plan: Plan) -> list[str]:
         format_money(amount, cur) for cur, amount in sorted(cost.setup.items()) if amount
     )
     rows = [
-        ("Numbers to purchase", str(counts.purchase)),
-        ("Numbers to update", str(counts.update)),
+        ("Numbers to purchase", _count(counts.purchase)),
+        ("Numbers to update", _count(counts.update)),
         ("Numbers to release", releases),
         (
             "Pending with the provider",
-            str(sum(n.count for n in plan.pending if n.reason == "pending")),
+            _count(sum(n.count for n in plan.pending if n.reason == "pending")),
         ),
         ("Monthly cost change", escape(monthly) or "none"),
         ("One-off setup", escape(setup) or "none"),
     ]
     if counts.forget:
-        rows.insert(3, ("State records to forget", str(counts.forget)))
+        rows.insert(3, ("State records to forget", _count(counts.forget)))
     if counts.restore:
-        rows.insert(3, ("Numbers back from quarantine", str(counts.restore)))
+        rows.insert(3, ("Numbers back from quarantine", _count(counts.restore)))
     if counts.quarantine:
-        rows.insert(3, ("Numbers to quarantine (cooling-off)", str(counts.quarantine)))
+        rows.insert(3, ("Numbers to quarantine (cooling-off)", _count(counts.quarantine)))
     if plan.quarantined:
-        rows.insert(3, ("Numbers in quarantine", str(len(plan.quarantined))))
+        rows.insert(3, ("Numbers in quarantine", _count(len(plan.quarantined))))
     if counts.move:
-        rows.insert(3, ("Numbers to move (renames)", str(counts.move)))
+        rows.insert(3, ("Numbers to move (renames)", _count(counts.move)))
     if plan.missing:
-        rows.insert(3, ("Managed numbers missing (drift)", str(len(plan.missing))))
+        rows.insert(3, ("Managed numbers missing (drift)", _count(len(plan.missing))))
     kept = sum(1 for m in plan.misplaced if m.field == "quantity")
     if kept:
-        rows.insert(3, ("Protected numbers beyond their quantity (kept)", str(kept)))
+        rows.insert(3, ("Protected numbers beyond their quantity (kept)", _count(kept)))
     if len(plan.misplaced) > kept:
-        unfit = str(len(plan.misplaced) - kept)
+        unfit = _count(len(plan.misplaced) - kept)
         rows.insert(3, ("Numbers outside their declaration's place or type", unfit))
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
     if unresolved:
-        rows.insert(4, ("Unresolved orders (held back)", str(unresolved)))
+        rows.insert(4, ("Unresolved orders (held back)", _count(unresolved)))
     if cost.unpriced:
         rows.append(("Price unknown", plural(cost.unpriced, "number")))
     return ["", "| | |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _count(count: int) -> str:
+    """A count as the text around the table writes it: 2,740."""
+    return f"{count:,}"
 
 
 def _release_section(releases: list[Release], budget: int, full_list: str) -> list[str]:
