@@ -932,13 +932,14 @@ def import_(ctx: Context, provider_name: str, print_only: bool, pinned: bool) ->
             f"{provider_name} to the declaration name (the ownership tag): {shown}{more}.",
             err=True,
         )
-    if print_only and not result.count:
+    if not result.count:
+        unchanged = "" if print_only else f"; {desired.config_path} is unchanged"
         click.echo(
             f"Nothing to import: {provider_name} holds no number the configuration and the "
-            "state do not already have.",
+            f"state do not already have{unchanged}.",
             err=True,
         )
-    if not print_only:
+    elif not print_only:
         click.echo(
             f"Imported {plural(result.count, 'number')} into "
             f"{plural(len(result.declarations), 'declaration')} "

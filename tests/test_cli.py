@@ -302,6 +302,12 @@ def test_import_then_plan_shows_no_changes(project):
     assert "No changes" in after.stdout
     listed = run(project, "state", "list", "--format", "json")
     assert len(json.loads(listed.stdout)["numbers"]) == 4
+    config = (project / "numbers.yaml").read_text()
+    again = run(project, "import", "lab")
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to import: lab holds no number" in again.stderr
+    assert "Imported 0" not in again.stderr
+    assert (project / "numbers.yaml").read_text() == config
 
 
 def test_inventory_lists_regions_with_stock_and_prices(project):
