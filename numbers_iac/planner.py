@@ -62,7 +62,7 @@ from numbers_iac.model import (
 )
 from numbers_iac.phones import calling_code_and_national, country_of
 from numbers_iac.providers.base import Capabilities, fits_prefix, may_come_from
-from numbers_iac.words import plural
+from numbers_iac.words import first_of, plural
 
 _KIND_ORDER = {
     "move": 0,
@@ -354,6 +354,8 @@ def _plan_provider(
             cooling,
         )
 
+    _warn_unmanaged_that_fit(provider, owned, out)
+
     for name, claimed in sorted(members.items()):
         if name in by_name or not _in_scope(name, targets):
             continue
@@ -364,6 +366,35 @@ def _plan_provider(
     if targets:
         out.unmanaged.clear()
     return out
+
+
+def _warn_unmanaged_that_fit(
+    provider: str, owned: Mapping[str, OwnedNumber], out: _ProviderPlan
+) -> None:
+    """A declaration written by hand for numbers the account already holds would buy as
+    many again: say so where unmanaged numbers surely fit a purchase (their country and type
+    listed and equal, their prefix and region not ruled out), with how to take them in."""
+    buying = [
+        a for a in out.actions if isinstance(a, Purchase) and a.where is not None and not a.pinned
+    ]
+    if not buying or not out.unmanaged:
+        return
+    spare = [owned[u.number] for u in out.unmanaged if u.number in owned]
+    for purchase in buying:
+        where = purchase.where
+        assert where is not None
+        fitting = sorted(
+            n.number
+            for n in spare
+            if n.country and n.number_type and n.status != PENDING and may_come_from(n, where)
+        )
+        if fitting:
+            out.warnings.append(
+                f"{provider} / {purchase.declaration} buys {plural(purchase.count, 'number')} "
+                f"while {plural(len(fitting), 'unmanaged number')} on the account "
+                f"{'fits' if len(fitting) == 1 else 'fit'} it ({first_of(fitting)}): to take "
+                "them in instead of buying, list them under its numbers:"
+            )
 
 
 def _settle_attempts(

@@ -166,6 +166,23 @@ def test_unmanaged_numbers_are_reported_and_never_touched():
     assert {u.number for u in p.unmanaged} == {N1, N2}
 
 
+def test_a_purchase_that_unmanaged_numbers_surely_fit_says_how_to_take_them_in():
+    """A declaration written by hand beside numbers bought by hand would pay for as many
+    again: the plan names them. Numbers whose type the listing leaves open, or of another
+    country, are not offered as fitting."""
+    local = replace(owned(N1), number_type="local")
+    untyped = owned(N2)
+    german = replace(owned("+4930123456"), country="DE", number_type="local")
+    p = run(desired(decl(quantity=2)), [local, untyped, german])
+    assert kinds(p) == ["purchase"]
+    (warning,) = [w for w in p.warnings if "unmanaged" in w]
+    assert warning == (
+        f"lab / support buys 2 numbers while 1 unmanaged number on the account fits it ({N1}): "
+        "to take them in instead of buying, list them under its numbers:"
+    )
+    assert not [w for w in run(desired(decl(quantity=2)), [untyped]).warnings if "unmanaged" in w]
+
+
 def test_protected_declaration_never_releases_surplus():
     d = desired(decl(quantity=0, protect=True))
     p = run(d, [owned(N1)], [record(N1, protect=True)])
