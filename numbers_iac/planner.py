@@ -379,15 +379,16 @@ def _warn_unmanaged_that_fit(
     ]
     if not buying or not out.unmanaged:
         return
-    spare = [owned[u.number] for u in out.unmanaged if u.number in owned]
+    spare: dict[tuple[str, str], list[OwnedNumber]] = defaultdict(list)
+    for unmanaged in out.unmanaged:
+        n = owned.get(unmanaged.number)
+        if n is not None and n.country and n.number_type and n.status != PENDING:
+            spare[(n.country, n.number_type)].append(n)
     for purchase in buying:
         where = purchase.where
         assert where is not None
-        fitting = sorted(
-            n.number
-            for n in spare
-            if n.country and n.number_type and n.status != PENDING and may_come_from(n, where)
-        )
+        place = spare.get((where.country, where.number_type), [])
+        fitting = sorted(n.number for n in place if may_come_from(n, where))
         if fitting:
             out.warnings.append(
                 f"{provider} / {purchase.declaration} buys {plural(purchase.count, 'number')} "
