@@ -1217,7 +1217,14 @@ def drift(ctx: Context, fmt: str) -> None:
         ListingProgress() as progress,
     ):
         report = engine.check_drift(desired, providers, store, progress=progress, now=now())
+        applying = store.locked_by()
     _echo_lines(render_drift(report, fmt))
+    if applying:  # what the apply has not finished yet reads as drift
+        click.echo(
+            f"Note: an apply is running ({applying}): what it has not done yet shows as "
+            "drift; run drift again when it ends.",
+            err=True,
+        )
     if report.drifted:
         sys.exit(EXIT_CHANGES)
 

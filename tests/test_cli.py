@@ -454,3 +454,33 @@ def test_commands_that_change_nothing_create_no_state(project):
     assert "the state holds no declaration or number support-fr" in forgot.stderr
     assert not (project / DEFAULT_STATE_PATH).exists()
     assert not list((project / DEFAULT_STATE_PATH).parent.glob("*.lock"))
+
+
+def test_drift_during_an_apply_says_the_apply_is_running(project):
+    """A nightly drift that overlaps a deploy reads the apply's unfinished work as drift:
+    it says an apply holds the lock, naming it, so nobody is paged for nothing unknowingly."""
+    applied = run(project, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from numbers_iac.state.sqlite import SqliteStateStore\n"
+            f"with SqliteStateStore({str(project / DEFAULT_STATE_PATH)!r}).lock('deploy-9'):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        during = run(project, "drift")
+        assert during.returncode == 0, during.stdout + during.stderr
+        assert "Note: an apply is running (" in during.stderr and "deploy-9" in during.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    after = run(project, "drift")
+    assert after.returncode == 0 and "apply is running" not in after.stderr

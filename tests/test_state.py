@@ -127,6 +127,8 @@ def test_lock_is_exclusive_names_the_holder_and_dies_with_it(
         # a command that waits says so once, naming the holder (not minutes of silence)
         assert len(said) == 1 and "ci-job-42" in said[0], said
         assert said[0].endswith("; waiting up to 0.5 s for it")
+        with open_store() as s:  # a reader that takes no lock (drift) can ask who holds it
+            assert "ci-job-42" in (s.locked_by() or "")
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         deadline = time.monotonic() + 5
@@ -138,6 +140,7 @@ def test_lock_is_exclusive_names_the_holder_and_dies_with_it(
                 except LockError:
                     assert time.monotonic() < deadline
                     time.sleep(0.1)
+            assert s.locked_by() is None
     finally:
         holder.kill()
         holder.wait()

@@ -125,6 +125,12 @@ class StateStore(abc.ABC):
         When another holds it and `timeout` lets this one wait, `waiting` is told once who
         holds it (a CI job waiting ten minutes in silence looks hung)."""
 
+    def locked_by(self) -> str | None:
+        """Who holds the apply lock now ("the state ... is locked by ..."), without waiting
+        for it or taking it; None when nobody does. For readers that take no lock (drift),
+        so that an apply half done is not taken for drift in silence."""
+        return None
+
     @abc.abstractmethod
     def export_rows(self) -> StateRows:
         """Every row of every table in `tables.TABLES`, in their plain form (for `state

@@ -464,6 +464,19 @@ class PostgresStateStore(StateStore):
         finally:
             session.close()
 
+    def locked_by(self) -> str | None:
+        try:
+            held = self._read(f"SELECT 1 FROM ({_LOCK_HOLDERS}) AS holders", LOCK_KEYS)
+        except StateError:
+            return None  # no answer about the lock is no reason to fail a reader
+        if not held:
+            return None
+        try:
+            with self._db.cursor() as cursor:
+                return self._locked_by(cursor)
+        except psycopg.Error:
+            return f"the state in {self._where} is locked"
+
     def _take_lock(
         self,
         session: Any,

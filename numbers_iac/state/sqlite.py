@@ -374,6 +374,22 @@ class SqliteStateStore(StateStore):
         finally:
             handle.close()
 
+    def locked_by(self) -> str | None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            handle = open(lock_path)  # noqa: SIM115 - read only: creates nothing
+        except OSError:
+            return None  # no lock file: no apply ever ran here
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _locked_by(lock_path)
+            except OSError:
+                return None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
     # ----------------------------------------------------------------- copies
     @property
     def where(self) -> str:
