@@ -272,7 +272,7 @@ def _check_targets(
 def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tuple[str, str, str]]:
     """Drop state records (by removed declaration name, or by number) without any provider
     call; returns (provider, number, declaration) forgotten. A number whose declaration is
-    still configured is refused: the next plan would buy a replacement for it. Purchase
+    still configured is refused (`_still_wanted`). Purchase
     attempts and releases still open for what is forgotten are closed first, so the next
     plan cannot take the numbers back through them."""
     recorded = store.load()
@@ -288,14 +288,9 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
             raise NumbersIacError(
                 f"state forget {item}: the state holds no declaration or number {item}"
             )
-        still = sorted(
-            ({m.declaration for m in matches} | {a.declaration for a in attempts})
-            & set(desired.declarations)
-        )
-        if still:
-            refusal = _still_wanted(desired, recorded, item, matches, attempts, chosen)
-            if refusal:
-                raise NumbersIacError(f"state forget {item}: {refusal}. Nothing was changed.")
+        refusal = _still_wanted(desired, matches, attempts)
+        if refusal:
+            raise NumbersIacError(f"state forget {item}: {refusal}. Nothing was changed.")
         chosen += [m for m in matches if m not in chosen]
         entries |= {a.entry_id for a in attempts}
     # an open release is closed only when none of its numbers stays managed: a batch that
@@ -316,48 +311,34 @@ def forget(desired: Desired, store: StateStore, items: Iterable[str]) -> list[tu
 
 
 def _still_wanted(
-    desired: Desired,
-    recorded: Recorded,
-    item: str,
-    matches: list[ManagedNumber],
-    attempts: list[Attempt],
-    chosen: list[ManagedNumber],
+    desired: Desired, matches: list[ManagedNumber], attempts: list[Attempt]
 ) -> str | None:
-    """Why numbers of a declaration still configured cannot be forgotten, or None. A
-    declaration named whole is still wanted; so is a number it pins, or one that its
-    quantity would replace. A number beyond the quantity (surplus the next plan would
-    release) may be kept without managing it, like one of a removed declaration."""
-    declared = desired.declarations
-    named = sorted({m.declaration for m in matches if m.declaration == item} & set(declared))
-    named += sorted({a.declaration for a in attempts if a.declaration == item} - set(named))
-    if named:
+    """Why these records cannot be forgotten, or None. A declaration configured on the same
+    provider still wants its numbers: the next plan would buy replacements, or take a number
+    back by its ownership tag (or an open purchase's settlement), so even a surplus number
+    is refused; one a declaration renamed into names in `moved_from` is still wanted too. A
+    declaration of that name on another provider does not keep them (they would be released
+    as moved)."""
+    live = {(d.provider, d.name) for d in desired.declarations.values()}
+    moving = {
+        (d.provider, old): d.name for d in desired.declarations.values() for old in d.moved_from
+    }
+    keys = {(m.provider, m.declaration) for m in matches} | {
+        (a.provider, a.declaration) for a in attempts
+    }
+    declared = sorted(name for provider, name in keys if (provider, name) in live)
+    if declared:
         return (
-            f"{', '.join(named)} is still declared, so the next plan would buy its numbers "
-            "again; remove it from the configuration first"
+            f"{', '.join(declared)} is still declared, so the next plan would buy replacements "
+            "or take the numbers back by their tag; state forget keeps the numbers of removed "
+            "declarations only"
         )
-    buying = sorted({a.declaration for a in attempts} & set(declared))
-    if buying:
+    renamed = sorted(f"{name} (now {moving[(p, name)]})" for p, name in keys if (p, name) in moving)
+    if renamed:
         return (
-            f"a purchase for {', '.join(buying)} whose outcome is not settled names it; an "
-            "apply settles it from the listing first"
+            f"{', '.join(renamed)} moves into a declaration still configured (moved_from), "
+            "which takes its numbers"
         )
-    for m in matches:
-        declaration = declared.get(m.declaration)
-        if declaration is None:
-            continue
-        if m.number in declaration.pinned:
-            return f"{m.declaration} pins {m.number} under numbers:; take it out of that list first"
-        held = [
-            n
-            for n in recorded.numbers.values()
-            if (n.provider, n.declaration) == (m.provider, m.declaration) and n not in chosen
-        ]
-        if len(held) - 1 < declaration.quantity:
-            return (
-                f"{m.declaration} wants {declaration.quantity} and holds {len(held)}, so the "
-                "next plan would buy a replacement; lower its quantity first (or remove the "
-                "declaration)"
-            )
     return None
 
 
