@@ -62,7 +62,7 @@ from numbers_iac.model import (
 )
 from numbers_iac.phones import calling_code_and_national, country_of
 from numbers_iac.providers.base import Capabilities, fits_prefix, may_come_from
-from numbers_iac.words import first_of, plural
+from numbers_iac.words import plural
 
 _KIND_ORDER = {
     "move": 0,
@@ -223,7 +223,7 @@ def plan(
         unmanaged=tuple(result.unmanaged),
         warnings=tuple(result.warnings),
         missing=tuple(result.missing),
-        misplaced=tuple(result.misplaced),
+        misplaced=_once_each(result.misplaced),
         replaced=tuple(sorted(replaced)),
         accepted=tuple(sorted(accepted)),
         ambiguous_moves=dict(sorted(result.ambiguous_moves.items())),
@@ -368,12 +368,20 @@ def _plan_provider(
     return out
 
 
+#: how many unmanaged numbers one plan compares with its purchases at most: a warning, not
+#: worth seconds when a thousand declarations buy beside 100,000 unmanaged numbers
+_FIT_BUDGET = 200_000
+#: the fitting numbers a warning names
+_FIT_SHOWN = 3
+
+
 def _warn_unmanaged_that_fit(
     provider: str, owned: Mapping[str, OwnedNumber], out: _ProviderPlan
 ) -> None:
     """A declaration written by hand for numbers the account already holds would buy as
-    many again: say so where unmanaged numbers surely fit a purchase (their country and type
-    listed and equal, their prefix and region not ruled out), with how to take them in."""
+    many again: say so where untagged unmanaged numbers surely fit a purchase (their
+    country, type and, when declared, region listed and equal; the prefix not ruled out),
+    with how to take them in. A tagged one is another configuration's, or was handed away."""
     buying = [
         a for a in out.actions if isinstance(a, Purchase) and a.where is not None and not a.pinned
     ]
@@ -382,19 +390,31 @@ def _warn_unmanaged_that_fit(
     spare: dict[tuple[str, str], list[OwnedNumber]] = defaultdict(list)
     for unmanaged in out.unmanaged:
         n = owned.get(unmanaged.number)
-        if n is not None and n.country and n.number_type and n.status != PENDING:
+        usable = n is not None and not n.tag and n.status != PENDING
+        if usable and n.country and n.number_type:
             spare[(n.country, n.number_type)].append(n)
+    budget = _FIT_BUDGET
     for purchase in buying:
         where = purchase.where
         assert where is not None
-        place = spare.get((where.country, where.number_type), [])
-        fitting = sorted(n.number for n in place if may_come_from(n, where))
+        fitting: list[str] = []
+        for n in spare.get((where.country, where.number_type), ()):
+            budget -= 1
+            if budget < 0 or len(fitting) > _FIT_SHOWN:
+                break
+            if where.region and not n.region:
+                continue  # a region the listing does not say is not surely the one declared
+            if may_come_from(n, where):
+                fitting.append(n.number)
+        if budget < 0:
+            return
         if fitting:
+            more = ", ..." if len(fitting) > _FIT_SHOWN else ""
             out.warnings.append(
                 f"{provider} / {purchase.declaration} buys {plural(purchase.count, 'number')} "
-                f"while {plural(len(fitting), 'unmanaged number')} on the account "
-                f"{'fits' if len(fitting) == 1 else 'fit'} it ({first_of(fitting)}): to take "
-                "them in instead of buying, list them under its numbers:"
+                f"while unmanaged numbers on the account fit it "
+                f"({', '.join(sorted(fitting)[:_FIT_SHOWN])}{more}): to take them in instead "
+                "of buying, list them under its numbers:"
             )
 
 
@@ -778,6 +798,18 @@ def _plan_declaration(
         [m for m in members if m.number not in released and m.number not in resting_numbers],
         out,
     )
+
+
+def _once_each(misplaced: list[Misplaced]) -> tuple[Misplaced, ...]:
+    """Each number once, as found first (a protected surplus that also left its
+    declaration's country is one number, not two)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for m in misplaced:
+        if (m.provider, m.number) not in seen:
+            seen.add((m.provider, m.number))
+            kept.append(m)
+    return tuple(kept)
 
 
 def _warn_misplaced(declaration: Declaration, members: list[_Member], out: _ProviderPlan) -> None:

@@ -173,14 +173,18 @@ def test_a_purchase_that_unmanaged_numbers_surely_fit_says_how_to_take_them_in()
     local = replace(owned(N1), number_type="local")
     untyped = owned(N2)
     german = replace(owned("+4930123456"), country="DE", number_type="local")
-    p = run(desired(decl(quantity=2)), [local, untyped, german])
+    theirs = replace(owned(N3), number_type="local", tag="team-b")  # another configuration's
+    p = run(desired(decl(quantity=2)), [local, untyped, german, theirs])
     assert kinds(p) == ["purchase"]
     (warning,) = [w for w in p.warnings if "unmanaged" in w]
     assert warning == (
-        f"lab / support buys 2 numbers while 1 unmanaged number on the account fits it ({N1}): "
+        f"lab / support buys 2 numbers while unmanaged numbers on the account fit it ({N1}): "
         "to take them in instead of buying, list them under its numbers:"
     )
-    assert not [w for w in run(desired(decl(quantity=2)), [untyped]).warnings if "unmanaged" in w]
+    for others in ([untyped], [theirs]):
+        assert not [w for w in run(desired(decl(quantity=2)), others).warnings if "unmanaged" in w]
+    in_amiens = decl(quantity=2, region="Amiens")
+    assert not [w for w in run(desired(in_amiens), [local]).warnings if "unmanaged" in w]
 
 
 def test_protected_declaration_never_releases_surplus():

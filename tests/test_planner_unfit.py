@@ -100,6 +100,15 @@ def test_a_protected_declaration_holding_more_than_its_quantity_does_not_read_as
     applied = run(tmp_path, "apply", "p.json", "--allow-release")
     assert applied.returncode == 0, applied.stdout + applied.stderr
 
+    # its country changed too: each of the 3 numbers is counted once
+    declare(
+        tmp_path, "  a:\n    provider: lab\n    country: DE\n    quantity: 1\n    protect: true\n"
+    )
+    saved = run(tmp_path, "plan", "-out", "p.json")
+    assert saved.returncode == 0, saved.stderr
+    plan = json.loads((tmp_path / "p.json").read_text())
+    assert len(plan["misplaced"]) == plan["summary"]["misplaced_numbers"] == 3
+
 
 def test_numbers_that_fit_or_a_type_left_unwritten_are_not_warned_about(tmp_path):
     """Mobile numbers under a declaration that writes no type (as `import --pinned` writes

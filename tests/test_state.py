@@ -125,6 +125,7 @@ def test_lock_is_exclusive_names_the_holder_and_dies_with_it(
             pass
         assert "ci-job-42" in str(err.value) and str(holder.pid) in str(err.value)
         # a command that waits says so once, naming the holder (not minutes of silence)
+        assert str(err.value).endswith("waited 0.5 s (--lock-timeout): try again when it finishes")
         assert len(said) == 1 and "ci-job-42" in said[0], said
         assert said[0].endswith("; waiting up to 0.5 s for it")
         with open_store() as s:  # a reader that takes no lock (drift) can ask who holds it

@@ -25,6 +25,13 @@ GROUP_FAILED = "a write failed inside a group of writes; none of the group was k
 LOCKED_HINT = "try again when it finishes (--lock-timeout SECONDS waits for it)"
 
 
+def locked_message(locked_by: str, timeout: float) -> str:
+    """The error of a lock not taken: after waiting, it says so instead of suggesting it."""
+    if timeout > 0:
+        return f"{locked_by}; waited {timeout:g} s (--lock-timeout): try again when it finishes"
+    return f"{locked_by}; {LOCKED_HINT}"
+
+
 def waiting_message(locked_by: str, timeout: float) -> str:
     """What a command waiting for the lock says once: who holds it, and for how long at
     most this one waits."""

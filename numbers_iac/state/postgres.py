@@ -37,7 +37,12 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore, waiting_message
+from numbers_iac.state.base import (
+    GROUP_FAILED,
+    StateStore,
+    locked_message,
+    waiting_message,
+)
 from numbers_iac.state.sqlite import utc_now
 from numbers_iac.state.tables import StateRows
 
@@ -497,7 +502,7 @@ class PostgresStateStore(StateStore):
                 0
             ]:
                 if time.monotonic() >= deadline:
-                    raise LockError(self._lock_message(session))
+                    raise LockError(locked_message(self._locked_by(session), timeout))
                 if waiting is not None:
                     waiting(waiting_message(self._locked_by(session), timeout))
                     waiting = None
@@ -538,9 +543,6 @@ class PostgresStateStore(StateStore):
             session.execute("SELECT pg_advisory_unlock(%s, %s)", LOCK_KEYS)
         except psycopg.Error:
             pass  # closing the session releases the lock all the same
-
-    def _lock_message(self, session: Any) -> str:
-        return f"{self._locked_by(session)}; {LOCKED_HINT}"
 
     def _locked_by(self, session: Any) -> str:
         """Who holds the lock: the row its holder wrote, if that holder's session still

@@ -24,7 +24,12 @@ from numbers_iac import journal as journal_reading
 from numbers_iac.errors import LockError, StateError
 from numbers_iac.model import JournalEntry, ManagedNumber, PendingOrder, Recorded
 from numbers_iac.state import tables
-from numbers_iac.state.base import GROUP_FAILED, LOCKED_HINT, StateStore, waiting_message
+from numbers_iac.state.base import (
+    GROUP_FAILED,
+    StateStore,
+    locked_message,
+    waiting_message,
+)
 from numbers_iac.state.tables import StateRows
 
 SCHEMA_VERSION = 2
@@ -346,7 +351,7 @@ class SqliteStateStore(StateStore):
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise LockError(_lock_message(lock_path)) from None
+                        raise LockError(locked_message(_locked_by(lock_path), timeout)) from None
                     if waiting is not None:
                         waiting(waiting_message(_locked_by(lock_path), timeout))
                         waiting = None
@@ -478,10 +483,6 @@ def _stored(table: tables.Table, name: str, value: Any) -> Any:
     if name in table.of_kind(tables.FLAG):
         return int(value)
     return value
-
-
-def _lock_message(lock_path: Path) -> str:
-    return f"{_locked_by(lock_path)}; {LOCKED_HINT}"
 
 
 def _locked_by(lock_path: Path) -> str:
