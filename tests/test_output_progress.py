@@ -163,25 +163,19 @@ def test_the_apply_label_says_what_it_does():
 # --------------------------------------------------------------------------- the executor
 
 
-def test_apply_progress_advances_per_number_bought_not_per_action(tmp_path):
-    world = World.from_seed({})
+def _apply_seen(tmp_path, world: World, declarations: dict[str, Declaration]):
+    """Plan and apply on the sandbox; the report and every progress call (done, total)."""
     desired = Desired(
         "numbers.yaml",
         "x",
         {"lab": ProviderConfig("lab", "sandbox", {})},
-        {
-            "bulk": Declaration("bulk", "lab", 30, country="FR", number_type="local"),
-            "hot": Declaration(
-                "hot", "lab", 1, country="FR", number_type="local", pinned=("+33322000001",)
-            ),
-        },
+        declarations,
         StateConfig(),
     )
     seen: list[tuple[int, int | None]] = []
     with SqliteStateStore(tmp_path / "state.sqlite") as store:
         providers = engine.Providers(desired, lambda config: SandboxProvider(config, world=world))
         plan = engine.make_plan(desired, providers, store)
-        assert len(plan.actions) == 2
         report = engine.apply_plan(
             plan,
             desired,
@@ -190,6 +184,21 @@ def test_apply_progress_advances_per_number_bought_not_per_action(tmp_path):
             allow_release=False,
             progress=lambda done, total: seen.append((done, total)),
         )
+    return plan, report, seen
+
+
+def test_apply_progress_advances_per_number_bought_not_per_action(tmp_path):
+    plan, report, seen = _apply_seen(
+        tmp_path,
+        World.from_seed({}),
+        {
+            "bulk": Declaration("bulk", "lab", 30, country="FR", number_type="local"),
+            "hot": Declaration(
+                "hot", "lab", 1, country="FR", number_type="local", pinned=("+33322000001",)
+            ),
+        },
+    )
+    assert len(plan.actions) == 2
     assert report.ok
     assert {total for _, total in seen} == {31}
     assert [done for done, _ in seen] == list(range(1, 32))  # one step per number bought
@@ -206,26 +215,11 @@ def test_apply_progress_ends_at_what_was_bought_when_stock_runs_out(tmp_path):
         "setup": "0",
         "monthly": "1",
     }
-    world = World.from_seed({"catalogue": [group]})
-    desired = Desired(
-        "numbers.yaml",
-        "x",
-        {"lab": ProviderConfig("lab", "sandbox", {})},
+    _, report, seen = _apply_seen(
+        tmp_path,
+        World.from_seed({"catalogue": [group]}),
         {"bulk": Declaration("bulk", "lab", 8, country="FR", number_type="local")},
-        StateConfig(),
     )
-    seen: list[tuple[int, int | None]] = []
-    with SqliteStateStore(tmp_path / "state.sqlite") as store:
-        providers = engine.Providers(desired, lambda config: SandboxProvider(config, world=world))
-        plan = engine.make_plan(desired, providers, store)
-        report = engine.apply_plan(
-            plan,
-            desired,
-            providers,
-            store,
-            allow_release=False,
-            progress=lambda done, total: seen.append((done, total)),
-        )
     assert not report.ok
     assert seen[-1] == (5, 8)
 

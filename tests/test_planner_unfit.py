@@ -23,6 +23,14 @@ def plan_output(tmp_path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
+def saved_and_markdown(tmp_path) -> tuple[dict, str]:
+    """The plan saved with -out (as JSON) and the plan as Markdown."""
+    saved = run(tmp_path, "plan", "-out", "p.json")
+    assert saved.returncode == 0, saved.stderr
+    markdown = run(tmp_path, "plan", "--format", "markdown").stdout
+    return json.loads((tmp_path / "p.json").read_text()), markdown
+
+
 def applied_without_warnings(tmp_path, body: str) -> str:
     """Declare, apply, and check the plan after it is clean; the apply's output."""
     declare(tmp_path, body)
@@ -51,12 +59,9 @@ def test_a_changed_type_prefix_or_country_is_warned_about_not_hidden(tmp_path):
         "No changes to apply, but 2 numbers no longer fit their declaration's country, type "
         "or prefix (see the warnings; never swapped for others)."
     ) in output
-    saved = run(tmp_path, "plan", "-out", "p.json")
-    assert saved.returncode == 0, saved.stderr
-    plan = json.loads((tmp_path / "p.json").read_text())
+    plan, markdown = saved_and_markdown(tmp_path)
     assert [(m["declaration"], m["field"]) for m in plan["misplaced"]] == [("a", "type")] * 2
     assert plan["summary"]["misplaced_numbers"] == 2
-    markdown = run(tmp_path, "plan", "--format", "markdown").stdout
     assert "| Numbers outside their declaration's place or type | 2 |" in markdown
 
     declare(
@@ -91,11 +96,8 @@ def test_a_protected_declaration_holding_more_than_its_quantity_does_not_read_as
         "No changes to apply, but 2 protected numbers are held beyond their declaration's "
         "quantity (see the warnings; never released)."
     ) in output
-    saved = run(tmp_path, "plan", "-out", "p.json")
-    assert saved.returncode == 0, saved.stderr
-    plan = json.loads((tmp_path / "p.json").read_text())
+    plan, markdown = saved_and_markdown(tmp_path)
     assert [(m["declaration"], m["field"]) for m in plan["misplaced"]] == [("a", "quantity")] * 2
-    markdown = run(tmp_path, "plan", "--format", "markdown").stdout
     assert "| Protected numbers beyond their quantity (kept) | 2 |" in markdown
     applied = run(tmp_path, "apply", "p.json", "--allow-release")
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -104,9 +106,7 @@ def test_a_protected_declaration_holding_more_than_its_quantity_does_not_read_as
     declare(
         tmp_path, "  a:\n    provider: lab\n    country: DE\n    quantity: 1\n    protect: true\n"
     )
-    saved = run(tmp_path, "plan", "-out", "p.json")
-    assert saved.returncode == 0, saved.stderr
-    plan = json.loads((tmp_path / "p.json").read_text())
+    plan, _ = saved_and_markdown(tmp_path)
     assert len(plan["misplaced"]) == plan["summary"]["misplaced_numbers"] == 3
 
 
