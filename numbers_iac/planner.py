@@ -949,6 +949,11 @@ def _warn_unfit(
             f"{'it is' if one else 'they are'} pinned: write the {field_name} "
             f"{'it has' if one else 'they have'}, or take {it} out of `numbers:` to let {it} go"
         )
+    elif declaration.protect:  # lowering the quantity releases nothing here
+        advice = (
+            "numbers-iac never swaps numbers on its own, and this declaration is protected: "
+            "pin the ones to keep, or take protect off and lower the quantity to release them"
+        )
     else:
         advice = (
             "numbers-iac never swaps numbers on its own: pin the ones to keep, or lower the "

@@ -108,6 +108,8 @@ def test_a_protected_declaration_holding_more_than_its_quantity_does_not_read_as
     )
     plan, _ = saved_and_markdown(tmp_path)
     assert len(plan["misplaced"]) == plan["summary"]["misplaced_numbers"] == 3
+    code, output = plan_output(tmp_path)
+    assert "this declaration is protected: pin the ones to keep, or take protect off" in output
 
 
 def test_numbers_that_fit_or_a_type_left_unwritten_are_not_warned_about(tmp_path):
