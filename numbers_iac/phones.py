@@ -90,10 +90,18 @@ def prefix_digits(prefix: str, country: str) -> str:
     "+33 3 22", "+33 (0)3 22", "0322" and "322" are 322 in France; Italy's "06" stays 06
     (its numbers keep the 0: Italy has no trunk prefix to drop), and so does Rwanda's
     "+250 06" (after the calling code, only a "(0)" is a trunk)."""
-    if prefix.strip().startswith("+"):
-        digits = "".join(ch for ch in prefix.replace("(0)", "") if ch.isdigit())
+    international, digits = written_prefix(prefix)
+    if international:
         return digits.removeprefix(str(phonenumbers.country_code_for_region(country.upper())))
-    return without_trunk("".join(ch for ch in prefix if ch.isdigit()), country)
+    return without_trunk(digits, country)
+
+
+def written_prefix(prefix: str) -> tuple[bool, str]:
+    """A prefix's digits as written, and whether they start with the calling code ("+33 3
+    22"). Written so, a "(0)" is the trunk some write inside it ("+44 (0)20"), left out."""
+    international = prefix.strip().startswith("+")
+    text = prefix.replace("(0)", "") if international else prefix
+    return international, "".join(ch for ch in text if ch.isdigit())
 
 
 def without_trunk(digits: str, region: str) -> str:

@@ -79,16 +79,11 @@ def load_config(
     problems.settled |= doc.deferred  # a placeholder's value is unknown: nothing to check
     desired = Checker(doc, problems, schema, absolute).desired(hashlib.sha256(raw).hexdigest())
     said = {problem.path for problem in problems.items}
-    for path, (mark, message) in doc.misread.items():
+    for path, (mark, misread) in doc.misread.items():
         if dotted(path) in said:  # the schema or a check said it (an unknown key, a type)
             continue
-        quotes = not message.startswith("expected a number, got .")  # (.nan and .inf do not)
-        if quotes and (doc.is_secret(path) or path[:1] == ("providers",)):  # or a misspelt one
-            message = (
-                "YAML reads this as another number than written (octal or base 60): write "
-                "the number meant, or text in quotes"
-            )
-        problems.add(mark, path, message)
+        blind = doc.is_secret(path) or path[:1] == ("providers",)  # or a misspelt secret
+        problems.add(mark, path, misread.unquoted if blind else misread.message)
     if problems.items:
         if on_use:  # the file needs an edit anyway: say everything in one run
             for unset in _unresolved(doc, shown).values():

@@ -76,7 +76,7 @@ class Document:
     unset: dict[FieldPath, tuple[yaml.Mark, str]] = field(default_factory=dict)
     #: numbers YAML 1.1 reads otherwise than most readers (`010` is 8, `1:30` is 90) and
     #: `.nan` or `.inf`: where, and what to say unless a check of the field says it better
-    misread: dict[FieldPath, tuple[yaml.Mark, str]] = field(default_factory=dict)
+    misread: dict[FieldPath, tuple[yaml.Mark, Misread]] = field(default_factory=dict)
 
     def mark(self, path: FieldPath) -> yaml.Mark | None:
         """The mark of the value at `path`, or of its nearest written ancestor."""
@@ -344,22 +344,40 @@ def _unquoted_reference_in_flow(exc: yaml.MarkedYAMLError, text: str | None) -> 
 _OCTAL_OR_BASE_60 = re.compile(r"[-+]?(?:0[0-7_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)")
 
 
-def _misread(written: str, value: Any) -> str | None:
+@dataclass(frozen=True)
+class Misread:
+    """What to say of a number YAML reads otherwise than written: `message` quotes the
+    text written, `unquoted` says the same without it (for a value that may be a secret)."""
+
+    message: str
+    unquoted: str
+
+
+_UNQUOTED = (
+    "YAML reads this as another number than written (octal or base 60): write the number "
+    "meant, or text in quotes"
+)
+
+
+def _misread(written: str, value: Any) -> Misread | None:
     """What to say of a number YAML reads as something its writer may not have meant."""
     if isinstance(value, float) and not math.isfinite(value):
         what = "not a number" if math.isnan(value) else "infinite"
-        return f"expected a number, got {written} ({what})"
+        said = f"expected a number, got {written} ({what})"  # .nan or .inf: no secret
+        return Misread(said, said)
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not _OCTAL_OR_BASE_60.fullmatch(written.strip()):
         return None
     if ":" in written:
-        return f"{written} reads as {value} in YAML (base 60): write {value} if that is meant"
+        said = f"{written} reads as {value} in YAML (base 60): write {value} if that is meant"
+        return Misread(said, _UNQUOTED)
     if int(written.strip().replace("_", ""), 10) == value:
         return None  # 07 is 7 to every reader
-    return (
+    said = (
         f"{written} reads as {value} in YAML (an octal number): write it without the leading "
         f"0, or {value} if that is meant"
     )
+    return Misread(said, _UNQUOTED)
 
 
 def _written(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:

@@ -32,7 +32,7 @@ from numbers_iac.model import (
     ProviderConfig,
     Where,
 )
-from numbers_iac.phones import calling_code_and_national, without_trunk
+from numbers_iac.phones import calling_code_and_national, without_trunk, written_prefix
 
 #: how long an attempt whose outcome is unknown holds back its declaration's shortfall
 #: before it is closed as not bought (a provider setting, `settle_time`, in seconds)
@@ -433,16 +433,15 @@ def fits_prefix(number: str, prefix: str) -> bool:
     is. `number` is the E.164 number, never a listing's `provider_id` (an id or a hash on
     most providers); a number that is not plain `+digits` is not ruled out."""
     split = calling_code_and_national(number)
-    if split is None or not any(ch.isdigit() for ch in prefix):
+    international, digits = written_prefix(prefix)
+    if split is None or not digits:
         return True
     calling_code, national = split
-    if prefix.strip().startswith("+"):
-        digits = "".join(ch for ch in prefix.replace("(0)", "") if ch.isdigit())
+    if international:
         if not digits.startswith(calling_code):
             return False
         readings = [digits[len(calling_code) :]]
     else:
-        digits = "".join(ch for ch in prefix if ch.isdigit())
         region = phonenumbers.region_code_for_country_code(int(calling_code))
         readings = [digits, without_trunk(digits, region)]
     bare = national.lstrip("0")

@@ -26,6 +26,7 @@ from numbers_iac.render.text import (
     format_money,
     group_actions,
     guard_sentence,
+    misplaced_counts,
     no_changes_sentence,
     pending_sentence,
     plural,
@@ -185,12 +186,11 @@ def _summary_table(plan: Plan) -> list[str]:
         rows.insert(3, ("Numbers to move (renames)", _count(counts.move)))
     if plan.missing:
         rows.insert(3, ("Managed numbers missing (drift)", _count(len(plan.missing))))
-    kept = sum(1 for m in plan.misplaced if m.field == "quantity")
+    unfit, kept = misplaced_counts(plan.misplaced)
     if kept:
         rows.insert(3, ("Protected numbers beyond their quantity (kept)", _count(kept)))
-    if len(plan.misplaced) > kept:
-        unfit = _count(len(plan.misplaced) - kept)
-        rows.insert(3, ("Numbers outside their declaration's place or type", unfit))
+    if unfit:
+        rows.insert(3, ("Numbers outside their declaration's place or type", _count(unfit)))
     unresolved = sum(n.count for n in plan.pending if n.reason == "unresolved")
     if unresolved:
         rows.insert(4, ("Unresolved orders (held back)", _count(unresolved)))

@@ -342,11 +342,17 @@ def missing_sentence(count: int) -> str:
     )
 
 
+def misplaced_counts(misplaced: Sequence[Misplaced]) -> tuple[int, int]:
+    """The numbers held outside their declaration's place or type, and the protected
+    numbers held beyond its quantity."""
+    kept = sum(1 for m in misplaced if m.field == "quantity")
+    return len(misplaced) - kept, kept
+
+
 def misplaced_sentence(misplaced: Sequence[Misplaced]) -> str:
     """The numbers a declaration holds but does not fit: by place or type, and a protected
     declaration's beyond its quantity."""
-    kept = sum(1 for m in misplaced if m.field == "quantity")
-    unfit = len(misplaced) - kept
+    unfit, kept = misplaced_counts(misplaced)
     parts = []
     if unfit:
         fit = "fits its" if unfit == 1 else "fit their"
